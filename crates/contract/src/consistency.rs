@@ -1,0 +1,223 @@
+//! Examples against the rest of their contract: an example that contradicts
+//! its own contract is a contract error, found when the contract loads.
+
+use std::ops::Range;
+
+use serde_json::Value;
+
+use crate::diagnostic::DiagnosticKind;
+use crate::document::{JsonDoc, Reader};
+use crate::expr::{Bindings, EvalError, Expr};
+use crate::model::{Contract, Example, Expected};
+
+/// Where the parts of one example were written.
+pub(crate) struct ExampleSpans {
+    pub table: Range<usize>,
+    pub input: JsonDoc,
+    pub output: Option<JsonDoc>,
+    pub error: Option<Range<usize>>,
+}
+
+/// Checks every example against schemas, `requires`, the error partition and
+/// `ensures`. `error_spans[i]` is where `contract.errors[i]` was declared.
+pub(crate) fn check_examples(
+    contract: &Contract,
+    spans: &[ExampleSpans],
+    error_spans: &[Range<usize>],
+    reader: &mut Reader<'_>,
+) {
+    for (index, (example, at)) in contract.examples.iter().zip(spans).enumerate() {
+        let label = match &example.name {
+            Some(name) => format!("example `{name}`"),
+            None => format!("example #{}", index + 1),
+        };
+        check_example(contract, example, at, error_spans, &label, reader);
+    }
+}
+
+fn check_example(
+    contract: &Contract,
+    example: &Example,
+    at: &ExampleSpans,
+    error_spans: &[Range<usize>],
+    label: &str,
+    reader: &mut Reader<'_>,
+) {
+    let violations = contract.input.violations(&example.input);
+    if !violations.is_empty() {
+        for v in violations {
+            let d = reader
+                .error(
+                    DiagnosticKind::ExampleInput,
+                    format!("{label}: input does not match [input]: {}", v.message),
+                )
+                .at(at.input.value_span(&v.instance_path))
+                .label("breaks the input schema");
+            reader.push(d);
+        }
+        return;
+    }
+    let bindings = Bindings::new().with("input", &example.input);
+    for requires in &contract.behavior.requires {
+        match requires.eval_bool(&bindings) {
+            Ok(true) => {}
+            Ok(false) => {
+                let d = reader
+                    .error(
+                        DiagnosticKind::ExampleInput,
+                        format!("{label}: input breaks `requires` {}", quote(requires)),
+                    )
+                    .at(at.input.value_span(""))
+                    .label("rejected before the service would run");
+                reader.push(d);
+                return;
+            }
+            Err(e) => {
+                evaluation_failed(reader, label, requires, &e, at.input.value_span(""));
+                return;
+            }
+        }
+    }
+
+    // The error the partition says is due for this input, if any.
+    let mut due: Option<(usize, &str)> = None;
+    for (i, error) in contract.errors.iter().enumerate() {
+        let Some(when) = &error.when else { continue };
+        match when.eval_bool(&bindings) {
+            Ok(true) => {
+                due = Some((i, &error.code));
+                break;
+            }
+            Ok(false) => {}
+            Err(e) => {
+                evaluation_failed(reader, label, when, &e, at.input.value_span(""));
+                return;
+            }
+        }
+    }
+
+    match &example.expected {
+        Expected::Error(code) => {
+            let code_span = at.error.clone().unwrap_or(at.table.clone());
+            let Some(declared) = contract.errors.iter().position(|e| e.code == *code) else {
+                let known: Vec<&str> = contract.errors.iter().map(|e| e.code.as_str()).collect();
+                let mut d = reader
+                    .error(DiagnosticKind::ExampleError, format!("{label}: error `{code}` is not declared"))
+                    .at(code_span)
+                    .label("no [[error]] has this code");
+                d = match crate::document::closest(code, &known) {
+                    Some(best) => d.hint(format!("did you mean `{best}`?")),
+                    None if known.is_empty() => d.hint("declare it in an [[error]] section"),
+                    None => d.hint(format!("declared codes: {}", known.join(", "))),
+                };
+                reader.push(d);
+                return;
+            };
+            match due {
+                Some((i, _)) if i == declared => {}
+                Some((i, due_code)) => {
+                    let line = reader.file().line_column(error_spans[i].start).line;
+                    let d = reader
+                        .error(
+                            DiagnosticKind::ExampleError,
+                            format!(
+                                "{label}: expects `{code}`, but `{due_code}` (line {line}) comes first and its `when` holds for this input"
+                            ),
+                        )
+                        .at(code_span)
+                        .label(format!("the service must return `{due_code}` here"))
+                        .hint("the first error whose `when` holds is the one returned");
+                    reader.push(d);
+                }
+                None if contract.errors[declared].when.is_some() => {
+                    let d = reader
+                        .error(
+                            DiagnosticKind::ExampleError,
+                            format!("{label}: expects `{code}`, but its `when` does not hold for this input"),
+                        )
+                        .at(code_span)
+                        .label("the contract says this input does not fail this way");
+                    reader.push(d);
+                }
+                // An error without `when` (effectful services only) may be
+                // returned for any input the partition leaves open.
+                None => {}
+            }
+        }
+        Expected::Output(output) => {
+            if let Some((_, due_code)) = due {
+                let d = reader
+                    .error(
+                        DiagnosticKind::ExampleNotSuccess,
+                        format!("{label}: expects success, but the `when` of error `{due_code}` holds for this input"),
+                    )
+                    .at(at.table.clone())
+                    .label(format!("the service must return `{due_code}` here"));
+                reader.push(d);
+                return;
+            }
+            let output_doc = at.output.as_ref();
+            let output_span = |pointer: &str| {
+                output_doc
+                    .map(|doc| doc.value_span(pointer))
+                    .unwrap_or(at.table.clone())
+            };
+            let violations = contract.output.violations(output);
+            if !violations.is_empty() {
+                for v in violations {
+                    let d = reader
+                        .error(
+                            DiagnosticKind::ExampleOutput,
+                            format!("{label}: output does not match [output]: {}", v.message),
+                        )
+                        .at(output_span(&v.instance_path))
+                        .label("breaks the output schema");
+                    reader.push(d);
+                }
+                return;
+            }
+            let bindings = bindings.with("output", output);
+            for ensures in &contract.behavior.ensures {
+                match ensures.eval_bool(&bindings) {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        let d = reader
+                            .error(
+                                DiagnosticKind::ExampleEnsures,
+                                format!("{label}: output breaks `ensures` {}", quote(ensures)),
+                            )
+                            .at(output_span(""))
+                            .label("contradicts the contract")
+                            .hint(format!("for input {}", compact(&example.input)));
+                        reader.push(d);
+                    }
+                    Err(e) => evaluation_failed(reader, label, ensures, &e, output_span("")),
+                }
+            }
+        }
+    }
+}
+
+fn evaluation_failed(reader: &mut Reader<'_>, label: &str, expr: &Expr, error: &EvalError, span: Range<usize>) {
+    let d = reader
+        .error(
+            DiagnosticKind::CelEvaluation,
+            format!("{label}: evaluating {} failed: {error}", quote(expr)),
+        )
+        .at(span)
+        .hint("guard optional fields with has(...) and keep number types consistent");
+    reader.push(d);
+}
+
+fn quote(expr: &Expr) -> String {
+    format!("`{}`", expr.source().trim())
+}
+
+fn compact(value: &Value) -> String {
+    let text = value.to_string();
+    if text.len() > 120 {
+        format!("{}…", &text[..text.floor_char_boundary(117)])
+    } else {
+        text
+    }
+}

@@ -1,0 +1,431 @@
+//! JSON Schemas of inputs and outputs: the subset mote accepts (it must be
+//! able to validate *and* later generate data for every keyword), checked
+//! with spans, then compiled by the `jsonschema` crate (draft 2020-12).
+
+use std::fmt;
+
+use serde_json::Value;
+
+use crate::diagnostic::DiagnosticKind;
+use crate::document::{JsonDoc, Reader, pointer_segment};
+
+/// Keywords mote validates and generates data for.
+pub const SUPPORTED_KEYWORDS: &[&str] = &[
+    "type",
+    "properties",
+    "required",
+    "additionalProperties",
+    "items",
+    "prefixItems",
+    "minItems",
+    "maxItems",
+    "uniqueItems",
+    "enum",
+    "const",
+    "minimum",
+    "maximum",
+    "exclusiveMinimum",
+    "exclusiveMaximum",
+    "multipleOf",
+    "minLength",
+    "maxLength",
+    "pattern",
+    "format",
+    "oneOf",
+    "anyOf",
+    "allOf",
+    "$ref",
+    "$defs",
+];
+
+/// Keywords that carry documentation only and change no behaviour.
+pub const ANNOTATION_KEYWORDS: &[&str] = &["title", "description", "default", "examples", "$comment"];
+
+/// Values of `format` that are validated and generated.
+pub const SUPPORTED_FORMATS: &[&str] = &["date", "date-time", "email", "uuid"];
+
+const TYPES: &[&str] = &["object", "array", "string", "integer", "number", "boolean", "null"];
+
+/// A compiled JSON Schema.
+pub struct Schema {
+    json: Value,
+    validator: jsonschema::Validator,
+}
+
+impl fmt::Debug for Schema {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Schema").field(&self.json).finish()
+    }
+}
+
+/// One way in which a value breaks a schema.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SchemaViolation {
+    /// JSON pointer to the offending part of the value (`""` for the root).
+    pub instance_path: String,
+    /// What is wrong, in words.
+    pub message: String,
+}
+
+impl fmt::Display for SchemaViolation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.instance_path.is_empty() {
+            f.write_str(&self.message)
+        } else {
+            write!(f, "at {}: {}", self.instance_path, self.message)
+        }
+    }
+}
+
+impl Schema {
+    /// Compiles a schema given as JSON, after checking it uses only the
+    /// supported subset. Meant for schemas that do not come from a contract
+    /// file (tests, generated doubles); contracts go through `mote check`.
+    pub fn from_json(json: Value) -> Result<Schema, String> {
+        let mut problems = Vec::new();
+        walk(&json, "", &json, &mut |p| problems.push(p));
+        if let Some(first) = problems.into_iter().next() {
+            return Err(format!("{}: {}", display_pointer(&first.pointer), first.message));
+        }
+        build(json).map_err(|e| e.to_string())
+    }
+
+    /// The schema as JSON.
+    pub fn json(&self) -> &Value {
+        &self.json
+    }
+
+    /// Whether `instance` satisfies the schema.
+    pub fn is_valid(&self, instance: &Value) -> bool {
+        self.validator.is_valid(instance)
+    }
+
+    /// Every way `instance` breaks the schema (empty if it does not).
+    pub fn violations(&self, instance: &Value) -> Vec<SchemaViolation> {
+        self.validator
+            .iter_errors(instance)
+            .map(|e| SchemaViolation {
+                instance_path: e.instance_path().to_string(),
+                message: e.to_string(),
+            })
+            .collect()
+    }
+}
+
+fn build(json: Value) -> Result<Schema, jsonschema::ValidationError<'static>> {
+    let validator = jsonschema::options()
+        .with_draft(jsonschema::Draft::Draft202012)
+        .should_validate_formats(true)
+        .with_pattern_options(jsonschema::PatternOptions::regex())
+        .build(&json)?;
+    Ok(Schema { json, validator })
+}
+
+/// Checks the schema written at `doc`, reporting each problem at its span,
+/// and compiles it if there are none. `section` names it for messages.
+pub(crate) fn compile(doc: &JsonDoc, reader: &mut Reader<'_>, section: &str) -> Option<Schema> {
+    let mut clean = true;
+    walk(&doc.value, "", &doc.value, &mut |problem| {
+        clean = false;
+        let span = if problem.on_key {
+            doc.key_span(&problem.pointer)
+        } else {
+            doc.value_span(&problem.pointer)
+        };
+        let mut d = reader
+            .error(problem.kind, format!("{section}: {}", problem.message))
+            .at(span);
+        if let Some(hint) = problem.hint {
+            d = d.hint(hint);
+        }
+        reader.push(d);
+    });
+    if !clean {
+        return None;
+    }
+    match build(doc.value.clone()) {
+        Ok(schema) => Some(schema),
+        Err(e) => {
+            let pointer = e.schema_path().to_string();
+            let d = reader
+                .error(DiagnosticKind::SchemaInvalid, format!("{section}: {e}"))
+                .at(doc.value_span(&pointer));
+            reader.push(d);
+            None
+        }
+    }
+}
+
+struct Problem {
+    kind: DiagnosticKind,
+    pointer: String,
+    on_key: bool,
+    message: String,
+    hint: Option<String>,
+}
+
+fn display_pointer(pointer: &str) -> String {
+    if pointer.is_empty() { "schema".into() } else { format!("schema at {pointer}") }
+}
+
+/// Visits a (sub)schema at `pointer`; `root` resolves `$ref`s.
+fn walk(schema: &Value, pointer: &str, root: &Value, report: &mut dyn FnMut(Problem)) {
+    let invalid = |at: String, on_key: bool, message: String| Problem {
+        kind: DiagnosticKind::SchemaInvalid,
+        pointer: at,
+        on_key,
+        message,
+        hint: None,
+    };
+    let members = match schema {
+        Value::Bool(_) => return,
+        Value::Object(members) => members,
+        _ => {
+            report(invalid(pointer.into(), false, "a schema must be a table (or true/false)".into()));
+            return;
+        }
+    };
+    for (key, value) in members {
+        let at = format!("{pointer}/{}", pointer_segment(key));
+        let key = key.as_str();
+        if ANNOTATION_KEYWORDS.contains(&key) {
+            continue;
+        }
+        if !SUPPORTED_KEYWORDS.contains(&key) {
+            let hint = match crate::document::closest(key, SUPPORTED_KEYWORDS) {
+                Some(best) => format!("did you mean `{best}`?"),
+                None => format!(
+                    "mote can only accept keywords it can both validate and generate data for: {}",
+                    SUPPORTED_KEYWORDS.join(", ")
+                ),
+            };
+            report(Problem {
+                kind: DiagnosticKind::SchemaUnsupported,
+                pointer: at,
+                on_key: true,
+                message: format!("JSON Schema keyword `{key}` is not supported"),
+                hint: Some(hint),
+            });
+            continue;
+        }
+        match key {
+            "type" => {
+                let names: Vec<&Value> = match value {
+                    Value::Array(items) if !items.is_empty() => items.iter().collect(),
+                    Value::String(_) => vec![value],
+                    _ => {
+                        report(invalid(at, false, "`type` must be a type name or a non-empty array of them".into()));
+                        continue;
+                    }
+                };
+                for name in names {
+                    if !name.as_str().is_some_and(|n| TYPES.contains(&n)) {
+                        report(invalid(
+                            at.clone(),
+                            false,
+                            format!("`{name}` is not a JSON Schema type; use one of {}", TYPES.join(", ")),
+                        ));
+                    }
+                }
+            }
+            "properties" | "$defs" => match value {
+                Value::Object(children) => {
+                    for (name, child) in children {
+                        walk(child, &format!("{at}/{}", pointer_segment(name)), root, report);
+                    }
+                }
+                _ => report(invalid(at, false, format!("`{key}` must be a table of schemas"))),
+            },
+            "additionalProperties" | "items" => walk(value, &at, root, report),
+            "prefixItems" | "oneOf" | "anyOf" | "allOf" => match value {
+                Value::Array(children) if !children.is_empty() => {
+                    for (i, child) in children.iter().enumerate() {
+                        walk(child, &format!("{at}/{i}"), root, report);
+                    }
+                }
+                _ => report(invalid(at, false, format!("`{key}` must be a non-empty array of schemas"))),
+            },
+            "required" => {
+                let ok = value.as_array().is_some_and(|items| {
+                    items.iter().all(Value::is_string)
+                        && items.iter().enumerate().all(|(i, a)| !items[..i].contains(a))
+                });
+                if !ok {
+                    report(invalid(at, false, "`required` must be an array of distinct property names".into()));
+                }
+            }
+            "minItems" | "maxItems" | "minLength" | "maxLength" => {
+                if value.as_u64().is_none() {
+                    report(invalid(at, false, format!("`{key}` must be a non-negative integer")));
+                }
+            }
+            "uniqueItems" => {
+                if !value.is_boolean() {
+                    report(invalid(at, false, "`uniqueItems` must be true or false".into()));
+                }
+            }
+            "minimum" | "maximum" | "exclusiveMinimum" | "exclusiveMaximum" => {
+                if !value.is_number() {
+                    report(invalid(at, false, format!("`{key}` must be a number")));
+                }
+            }
+            "multipleOf" => {
+                if !value.as_f64().is_some_and(|m| m > 0.0) {
+                    report(invalid(at, false, "`multipleOf` must be a number greater than 0".into()));
+                }
+            }
+            "enum" => {
+                if !value.as_array().is_some_and(|items| !items.is_empty()) {
+                    report(invalid(at, false, "`enum` must be a non-empty array of values".into()));
+                }
+            }
+            "pattern" => match value.as_str() {
+                Some(pattern) => {
+                    if let Err(e) = regex_syntax::Parser::new().parse(pattern) {
+                        report(Problem {
+                            kind: DiagnosticKind::SchemaUnsupported,
+                            pointer: at,
+                            on_key: false,
+                            message: format!("pattern `{pattern}` cannot be used: {}", first_line(&e.to_string())),
+                            hint: Some(
+                                "patterns use Rust regex syntax (no look-around or backreferences), so that mote can generate matching strings"
+                                    .into(),
+                            ),
+                        });
+                    }
+                }
+                None => report(invalid(at, false, "`pattern` must be a string".into())),
+            },
+            "format" => {
+                if !value.as_str().is_some_and(|f| SUPPORTED_FORMATS.contains(&f)) {
+                    report(Problem {
+                        kind: DiagnosticKind::SchemaUnsupported,
+                        pointer: at,
+                        on_key: false,
+                        message: format!("format {value} is not supported"),
+                        hint: Some(format!("supported formats: {}", SUPPORTED_FORMATS.join(", "))),
+                    });
+                }
+            }
+            "$ref" => match value.as_str() {
+                Some(reference) => {
+                    if resolve_ref(root, reference).is_none() {
+                        report(invalid(
+                            at,
+                            false,
+                            format!("`$ref` \"{reference}\" does not point to a schema in this contract"),
+                        ));
+                    }
+                }
+                None => report(invalid(at, false, "`$ref` must be a string".into())),
+            },
+            _ => {}
+        }
+    }
+    check_satisfiable(members, pointer, report);
+}
+
+/// Bounds that no value can meet make generation impossible and are
+/// almost always a typo, so they are refused.
+fn check_satisfiable(
+    members: &serde_json::Map<String, Value>,
+    pointer: &str,
+    report: &mut dyn FnMut(Problem),
+) {
+    let number = |k: &str| members.get(k).and_then(Value::as_f64);
+    let pairs = [("minimum", "maximum"), ("minLength", "maxLength"), ("minItems", "maxItems")];
+    for (low, high) in pairs {
+        if let (Some(l), Some(h)) = (number(low), number(high))
+            && l > h
+        {
+            report(Problem {
+                kind: DiagnosticKind::SchemaInvalid,
+                pointer: format!("{pointer}/{low}"),
+                on_key: false,
+                message: format!("`{low}` ({l}) is greater than `{high}` ({h}): no value fits"),
+                hint: None,
+            });
+        }
+    }
+    if members.get("additionalProperties") == Some(&Value::Bool(false))
+        && let Some(required) = members.get("required").and_then(Value::as_array)
+    {
+        let properties = members.get("properties").and_then(Value::as_object);
+        for name in required.iter().filter_map(Value::as_str) {
+            if !properties.is_some_and(|p| p.contains_key(name)) {
+                report(Problem {
+                    kind: DiagnosticKind::SchemaInvalid,
+                    pointer: format!("{pointer}/required"),
+                    on_key: false,
+                    message: format!(
+                        "`{name}` is required but not among `properties`, and additionalProperties is false: no value fits"
+                    ),
+                    hint: Some(format!("add `properties.{name}`")),
+                });
+            }
+        }
+    }
+}
+
+/// Resolves a local reference (`#` or `#/$defs/name/...`).
+fn resolve_ref<'a>(root: &'a Value, reference: &str) -> Option<&'a Value> {
+    let pointer = reference.strip_prefix('#')?;
+    root.pointer(pointer)
+}
+
+fn first_line(text: &str) -> &str {
+    text.lines().find(|l| !l.trim().is_empty()).unwrap_or(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn formats_are_validated_not_just_annotated() {
+        let schema = Schema::from_json(json!({"type": "string", "format": "date"})).unwrap();
+        assert!(schema.is_valid(&json!("2024-02-29")));
+        assert!(!schema.is_valid(&json!("2024-02-30")));
+        let uuid = Schema::from_json(json!({"format": "uuid"})).unwrap();
+        assert!(!uuid.is_valid(&json!("not-a-uuid")));
+        let email = Schema::from_json(json!({"format": "email"})).unwrap();
+        assert!(email.is_valid(&json!("a@example.com")));
+        assert!(!email.is_valid(&json!("nobody")));
+    }
+
+    #[test]
+    fn recursive_refs_compile_and_validate() {
+        let schema = Schema::from_json(json!({
+            "$ref": "#/$defs/node",
+            "$defs": {"node": {"type": "object", "properties": {
+                "value": {"type": "integer"},
+                "next": {"$ref": "#/$defs/node"}
+            }}}
+        }))
+        .unwrap();
+        assert!(schema.is_valid(&json!({"value": 1, "next": {"value": 2}})));
+        assert!(!schema.is_valid(&json!({"value": 1, "next": {"value": "x"}})));
+    }
+
+    #[test]
+    fn unsupported_keywords_and_formats_are_refused() {
+        assert!(Schema::from_json(json!({"not": {"type": "string"}})).is_err());
+        assert!(Schema::from_json(json!({"type": "string", "format": "hostname"})).is_err());
+        assert!(Schema::from_json(json!({"pattern": "(?=a)b"})).is_err());
+        assert!(Schema::from_json(json!({"$ref": "#/$defs/missing"})).is_err());
+        assert!(Schema::from_json(json!({"minimum": 5, "maximum": 1})).is_err());
+    }
+
+    #[test]
+    fn violations_name_the_path() {
+        let schema = Schema::from_json(json!({
+            "type": "object",
+            "properties": {"n": {"type": "integer", "minimum": 0}}
+        }))
+        .unwrap();
+        let v = schema.violations(&json!({"n": -1}));
+        assert_eq!(v.len(), 1);
+        assert_eq!(v[0].instance_path, "/n");
+    }
+}
