@@ -102,7 +102,10 @@ fn check_example(
             let Some(declared) = contract.errors.iter().position(|e| e.code == *code) else {
                 let known: Vec<&str> = contract.errors.iter().map(|e| e.code.as_str()).collect();
                 let mut d = reader
-                    .error(DiagnosticKind::ExampleError, format!("{label}: error `{code}` is not declared"))
+                    .error(
+                        DiagnosticKind::ExampleError,
+                        format!("{label}: error `{code}` is not declared"),
+                    )
                     .at(code_span)
                     .label("no [[error]] has this code");
                 d = match crate::document::closest(code, &known) {
@@ -198,7 +201,13 @@ fn check_example(
     }
 }
 
-fn evaluation_failed(reader: &mut Reader<'_>, label: &str, expr: &Expr, error: &EvalError, span: Range<usize>) {
+fn evaluation_failed(
+    reader: &mut Reader<'_>,
+    label: &str,
+    expr: &Expr,
+    error: &EvalError,
+    span: Range<usize>,
+) {
     let d = reader
         .error(
             DiagnosticKind::CelEvaluation,

@@ -246,7 +246,11 @@ impl<'f> Reader<'f> {
             },
             DeValue::Float(f) => {
                 let text = f.as_str().replace('_', "");
-                match text.parse::<f64>().ok().and_then(serde_json::Number::from_f64) {
+                match text
+                    .parse::<f64>()
+                    .ok()
+                    .and_then(serde_json::Number::from_f64)
+                {
                     Some(n) => J::Number(n),
                     None => {
                         let d = self
@@ -323,7 +327,12 @@ impl<'t, 'i> Table<'t, 'i> {
     }
 
     /// The value under `key`, or a missing-key diagnostic naming `within`.
-    pub fn require(&self, reader: &mut Reader<'_>, key: &str, within: &str) -> Option<&'t Node<'i>> {
+    pub fn require(
+        &self,
+        reader: &mut Reader<'_>,
+        key: &str,
+        within: &str,
+    ) -> Option<&'t Node<'i>> {
         let found = self.get(key);
         if found.is_none() {
             let d = reader
@@ -362,7 +371,9 @@ impl<'t, 'i> Table<'t, 'i> {
     }
 
     /// Every entry, in key order.
-    pub fn entries(&self) -> impl Iterator<Item = (&'t Spanned<std::borrow::Cow<'i, str>>, &'t Node<'i>)> {
+    pub fn entries(
+        &self,
+    ) -> impl Iterator<Item = (&'t Spanned<std::borrow::Cow<'i, str>>, &'t Node<'i>)> {
         self.entries.iter()
     }
 }
@@ -418,7 +429,8 @@ mod tests {
         let mut reader = Reader::new(&file);
         let root = doc.into_inner();
         let read = |reader: &mut Reader<'_>, k: &str| {
-            root.get(k).and_then(|n| reader.integer_in(n, k, i64::MIN..=i64::MAX))
+            root.get(k)
+                .and_then(|n| reader.integer_in(n, k, i64::MIN..=i64::MAX))
         };
         assert_eq!(read(&mut reader, "a"), Some(1000));
         assert_eq!(read(&mut reader, "b"), Some(-42));

@@ -16,7 +16,16 @@ pub const EXTENSION_FUNCTIONS: [&str; 3] = ["sum", "min", "max"];
 
 /// Identifiers CEL resolves by itself: its type names.
 const TYPE_IDENTIFIERS: [&str; 10] = [
-    "int", "uint", "double", "bool", "string", "bytes", "list", "map", "null_type", "type",
+    "int",
+    "uint",
+    "double",
+    "bool",
+    "string",
+    "bytes",
+    "list",
+    "map",
+    "null_type",
+    "type",
 ];
 
 static ENV: LazyLock<Arc<Env>> = LazyLock::new(|| Arc::new(Env::stdlib()));
@@ -101,6 +110,7 @@ impl Expr {
                 .collect::<Vec<_>>()
         })?;
         let mut walk = ScopeWalk {
+            source,
             program: &program,
             bound: Vec::new(),
             scope,
@@ -303,6 +313,7 @@ fn is_operator(name: &str) -> bool {
 }
 
 struct ScopeWalk<'a> {
+    source: &'a str,
     program: &'a Program,
     bound: Vec<String>,
     scope: &'a [&'a str],
@@ -317,6 +328,19 @@ impl ScopeWalk<'_> {
         Some(start as usize..stop as usize + 1)
     }
 
+    /// A call node is located at its `(`; widen that to the function's
+    /// name when the name is written right before it.
+    fn name_before(&self, location: Option<Range<usize>>, name: &str) -> Option<Range<usize>> {
+        let at = location?;
+        let before: String = self.source.chars().take(at.start).collect();
+        if before.ends_with(name) {
+            let start = at.start - name.chars().count();
+            Some(start..at.start)
+        } else {
+            Some(at)
+        }
+    }
+
     fn visit(&mut self, expr: &IdedExpr) {
         match &expr.expr {
             Node::Unspecified | Node::Literal(_) => {}
@@ -329,7 +353,7 @@ impl ScopeWalk<'_> {
                 {
                     self.errors.push(CompileError::UnknownFunction {
                         name: call.func_name.clone(),
-                        location: self.location(expr),
+                        location: self.name_before(self.location(expr), &call.func_name),
                     });
                 }
                 if let Some(target) = &call.target {
@@ -392,7 +416,8 @@ mod tests {
     use serde_json::json;
 
     fn eval(source: &str, input: serde_json::Value) -> Result<bool, EvalError> {
-        let expr = Expr::compile(source, &["input"]).map_err(|e| EvalError::Execution(format!("{e:?}")))?;
+        let expr = Expr::compile(source, &["input"])
+            .map_err(|e| EvalError::Execution(format!("{e:?}")))?;
         expr.eval_bool(&Bindings::new().with("input", &input))
     }
 
@@ -417,8 +442,14 @@ mod tests {
     #[test]
     fn macros_bind_their_own_variables() {
         let input = json!({"items": [{"qty": 1}, {"qty": 2}]});
-        assert_eq!(eval("input.items.all(i, i.qty > 0)", input.clone()), Ok(true));
-        assert_eq!(eval("sum(input.items.map(i, i.qty)) == 3", input.clone()), Ok(true));
+        assert_eq!(
+            eval("input.items.all(i, i.qty > 0)", input.clone()),
+            Ok(true)
+        );
+        assert_eq!(
+            eval("sum(input.items.map(i, i.qty)) == 3", input.clone()),
+            Ok(true)
+        );
         assert_eq!(eval("input.items.exists(i, i.qty == 2)", input), Ok(true));
     }
 
@@ -428,7 +459,9 @@ mod tests {
         let names: Vec<_> = errors
             .iter()
             .filter_map(|e| match e {
-                CompileError::UnknownVariable { name, location } => Some((name.clone(), location.clone())),
+                CompileError::UnknownVariable { name, location } => {
+                    Some((name.clone(), location.clone()))
+                }
                 _ => None,
             })
             .collect();
@@ -445,7 +478,8 @@ mod tests {
 
     #[test]
     fn unknown_functions_are_reported_known_ones_are_not() {
-        assert!(Expr::compile("summ(input.xs) > 0", &["input"]).is_err());
+        let errors = Expr::compile("1 < summ(input.xs)", &["input"]).unwrap_err();
+        assert_eq!(errors[0].location(), Some(4..8));
         for ok in [
             "size(input.s) > 0",
             "input.s.startsWith('a') || input.s.endsWith('b') || input.s.contains('c')",
@@ -467,12 +501,16 @@ mod tests {
 
     #[test]
     fn non_boolean_conditions_are_errors() {
-        assert!(matches!(eval("input.n", json!({"n": 1})), Err(EvalError::NotBool(_))));
+        assert!(matches!(
+            eval("input.n", json!({"n": 1})),
+            Err(EvalError::NotBool(_))
+        ));
     }
 
     #[test]
     fn value_expressions_build_json() {
-        let expr = Expr::compile("{'total': input.a + input.b, 'tags': ['x']}", &["input"]).unwrap();
+        let expr =
+            Expr::compile("{'total': input.a + input.b, 'tags': ['x']}", &["input"]).unwrap();
         let out = expr
             .eval_json(&Bindings::new().with("input", &json!({"a": 1, "b": 2})))
             .unwrap();

@@ -95,7 +95,10 @@ mod tests {
 
     #[test]
     fn key_order_and_integral_floats_do_not_matter() {
-        assert_eq!(hash(&json!({"a": 1, "b": [1, 2]})), hash(&json!({"b": [1, 2.0], "a": 1.0})));
+        assert_eq!(
+            hash(&json!({"a": 1, "b": [1, 2]})),
+            hash(&json!({"b": [1, 2.0], "a": 1.0}))
+        );
     }
 
     #[test]

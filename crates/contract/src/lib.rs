@@ -101,7 +101,11 @@ pub fn check_file(path: &Path) -> Checked {
         Ok(file) => check_source(file),
         Err(e) => {
             let file = Arc::new(SourceFile::new(path, String::new()));
-            let diagnostic = Diagnostic::error(&file, DiagnosticKind::Io, format!("cannot read {}: {e}", path.display()));
+            let diagnostic = Diagnostic::error(
+                &file,
+                DiagnosticKind::Io,
+                format!("cannot read {}: {e}", path.display()),
+            );
             Checked {
                 file,
                 contract: None,

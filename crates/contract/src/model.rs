@@ -85,8 +85,8 @@ impl ServiceName {
                 }
                 Some(_) => {}
             }
-            if let Some(bad) =
-                chars.find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_' || *c == '-'))
+            if let Some(bad) = chars
+                .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_' || *c == '-'))
             {
                 return Err(format!(
                     "`{name}` contains `{bad}`; use lowercase letters, digits, `_`, `-` and dots"

@@ -43,7 +43,10 @@ pub(crate) fn parse(file: &Arc<SourceFile>) -> (Option<Contract>, Vec<Diagnostic
         for error in syntax_errors {
             let span = error.span().unwrap_or(0..0);
             let d = reader
-                .error(DiagnosticKind::TomlSyntax, format!("invalid TOML: {}", error.message().trim()))
+                .error(
+                    DiagnosticKind::TomlSyntax,
+                    format!("invalid TOML: {}", error.message().trim()),
+                )
                 .at(span)
                 .label("here");
             reader.push(d);
@@ -53,10 +56,14 @@ pub(crate) fn parse(file: &Arc<SourceFile>) -> (Option<Contract>, Vec<Diagnostic
     let root = Table::new(document.get_ref(), 0..0);
     root.finish(&mut reader, "the contract", SECTIONS);
 
-    let service = section(&root, &mut reader, "service", true).and_then(|t| service(&t, &mut reader));
+    let service =
+        section(&root, &mut reader, "service", true).and_then(|t| service(&t, &mut reader));
     let input = schema_section(&root, &mut reader, "input");
     let output = schema_section(&root, &mut reader, "output");
-    let errors = root.get("error").map(|n| errors(n, &mut reader)).unwrap_or_default();
+    let errors = root
+        .get("error")
+        .map(|n| errors(n, &mut reader))
+        .unwrap_or_default();
     let behavior = section(&root, &mut reader, "behavior", false)
         .map(|t| behavior(&t, &mut reader))
         .unwrap_or_default();
@@ -66,8 +73,12 @@ pub(crate) fn parse(file: &Arc<SourceFile>) -> (Option<Contract>, Vec<Diagnostic
     let limits = section(&root, &mut reader, "limits", false)
         .map(|t| limits(&t, &mut reader))
         .unwrap_or_default();
-    let flow = section(&root, &mut reader, "flow", false).and_then(|t| flow(&t, &mut reader, &errors));
-    let examples = root.get("example").map(|n| examples(n, &mut reader)).unwrap_or_default();
+    let flow =
+        section(&root, &mut reader, "flow", false).and_then(|t| flow(&t, &mut reader, &errors));
+    let examples = root
+        .get("example")
+        .map(|n| examples(n, &mut reader))
+        .unwrap_or_default();
 
     let is_pure = root.get("flow").is_none() && effects.is_empty();
     if is_pure {
@@ -86,7 +97,8 @@ pub(crate) fn parse(file: &Arc<SourceFile>) -> (Option<Contract>, Vec<Diagnostic
         }
     }
 
-    let (Some(service), Some((input, input_json)), Some((output, output_json))) = (service, input, output)
+    let (Some(service), Some((input, input_json)), Some((output, output_json))) =
+        (service, input, output)
     else {
         return (None, reader.into_diagnostics());
     };
@@ -174,7 +186,12 @@ fn section<'t, 'i>(
     reader.table(node, &format!("[{name}]"))
 }
 
-fn required_string(table: &Table<'_, '_>, reader: &mut Reader<'_>, key: &str, within: &str) -> Option<At<String>> {
+fn required_string(
+    table: &Table<'_, '_>,
+    reader: &mut Reader<'_>,
+    key: &str,
+    within: &str,
+) -> Option<At<String>> {
     let node = table.require(reader, key, within)?;
     reader.string(node, &format!("`{key}`"))
 }
@@ -189,7 +206,10 @@ fn service(table: &Table<'_, '_>, reader: &mut Reader<'_>) -> Option<ServiceInfo
         Ok(name) => Some(name),
         Err(why) => {
             let d = reader
-                .error(DiagnosticKind::InvalidName, format!("invalid service name: {why}"))
+                .error(
+                    DiagnosticKind::InvalidName,
+                    format!("invalid service name: {why}"),
+                )
                 .at(n.span)
                 .hint("service names are dotted lowercase, e.g. `cart.total`");
             reader.push(d);
@@ -200,7 +220,10 @@ fn service(table: &Table<'_, '_>, reader: &mut Reader<'_>) -> Option<ServiceInfo
         Ok(version) => Some(version),
         Err(e) => {
             let d = reader
-                .error(DiagnosticKind::InvalidVersion, format!("`{}` is not a semver version: {e}", v.value))
+                .error(
+                    DiagnosticKind::InvalidVersion,
+                    format!("`{}` is not a semver version: {e}", v.value),
+                )
                 .at(v.span)
                 .hint("write MAJOR.MINOR.PATCH, e.g. \"1.0.0\"");
             reader.push(d);
@@ -218,7 +241,10 @@ fn service(table: &Table<'_, '_>, reader: &mut Reader<'_>) -> Option<ServiceInfo
 fn non_empty(reader: &mut Reader<'_>, text: At<String>, what: &str) -> Option<String> {
     if text.value.trim().is_empty() {
         let d = reader
-            .error(DiagnosticKind::InvalidValue, format!("{what} cannot be empty"))
+            .error(
+                DiagnosticKind::InvalidValue,
+                format!("{what} cannot be empty"),
+            )
             .at(text.span);
         reader.push(d);
         return None;
@@ -227,7 +253,11 @@ fn non_empty(reader: &mut Reader<'_>, text: At<String>, what: &str) -> Option<St
 }
 
 /// Reads `[input]` or `[output]`: a table holding a JSON Schema.
-fn schema_section(root: &Table<'_, '_>, reader: &mut Reader<'_>, name: &str) -> Option<(schema::Schema, Value)> {
+fn schema_section(
+    root: &Table<'_, '_>,
+    reader: &mut Reader<'_>,
+    name: &str,
+) -> Option<(schema::Schema, Value)> {
     let node = root.require(reader, name, "the contract")?;
     let section = format!("[{name}]");
     reader.table(node, &section)?;
@@ -257,7 +287,9 @@ fn errors(node: &Node<'_>, reader: &mut Reader<'_>) -> Vec<ParsedError> {
         let summary = required_string(&table, reader, "summary", "[[error]]");
         let status = match table.get("status") {
             None => Some(422),
-            Some(n) => reader.integer_in(n, "`status`", 400..=599).map(|s| s as u16),
+            Some(n) => reader
+                .integer_in(n, "`status`", 400..=599)
+                .map(|s| s as u16),
         };
         let when: Option<Option<Expr>> = match table.get("when") {
             None => Some(None),
@@ -300,7 +332,8 @@ fn errors(node: &Node<'_>, reader: &mut Reader<'_>) -> Vec<ParsedError> {
             Some(c.value)
         });
         let summary = summary.and_then(|s| non_empty(reader, s, "`summary`"));
-        let (Some(code), Some(summary), Some(status), Some(when)) = (code, summary, status, when) else {
+        let (Some(code), Some(summary), Some(status), Some(when)) = (code, summary, status, when)
+        else {
             continue;
         };
         parsed.push(ParsedError {
@@ -330,7 +363,12 @@ fn behavior(table: &Table<'_, '_>, reader: &mut Reader<'_>) -> Behavior {
     }
 }
 
-fn expr_list(table: &Table<'_, '_>, reader: &mut Reader<'_>, key: &str, scope: &[&str]) -> Vec<Expr> {
+fn expr_list(
+    table: &Table<'_, '_>,
+    reader: &mut Reader<'_>,
+    key: &str,
+    scope: &[&str],
+) -> Vec<Expr> {
     let Some(node) = table.get(key) else {
         return Vec::new();
     };
@@ -350,7 +388,12 @@ fn expr_list(table: &Table<'_, '_>, reader: &mut Reader<'_>, key: &str, scope: &
 
 /// Compiles one CEL expression written at `text`, turning compile errors
 /// into diagnostics pointing inside the string where possible.
-fn compile_expr(reader: &mut Reader<'_>, text: &At<String>, what: &str, scope: &[&str]) -> Option<Expr> {
+fn compile_expr(
+    reader: &mut Reader<'_>,
+    text: &At<String>,
+    what: &str,
+    scope: &[&str],
+) -> Option<Expr> {
     match Expr::compile(&text.value, scope) {
         Ok(expr) => Some(expr),
         Err(errors) => {
@@ -360,13 +403,19 @@ fn compile_expr(reader: &mut Reader<'_>, text: &At<String>, what: &str, scope: &
                     CompileError::Syntax { message, .. } => reader
                         .error(
                             DiagnosticKind::CelSyntax,
-                            format!("{what} is not valid CEL: {}", message.trim_start_matches("Syntax error: ")),
+                            format!(
+                                "{what} is not valid CEL: {}",
+                                message.trim_start_matches("Syntax error: ")
+                            ),
                         )
                         .at(span)
                         .label("here"),
                     CompileError::UnknownVariable { name, .. } => {
                         let hint = match name.as_str() {
-                            "output" => format!("`output` exists only in `ensures`; {what} sees: {}", scope.join(", ")),
+                            "output" => format!(
+                                "`output` exists only in `ensures`; {what} sees: {}",
+                                scope.join(", ")
+                            ),
                             _ => format!("{what} sees: {}", scope.join(", ")),
                         };
                         reader
@@ -381,10 +430,16 @@ fn compile_expr(reader: &mut Reader<'_>, text: &At<String>, what: &str, scope: &
                     CompileError::UnknownFunction { name, .. } => {
                         let hint = match crate::document::closest(&name, &EXTENSION_FUNCTIONS) {
                             Some(best) => format!("did you mean `{best}`?"),
-                            None => "CEL's standard functions and mote's sum, min and max are available".into(),
+                            None => {
+                                "CEL's standard functions and mote's sum, min and max are available"
+                                    .into()
+                            }
                         };
                         reader
-                            .error(DiagnosticKind::CelUnknownFunction, format!("unknown function `{name}` in {what}"))
+                            .error(
+                                DiagnosticKind::CelUnknownFunction,
+                                format!("unknown function `{name}` in {what}"),
+                            )
                             .at(span)
                             .label("no such function")
                             .hint(hint)
@@ -453,7 +508,11 @@ fn effects(table: &Table<'_, '_>, reader: &mut Reader<'_>) -> Effects {
             reader.push(d);
         }
     }
-    table.finish(reader, "[effects]", &["calls", "clock", "random", "kv", "http"]);
+    table.finish(
+        reader,
+        "[effects]",
+        &["calls", "clock", "random", "kv", "http"],
+    );
     let mut value = Effects::default();
     if let Some(node) = table.get("calls")
         && let Some(items) = reader.array(node, "`calls`")
@@ -478,7 +537,10 @@ fn effects(table: &Table<'_, '_>, reader: &mut Reader<'_>) -> Effects {
                 }
                 Err(why) => {
                     let d = reader
-                        .error(DiagnosticKind::InvalidCall, format!("invalid call target: {why}"))
+                        .error(
+                            DiagnosticKind::InvalidCall,
+                            format!("invalid call target: {why}"),
+                        )
                         .at(text.span)
                         .hint("write `name@range`, e.g. \"tax.vat@^1\"");
                     reader.push(d);
@@ -486,13 +548,23 @@ fn effects(table: &Table<'_, '_>, reader: &mut Reader<'_>) -> Effects {
             }
         }
     }
-    value.clock = table.get("clock").and_then(|n| reader.boolean(n, "`clock`")).unwrap_or(false);
-    value.random = table.get("random").and_then(|n| reader.boolean(n, "`random`")).unwrap_or(false);
+    value.clock = table
+        .get("clock")
+        .and_then(|n| reader.boolean(n, "`clock`"))
+        .unwrap_or(false);
+    value.random = table
+        .get("random")
+        .and_then(|n| reader.boolean(n, "`random`"))
+        .unwrap_or(false);
     value
 }
 
 fn limits(table: &Table<'_, '_>, reader: &mut Reader<'_>) -> Limits {
-    table.finish(reader, "[limits]", &["timeout_ms", "memory_mib", "fuel", "max_input_bytes"]);
+    table.finish(
+        reader,
+        "[limits]",
+        &["timeout_ms", "memory_mib", "fuel", "max_input_bytes"],
+    );
     let mut read = |key: &str, max: i64| {
         table
             .get(key)
@@ -514,11 +586,15 @@ fn flow(table: &Table<'_, '_>, reader: &mut Reader<'_>, errors: &[ParsedError]) 
 
     let mut steps: Vec<FlowStep> = Vec::new();
     let mut ids: Vec<String> = Vec::new();
+    let mut called: Vec<ServiceName> = Vec::new();
     let mut ok = true;
     if let Some(items) = steps_node.and_then(|n| reader.array(n, "`steps`")) {
         if items.is_empty() {
             let d = reader
-                .error(DiagnosticKind::InvalidFlow, "a flow needs at least one step")
+                .error(
+                    DiagnosticKind::InvalidFlow,
+                    "a flow needs at least one step",
+                )
                 .at(steps_node.map(|n| n.span()).unwrap_or(table.span()));
             reader.push(d);
             ok = false;
@@ -557,15 +633,29 @@ fn flow(table: &Table<'_, '_>, reader: &mut Reader<'_>, errors: &[ParsedError]) 
                 Ok(target) => Some(target),
                 Err(why) => {
                     let d = reader
-                        .error(DiagnosticKind::InvalidCall, format!("invalid call target: {why}"))
+                        .error(
+                            DiagnosticKind::InvalidCall,
+                            format!("invalid call target: {why}"),
+                        )
                         .at(c.span)
                         .hint("write `name@range`, e.g. \"tax.vat@^1\"");
                     reader.push(d);
                     None
                 }
             });
-            let scope: Vec<&str> = std::iter::once("input").chain(ids.iter().map(String::as_str)).collect();
-            let input = input.and_then(|text| compile_expr(reader, &text, "a step's `input`", &scope));
+            let scope: Vec<&str> = std::iter::once("input")
+                .chain(ids.iter().map(String::as_str))
+                .collect();
+            let input =
+                input.and_then(|text| compile_expr(reader, &text, "a step's `input`", &scope));
+            // A step that is wrong in one part still names itself and its
+            // callee, so later references to it do not cascade into errors.
+            if let Some(id) = &id {
+                ids.push(id.clone());
+            }
+            if let Some(call) = &call {
+                called.push(call.service.clone());
+            }
             match (id, call, input) {
                 (Some(id), Some(call), Some(input)) => {
                     let depends_on = input
@@ -574,7 +664,6 @@ fn flow(table: &Table<'_, '_>, reader: &mut Reader<'_>, errors: &[ParsedError]) 
                         .filter(|v| *v != "input")
                         .cloned()
                         .collect();
-                    ids.push(id.clone());
                     steps.push(FlowStep {
                         id,
                         call,
@@ -586,8 +675,11 @@ fn flow(table: &Table<'_, '_>, reader: &mut Reader<'_>, errors: &[ParsedError]) 
             }
         }
     }
-    let scope: Vec<&str> = std::iter::once("input").chain(ids.iter().map(String::as_str)).collect();
-    let output = output_text.and_then(|text| compile_expr(reader, &text, "the flow's `output`", &scope));
+    let scope: Vec<&str> = std::iter::once("input")
+        .chain(ids.iter().map(String::as_str))
+        .collect();
+    let output =
+        output_text.and_then(|text| compile_expr(reader, &text, "the flow's `output`", &scope));
 
     let mut on_error = Vec::new();
     if let Some(node) = table.get("on_error")
@@ -615,7 +707,7 @@ fn flow(table: &Table<'_, '_>, reader: &mut Reader<'_>, errors: &[ParsedError]) 
                 ok = false;
                 continue;
             };
-            if !steps.iter().any(|s| s.call.service == service) {
+            if !called.contains(&service) {
                 let d = reader
                     .error(
                         DiagnosticKind::InvalidFlow,
@@ -630,7 +722,10 @@ fn flow(table: &Table<'_, '_>, reader: &mut Reader<'_>, errors: &[ParsedError]) 
                 let d = reader
                     .error(
                         DiagnosticKind::InvalidFlow,
-                        format!("`{}` is not one of this flow's declared errors", becomes.value),
+                        format!(
+                            "`{}` is not one of this flow's declared errors",
+                            becomes.value
+                        ),
                     )
                     .at(becomes.span)
                     .hint("declare it in an [[error]] section");
@@ -663,27 +758,40 @@ fn examples(node: &Node<'_>, reader: &mut Reader<'_>) -> Vec<(Example, ExampleSp
             continue;
         };
         table.finish(reader, "[[example]]", &["name", "input", "output", "error"]);
-        let name = table.get("name").and_then(|n| reader.string(n, "`name`")).map(|n| n.value);
-        let input = table.require(reader, "input", "[[example]]").and_then(|n| reader.json(n));
+        let name = table
+            .get("name")
+            .and_then(|n| reader.string(n, "`name`"))
+            .map(|n| n.value);
+        let input = table
+            .require(reader, "input", "[[example]]")
+            .and_then(|n| reader.json(n));
         let output = table.get("output");
         let error = table.get("error");
         let expected = match (output, error) {
             (Some(_), Some(e)) => {
                 let d = reader
-                    .error(DiagnosticKind::InvalidValue, "an example gives either `output` or `error`, not both")
+                    .error(
+                        DiagnosticKind::InvalidValue,
+                        "an example gives either `output` or `error`, not both",
+                    )
                     .at(e.span());
                 reader.push(d);
                 None
             }
             (None, None) => {
                 let d = reader
-                    .error(DiagnosticKind::MissingKey, "[[example]] is missing `output` or `error`")
+                    .error(
+                        DiagnosticKind::MissingKey,
+                        "[[example]] is missing `output` or `error`",
+                    )
                     .at(table.span())
                     .label("says nothing about the outcome");
                 reader.push(d);
                 None
             }
-            (Some(o), None) => reader.json(o).map(|doc| (Expected::Output(doc.value.clone()), Some(doc), None)),
+            (Some(o), None) => reader
+                .json(o)
+                .map(|doc| (Expected::Output(doc.value.clone()), Some(doc), None)),
             (None, Some(e)) => reader
                 .string(e, "`error`")
                 .map(|code| (Expected::Error(code.value.clone()), None, Some(code.span))),
@@ -707,4 +815,3 @@ fn examples(node: &Node<'_>, reader: &mut Reader<'_>) -> Vec<(Example, ExampleSp
     }
     parsed
 }
-

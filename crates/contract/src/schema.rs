@@ -39,12 +39,15 @@ pub const SUPPORTED_KEYWORDS: &[&str] = &[
 ];
 
 /// Keywords that carry documentation only and change no behaviour.
-pub const ANNOTATION_KEYWORDS: &[&str] = &["title", "description", "default", "examples", "$comment"];
+pub const ANNOTATION_KEYWORDS: &[&str] =
+    &["title", "description", "default", "examples", "$comment"];
 
 /// Values of `format` that are validated and generated.
 pub const SUPPORTED_FORMATS: &[&str] = &["date", "date-time", "email", "uuid"];
 
-const TYPES: &[&str] = &["object", "array", "string", "integer", "number", "boolean", "null"];
+const TYPES: &[&str] = &[
+    "object", "array", "string", "integer", "number", "boolean", "null",
+];
 
 /// A compiled JSON Schema.
 pub struct Schema {
@@ -85,7 +88,11 @@ impl Schema {
         let mut problems = Vec::new();
         walk(&json, "", &json, &mut |p| problems.push(p));
         if let Some(first) = problems.into_iter().next() {
-            return Err(format!("{}: {}", display_pointer(&first.pointer), first.message));
+            return Err(format!(
+                "{}: {}",
+                display_pointer(&first.pointer),
+                first.message
+            ));
         }
         build(json).map_err(|e| e.to_string())
     }
@@ -165,7 +172,11 @@ struct Problem {
 }
 
 fn display_pointer(pointer: &str) -> String {
-    if pointer.is_empty() { "schema".into() } else { format!("schema at {pointer}") }
+    if pointer.is_empty() {
+        "schema".into()
+    } else {
+        format!("schema at {pointer}")
+    }
 }
 
 /// Visits a (sub)schema at `pointer`; `root` resolves `$ref`s.
@@ -181,7 +192,11 @@ fn walk(schema: &Value, pointer: &str, root: &Value, report: &mut dyn FnMut(Prob
         Value::Bool(_) => return,
         Value::Object(members) => members,
         _ => {
-            report(invalid(pointer.into(), false, "a schema must be a table (or true/false)".into()));
+            report(invalid(
+                pointer.into(),
+                false,
+                "a schema must be a table (or true/false)".into(),
+            ));
             return;
         }
     };
@@ -214,7 +229,11 @@ fn walk(schema: &Value, pointer: &str, root: &Value, report: &mut dyn FnMut(Prob
                     Value::Array(items) if !items.is_empty() => items.iter().collect(),
                     Value::String(_) => vec![value],
                     _ => {
-                        report(invalid(at, false, "`type` must be a type name or a non-empty array of them".into()));
+                        report(invalid(
+                            at,
+                            false,
+                            "`type` must be a type name or a non-empty array of them".into(),
+                        ));
                         continue;
                     }
                 };
@@ -223,7 +242,10 @@ fn walk(schema: &Value, pointer: &str, root: &Value, report: &mut dyn FnMut(Prob
                         report(invalid(
                             at.clone(),
                             false,
-                            format!("`{name}` is not a JSON Schema type; use one of {}", TYPES.join(", ")),
+                            format!(
+                                "`{name}` is not a JSON Schema type; use one of {}",
+                                TYPES.join(", ")
+                            ),
                         ));
                     }
                 }
@@ -231,10 +253,19 @@ fn walk(schema: &Value, pointer: &str, root: &Value, report: &mut dyn FnMut(Prob
             "properties" | "$defs" => match value {
                 Value::Object(children) => {
                     for (name, child) in children {
-                        walk(child, &format!("{at}/{}", pointer_segment(name)), root, report);
+                        walk(
+                            child,
+                            &format!("{at}/{}", pointer_segment(name)),
+                            root,
+                            report,
+                        );
                     }
                 }
-                _ => report(invalid(at, false, format!("`{key}` must be a table of schemas"))),
+                _ => report(invalid(
+                    at,
+                    false,
+                    format!("`{key}` must be a table of schemas"),
+                )),
             },
             "additionalProperties" | "items" => walk(value, &at, root, report),
             "prefixItems" | "oneOf" | "anyOf" | "allOf" => match value {
@@ -243,42 +274,44 @@ fn walk(schema: &Value, pointer: &str, root: &Value, report: &mut dyn FnMut(Prob
                         walk(child, &format!("{at}/{i}"), root, report);
                     }
                 }
-                _ => report(invalid(at, false, format!("`{key}` must be a non-empty array of schemas"))),
+                _ => report(invalid(
+                    at,
+                    false,
+                    format!("`{key}` must be a non-empty array of schemas"),
+                )),
             },
-            "required" => {
-                let ok = value.as_array().is_some_and(|items| {
-                    items.iter().all(Value::is_string)
-                        && items.iter().enumerate().all(|(i, a)| !items[..i].contains(a))
-                });
-                if !ok {
-                    report(invalid(at, false, "`required` must be an array of distinct property names".into()));
-                }
+            "required" if !is_property_list(value) => report(invalid(
+                at,
+                false,
+                "`required` must be an array of distinct property names".into(),
+            )),
+            "minItems" | "maxItems" | "minLength" | "maxLength" if value.as_u64().is_none() => {
+                report(invalid(
+                    at,
+                    false,
+                    format!("`{key}` must be a non-negative integer"),
+                ))
             }
-            "minItems" | "maxItems" | "minLength" | "maxLength" => {
-                if value.as_u64().is_none() {
-                    report(invalid(at, false, format!("`{key}` must be a non-negative integer")));
-                }
+            "uniqueItems" if !value.is_boolean() => report(invalid(
+                at,
+                false,
+                "`uniqueItems` must be true or false".into(),
+            )),
+            "minimum" | "maximum" | "exclusiveMinimum" | "exclusiveMaximum"
+                if !value.is_number() =>
+            {
+                report(invalid(at, false, format!("`{key}` must be a number")))
             }
-            "uniqueItems" => {
-                if !value.is_boolean() {
-                    report(invalid(at, false, "`uniqueItems` must be true or false".into()));
-                }
-            }
-            "minimum" | "maximum" | "exclusiveMinimum" | "exclusiveMaximum" => {
-                if !value.is_number() {
-                    report(invalid(at, false, format!("`{key}` must be a number")));
-                }
-            }
-            "multipleOf" => {
-                if !value.as_f64().is_some_and(|m| m > 0.0) {
-                    report(invalid(at, false, "`multipleOf` must be a number greater than 0".into()));
-                }
-            }
-            "enum" => {
-                if !value.as_array().is_some_and(|items| !items.is_empty()) {
-                    report(invalid(at, false, "`enum` must be a non-empty array of values".into()));
-                }
-            }
+            "multipleOf" if !value.as_f64().is_some_and(|m| m > 0.0) => report(invalid(
+                at,
+                false,
+                "`multipleOf` must be a number greater than 0".into(),
+            )),
+            "enum" if value.as_array().is_none_or(Vec::is_empty) => report(invalid(
+                at,
+                false,
+                "`enum` must be a non-empty array of values".into(),
+            )),
             "pattern" => match value.as_str() {
                 Some(pattern) => {
                     if let Err(e) = regex_syntax::Parser::new().parse(pattern) {
@@ -296,16 +329,21 @@ fn walk(schema: &Value, pointer: &str, root: &Value, report: &mut dyn FnMut(Prob
                 }
                 None => report(invalid(at, false, "`pattern` must be a string".into())),
             },
-            "format" => {
-                if !value.as_str().is_some_and(|f| SUPPORTED_FORMATS.contains(&f)) {
-                    report(Problem {
-                        kind: DiagnosticKind::SchemaUnsupported,
-                        pointer: at,
-                        on_key: false,
-                        message: format!("format {value} is not supported"),
-                        hint: Some(format!("supported formats: {}", SUPPORTED_FORMATS.join(", "))),
-                    });
-                }
+            "format"
+                if !value
+                    .as_str()
+                    .is_some_and(|f| SUPPORTED_FORMATS.contains(&f)) =>
+            {
+                report(Problem {
+                    kind: DiagnosticKind::SchemaUnsupported,
+                    pointer: at,
+                    on_key: false,
+                    message: format!("format {value} is not supported"),
+                    hint: Some(format!(
+                        "supported formats: {}",
+                        SUPPORTED_FORMATS.join(", ")
+                    )),
+                })
             }
             "$ref" => match value.as_str() {
                 Some(reference) => {
@@ -313,7 +351,9 @@ fn walk(schema: &Value, pointer: &str, root: &Value, report: &mut dyn FnMut(Prob
                         report(invalid(
                             at,
                             false,
-                            format!("`$ref` \"{reference}\" does not point to a schema in this contract"),
+                            format!(
+                                "`$ref` \"{reference}\" does not point to a schema in this contract"
+                            ),
                         ));
                     }
                 }
@@ -333,7 +373,11 @@ fn check_satisfiable(
     report: &mut dyn FnMut(Problem),
 ) {
     let number = |k: &str| members.get(k).and_then(Value::as_f64);
-    let pairs = [("minimum", "maximum"), ("minLength", "maxLength"), ("minItems", "maxItems")];
+    let pairs = [
+        ("minimum", "maximum"),
+        ("minLength", "maxLength"),
+        ("minItems", "maxItems"),
+    ];
     for (low, high) in pairs {
         if let (Some(l), Some(h)) = (number(low), number(high))
             && l > h
@@ -367,14 +411,29 @@ fn check_satisfiable(
     }
 }
 
+/// Whether `value` is an array of distinct strings.
+fn is_property_list(value: &Value) -> bool {
+    value.as_array().is_some_and(|items| {
+        items.iter().all(Value::is_string)
+            && items
+                .iter()
+                .enumerate()
+                .all(|(i, a)| !items[..i].contains(a))
+    })
+}
+
 /// Resolves a local reference (`#` or `#/$defs/name/...`).
 fn resolve_ref<'a>(root: &'a Value, reference: &str) -> Option<&'a Value> {
     let pointer = reference.strip_prefix('#')?;
     root.pointer(pointer)
 }
 
+/// The line of a multi-line parser message that says what is wrong.
 fn first_line(text: &str) -> &str {
-    text.lines().find(|l| !l.trim().is_empty()).unwrap_or(text)
+    text.lines()
+        .find_map(|l| l.trim().strip_prefix("error: "))
+        .or_else(|| text.lines().find(|l| !l.trim().is_empty()))
+        .unwrap_or(text)
 }
 
 #[cfg(test)]

@@ -86,9 +86,9 @@ impl miette::SourceCode for SourceFile {
         context_lines_before: usize,
         context_lines_after: usize,
     ) -> Result<Box<dyn miette::SpanContents<'a> + 'a>, miette::MietteError> {
-        let contents =
-            self.text
-                .read_span(span, context_lines_before, context_lines_after)?;
+        let contents = self
+            .text
+            .read_span(span, context_lines_before, context_lines_after)?;
         Ok(Box::new(miette::MietteSpanContents::new_named(
             self.path.display().to_string(),
             contents.data(),

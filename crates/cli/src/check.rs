@@ -1,0 +1,125 @@
+//! `mote check`: report every problem in every contract.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use miette::{GraphicalReportHandler, GraphicalTheme};
+use mote_contract::{Checked, Severity, check_file};
+
+use crate::{Format, discover, exit};
+
+pub fn run(paths: &[PathBuf], format: Format) -> ExitCode {
+    let files = match discover::contract_files(paths) {
+        Ok(files) => files,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(exit::USAGE);
+        }
+    };
+    if files.is_empty() {
+        eprintln!(
+            "error: no {} found under {}",
+            discover::CONTRACT_FILE,
+            paths
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        return ExitCode::from(exit::USAGE);
+    }
+    let results: Vec<Checked> = files.iter().map(|f| check_file(f)).collect();
+    let printed = match format {
+        Format::Human => print_human(&results),
+        Format::Json => print_json(&results),
+    };
+    if let Err(e) = printed {
+        // A closed pipe (`mote check | head`) is not worth a panic.
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            eprintln!("error: cannot write output: {e}");
+        }
+    }
+    if results.iter().any(Checked::has_errors) {
+        ExitCode::from(exit::PROBLEMS)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn count(results: &[Checked], severity: Severity) -> usize {
+    results
+        .iter()
+        .flat_map(|r| &r.diagnostics)
+        .filter(|d| d.severity() == severity)
+        .count()
+}
+
+fn print_human(results: &[Checked]) -> std::io::Result<()> {
+    let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let theme = if color {
+        GraphicalTheme::unicode()
+    } else {
+        GraphicalTheme::unicode_nocolor()
+    };
+    let handler = GraphicalReportHandler::new_themed(theme);
+    let mut out = std::io::stdout().lock();
+    for result in results {
+        for diagnostic in &result.diagnostics {
+            let mut rendered = String::new();
+            if handler.render_report(&mut rendered, diagnostic).is_err() {
+                rendered = format!("{}: {}\n", diagnostic.kind(), diagnostic.message());
+            }
+            writeln!(out, "{rendered}")?;
+        }
+        if let Some(contract) = &result.contract {
+            writeln!(
+                out,
+                "ok    {} {}  {}  ({})",
+                contract.service.name,
+                contract.service.version,
+                short_hash(&contract.hash.to_string()),
+                result.file.path().display()
+            )?;
+        } else {
+            writeln!(out, "FAIL  {}", result.file.path().display())?;
+        }
+    }
+    let failed = results.iter().filter(|r| r.has_errors()).count();
+    writeln!(
+        out,
+        "\nchecked {} contract(s): {} ok, {} with errors ({} error(s), {} warning(s))",
+        results.len(),
+        results.len() - failed,
+        failed,
+        count(results, Severity::Error),
+        count(results, Severity::Warning),
+    )
+}
+
+fn short_hash(hash: &str) -> &str {
+    &hash[..hash.len().min("sha256:".len() + 12)]
+}
+
+fn print_json(results: &[Checked]) -> std::io::Result<()> {
+    let contracts: Vec<serde_json::Value> = results
+        .iter()
+        .map(|r| {
+            serde_json::json!({
+                "path": r.file.path().display().to_string(),
+                "ok": !r.has_errors(),
+                "service": r.contract.as_ref().map(|c| c.service.name.to_string()),
+                "version": r.contract.as_ref().map(|c| c.service.version.to_string()),
+                "hash": r.contract.as_ref().map(|c| c.hash.to_string()),
+                "diagnostics": r.diagnostics.iter().map(|d| d.to_json()).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    let report = serde_json::json!({
+        "contracts": contracts,
+        "errors": count(results, Severity::Error),
+        "warnings": count(results, Severity::Warning),
+    });
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{report:#}")
+}

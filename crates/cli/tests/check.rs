@@ -1,0 +1,115 @@
+//! `mote check` as a user runs it: exit statuses, the human report and the
+//! JSON report.
+
+#![allow(clippy::expect_used, clippy::unwrap_used)] // a failed test should panic
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn mote(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_mote"))
+        .args(args)
+        .current_dir(root())
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("the mote binary runs")
+}
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[test]
+fn the_bundled_example_app_checks_clean() {
+    let out = mote(&["check", "examples/shop"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    let text = stdout(&out);
+    assert!(text.contains("ok    tax.vat 1.0.0"), "{text}");
+    assert!(text.contains("7 ok, 0 with errors"), "{text}");
+}
+
+#[test]
+fn a_broken_contract_fails_with_a_rendered_diagnostic() {
+    let out = mote(&[
+        "check",
+        "crates/contract/tests/malformed/unknown_key_service.toml",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = stdout(&out);
+    assert!(text.contains("mote::unknown-key"), "{text}");
+    assert!(
+        text.contains("unknown key `verison` in [service]"),
+        "{text}"
+    );
+    assert!(text.contains("did you mean `version`?"), "{text}");
+    assert!(text.contains("unknown_key_service.toml:4:1"), "{text}");
+    assert!(text.contains("FAIL"), "{text}");
+}
+
+#[test]
+fn json_output_is_one_document_with_positions() {
+    let out = mote(&[
+        "check",
+        "--format",
+        "json",
+        "examples/shop/tax-vat/contract.toml",
+        "crates/contract/tests/malformed/cel_output_in_when.toml",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("stdout is JSON");
+    let contracts = report["contracts"].as_array().expect("contracts array");
+    assert_eq!(contracts.len(), 2);
+    assert_eq!(contracts[0]["ok"], true);
+    assert_eq!(contracts[0]["service"], "tax.vat");
+    assert!(
+        contracts[0]["hash"]
+            .as_str()
+            .is_some_and(|h| h.starts_with("sha256:"))
+    );
+    assert_eq!(contracts[1]["ok"], false);
+    let diagnostic = &contracts[1]["diagnostics"][0];
+    assert_eq!(diagnostic["kind"], "cel-unknown-variable");
+    assert_eq!(diagnostic["line"], 22);
+    assert_eq!(diagnostic["column"], 9);
+    assert_eq!(report["errors"], 1);
+}
+
+#[test]
+fn every_problem_in_every_file_is_reported() {
+    let out = mote(&[
+        "check",
+        "--format",
+        "json",
+        "crates/contract/tests/malformed/unknown_key_error.toml",
+        "crates/contract/tests/malformed/bad_name.toml",
+    ]);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("stdout is JSON");
+    assert_eq!(report["errors"], 3);
+}
+
+#[test]
+fn a_missing_path_or_no_contracts_is_a_usage_error() {
+    let out = mote(&["check", "no/such/dir"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no/such/dir"));
+
+    let empty = std::env::temp_dir().join(format!("mote-empty-{}", std::process::id()));
+    std::fs::create_dir_all(&empty).expect("temp dir");
+    let out = mote(&["check", empty.to_str().expect("utf-8 path")]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no contract.toml found"));
+    let _ = std::fs::remove_dir_all(&empty);
+}
+
+#[test]
+fn help_explains_the_command() {
+    let out = mote(&["check", "--help"]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = stdout(&out);
+    assert!(text.contains("Exit status"), "{text}");
+    assert!(text.contains("--format"), "{text}");
+}
