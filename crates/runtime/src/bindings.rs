@@ -1,0 +1,7 @@
+//! Host-side bindings of the `mote:service` world in `wit/`.
+
+wasmtime::component::bindgen!({
+    path: "../../wit",
+    world: "service",
+    imports: { default: trappable },
+});

@@ -1,0 +1,355 @@
+//! The call path: every call, in every deployment mode, goes through here.
+//!
+//! 1. size → JSON → input schema → `requires`; a failure is `invalid_input`
+//!    and the guest never runs;
+//! 2. a fresh instance from the pre-instantiated image, under the
+//!    service's limits (epoch deadline, fuel, memory);
+//! 3. the answer is checked on the way out: output schema, declared error
+//!    codes and, unless disabled, `ensures` and the error partition.
+
+use std::sync::Arc;
+
+use mote_contract::{Bindings, CallTarget, Contract};
+use serde_json::Value;
+use wasmtime::{Store, Trap};
+
+use crate::bindings::mote::service::types;
+use crate::failure::{Failure, PlatformFailure};
+use crate::host::HostState;
+use crate::service::LoadedService;
+use crate::shared::Shared;
+
+/// Calls `service` with JSON text, the way the outside world does.
+pub(crate) fn call(shared: &Arc<Shared>, service: &str, input: &str) -> Result<Value, Failure> {
+    let Some(loaded) = shared.lookup(service) else {
+        return Err(Failure::platform(
+            PlatformFailure::UnknownService,
+            format!("no service named `{service}` is loaded"),
+        ));
+    };
+    run(shared, &loaded, input, 0)
+}
+
+/// Calls the service a caller declared, checking the loaded version is one
+/// the caller accepts.
+pub(crate) fn call_declared(
+    shared: &Arc<Shared>,
+    target: &CallTarget,
+    input: &str,
+    depth: u32,
+) -> Result<Value, Failure> {
+    let Some(loaded) = shared.lookup(target.service.as_str()) else {
+        return Err(Failure::platform(
+            PlatformFailure::UnknownService,
+            format!("no service named `{}` is loaded", target.service),
+        ));
+    };
+    let version = &loaded.contract.service.version;
+    if !target.versions.matches(version) {
+        return Err(Failure::platform(
+            PlatformFailure::UnknownService,
+            format!(
+                "`{}` is loaded at {version}, outside the declared range {}",
+                target.service, target.versions
+            ),
+        ));
+    }
+    if depth > shared.config.max_call_depth {
+        return Err(Failure::platform(
+            PlatformFailure::ResourceExhausted,
+            format!("calls nested deeper than {}", shared.config.max_call_depth),
+        ));
+    }
+    run(shared, &loaded, input, depth)
+}
+
+fn run(
+    shared: &Arc<Shared>,
+    service: &Arc<LoadedService>,
+    input: &str,
+    depth: u32,
+) -> Result<Value, Failure> {
+    let contract = &service.contract;
+    let value = admit(contract, service.limits.max_input_bytes, input)?;
+    let Invocation {
+        answer,
+        callee_failures,
+    } = invoke(shared, service, input, depth)?;
+    let checks = Postconditions {
+        contract,
+        input: &value,
+        full: shared.config.check_postconditions,
+    };
+    match answer {
+        Ok(output) => checks.success(&output),
+        Err(failure) => {
+            // A platform failure of a callee that the guest passes on stays
+            // what it is, rather than becoming the guest's breach.
+            if let Some(passed_on) = callee_failures
+                .into_iter()
+                .find(|f| f.code() == failure.code)
+            {
+                return Err(passed_on);
+            }
+            Err(checks.declared_error(failure))
+        }
+    }
+}
+
+/// Step 1: everything decided before the guest runs.
+fn admit(contract: &Contract, max_bytes: u64, input: &str) -> Result<Value, Failure> {
+    let invalid = |message: String| Failure::platform(PlatformFailure::InvalidInput, message);
+    if input.len() as u64 > max_bytes {
+        return Err(invalid(format!(
+            "input is {} bytes; the limit is {max_bytes}",
+            input.len()
+        )));
+    }
+    let value: Value =
+        serde_json::from_str(input).map_err(|e| invalid(format!("input is not JSON: {e}")))?;
+    let violations = contract.input.violations(&value);
+    if let Some(first) = violations.first() {
+        return Err(invalid(format!(
+            "input does not match the input schema: {first}"
+        )));
+    }
+    if !contract.behavior.requires.is_empty() {
+        let bindings = Bindings::new().with("input", &value);
+        for requires in &contract.behavior.requires {
+            match requires.eval_bool(&bindings) {
+                Ok(true) => {}
+                Ok(false) => {
+                    return Err(invalid(format!(
+                        "input breaks `requires` `{}`",
+                        requires.source().trim()
+                    )));
+                }
+                Err(e) => {
+                    return Err(invalid(format!(
+                        "`requires` `{}` cannot be evaluated on this input: {e}",
+                        requires.source().trim()
+                    )));
+                }
+            }
+        }
+    }
+    Ok(value)
+}
+
+/// What the guest answered, and the platform failures its calls met.
+struct Invocation {
+    answer: Result<String, types::Failure>,
+    callee_failures: Vec<Failure>,
+}
+
+/// Step 2: a fresh instance, the guest's `handle`, and the classification
+/// of whatever stopped it.
+fn invoke(
+    shared: &Arc<Shared>,
+    service: &Arc<LoadedService>,
+    input: &str,
+    depth: u32,
+) -> Result<Invocation, Failure> {
+    let limits = service.limits;
+    let mut store = Store::new(&shared.engine, HostState::new(shared, service, depth));
+    store.limiter(|state| &mut state.memory);
+    store
+        .set_fuel(limits.fuel)
+        .map_err(|e| Failure::platform(PlatformFailure::Trap, format!("cannot set fuel: {e}")))?;
+    let tick = shared.config.epoch_tick.as_nanos().max(1);
+    let ticks = limits.timeout.as_nanos().div_ceil(tick);
+    store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX).max(1));
+    store.epoch_deadline_trap();
+
+    let outcome = service
+        .pre
+        .instantiate(&mut store)
+        .and_then(|instance| instance.call_handle(&mut store, input));
+    let state = store.data_mut();
+    log_output(service, state);
+    if let Some(breach) = state.breach.take() {
+        return Err(breach);
+    }
+    let answer = outcome.map_err(|error| classify(service, state, &error))?;
+    Ok(Invocation {
+        answer,
+        callee_failures: std::mem::take(&mut state.callee_failures),
+    })
+}
+
+fn classify(service: &LoadedService, state: &HostState, error: &wasmtime::Error) -> Failure {
+    if state.memory.exhausted {
+        return Failure::platform(
+            PlatformFailure::ResourceExhausted,
+            format!(
+                "memory limit of {} MiB reached",
+                service.limits.memory_bytes / (1024 * 1024)
+            ),
+        );
+    }
+    if error
+        .downcast_ref::<wasmtime::PoolConcurrencyLimitError>()
+        .is_some()
+    {
+        return Failure::platform(
+            PlatformFailure::Overloaded,
+            "no free instance slot; try again",
+        );
+    }
+    match error.downcast_ref::<Trap>() {
+        Some(Trap::Interrupt) => Failure::platform(
+            PlatformFailure::Timeout,
+            format!(
+                "did not finish within {} ms",
+                service.limits.timeout.as_millis()
+            ),
+        ),
+        Some(Trap::OutOfFuel) => Failure::platform(
+            PlatformFailure::ResourceExhausted,
+            format!("used up its fuel ({} units)", service.limits.fuel),
+        ),
+        other => {
+            let what = match other {
+                Some(trap) => trap.to_string(),
+                None => error
+                    .to_string()
+                    .lines()
+                    .next()
+                    .unwrap_or_default()
+                    .to_string(),
+            };
+            let stderr = String::from_utf8_lossy(&state.stderr.contents()).into_owned();
+            let tail: Vec<&str> = stderr
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with("note: run with `RUST_BACKTRACE"))
+                .collect();
+            let tail = tail[tail.len().saturating_sub(3)..].join(" / ");
+            let message = if tail.is_empty() {
+                what
+            } else {
+                format!("{what}; stderr: {tail}")
+            };
+            Failure::platform(PlatformFailure::Trap, message)
+        }
+    }
+}
+
+fn log_output(service: &LoadedService, state: &HostState) {
+    let name = service.contract.service.name.as_str();
+    for (stream, pipe) in [("stdout", &state.stdout), ("stderr", &state.stderr)] {
+        let bytes = pipe.contents();
+        if bytes.is_empty() {
+            continue;
+        }
+        for line in String::from_utf8_lossy(&bytes).lines() {
+            tracing::info!(service = name, stream, "{line}");
+        }
+    }
+}
+
+/// Step 3: the answer against the contract.
+struct Postconditions<'a> {
+    contract: &'a Contract,
+    input: &'a Value,
+    full: bool,
+}
+
+impl Postconditions<'_> {
+    fn violation(&self, message: String) -> Failure {
+        tracing::warn!(
+            service = self.contract.service.name.as_str(),
+            "contract violation: {message}"
+        );
+        Failure::platform(PlatformFailure::ContractViolation, message)
+    }
+
+    /// The first declared error whose `when` holds for the input.
+    fn due_error(&self, bindings: &Bindings) -> Result<Option<&str>, Failure> {
+        for error in &self.contract.errors {
+            let Some(when) = &error.when else { continue };
+            match when.eval_bool(bindings) {
+                Ok(true) => return Ok(Some(&error.code)),
+                Ok(false) => {}
+                Err(e) => {
+                    return Err(self.violation(format!(
+                        "`when` of `{}` cannot be evaluated on this input: {e}",
+                        error.code
+                    )));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    fn success(&self, text: &str) -> Result<Value, Failure> {
+        let output: Value = serde_json::from_str(text)
+            .map_err(|e| self.violation(format!("the output is not JSON: {e}")))?;
+        if let Some(first) = self.contract.output.violations(&output).first() {
+            return Err(self.violation(format!(
+                "the output does not match the output schema: {first}"
+            )));
+        }
+        if !self.full {
+            return Ok(output);
+        }
+        let bindings = Bindings::new().with("input", self.input);
+        if let Some(code) = self.due_error(&bindings)? {
+            return Err(self.violation(format!(
+                "succeeded, but the contract says this input fails with `{code}`"
+            )));
+        }
+        let bindings = bindings.with("output", &output);
+        for ensures in &self.contract.behavior.ensures {
+            match ensures.eval_bool(&bindings) {
+                Ok(true) => {}
+                Ok(false) => {
+                    return Err(self.violation(format!(
+                        "the output breaks `ensures` `{}`",
+                        ensures.source().trim()
+                    )));
+                }
+                Err(e) => {
+                    return Err(self.violation(format!(
+                        "`ensures` `{}` cannot be evaluated on this output: {e}",
+                        ensures.source().trim()
+                    )));
+                }
+            }
+        }
+        Ok(output)
+    }
+
+    fn declared_error(&self, failure: types::Failure) -> Failure {
+        let Some(declared) = self.contract.error(&failure.code) else {
+            return self.violation(format!(
+                "returned error code `{}`, which the contract does not declare ({})",
+                failure.code, failure.message
+            ));
+        };
+        if self.full {
+            let bindings = Bindings::new().with("input", self.input);
+            match self.due_error(&bindings) {
+                Err(violation) => return violation,
+                Ok(Some(due)) if due != declared.code => {
+                    return self.violation(format!(
+                        "returned `{}`, but the contract says this input fails with `{due}`",
+                        declared.code
+                    ));
+                }
+                Ok(None) if declared.when.is_some() => {
+                    return self.violation(format!(
+                        "returned `{}`, but its `when` does not hold for this input",
+                        declared.code
+                    ));
+                }
+                Ok(_) => {}
+            }
+        }
+        Failure::Declared {
+            code: declared.code.clone(),
+            message: failure.message,
+            status: declared.status,
+        }
+    }
+}

@@ -1,0 +1,244 @@
+//! The mote host: runs nanoservices as sandboxed WebAssembly components
+//! behind the call path that enforces their contracts.
+//!
+//! A [`Runtime`] holds one wasmtime engine (pooling allocator, epoch
+//! deadlines, fuel) and every loaded service, each pre-instantiated once.
+//! Every [`Runtime::call`] gets a fresh instance, so no state survives a
+//! call; the input is checked before the guest runs and the answer after.
+//! Calls between services stay in the process: a fresh instance, not a
+//! network hop.
+//!
+//! Architecture invariant: knows nothing of HTTP, of how services are built,
+//! or of verification.
+
+mod bindings;
+mod cache;
+mod call;
+mod config;
+mod failure;
+mod host;
+mod imports;
+mod service;
+mod shared;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use mote_contract::Contract;
+use wasmtime::component::Component;
+
+pub use config::{ResolvedLimits, RuntimeConfig};
+pub use failure::{Failure, PlatformFailure};
+pub use imports::RefusedImport;
+
+use crate::bindings::ServicePre;
+use crate::service::LoadedService;
+use crate::shared::Shared;
+
+/// The host: loaded services and the means to call them.
+///
+/// Cloning is cheap and shares everything; a `Runtime` can be used from
+/// many threads at once.
+#[derive(Clone)]
+pub struct Runtime {
+    shared: Arc<Shared>,
+}
+
+/// The runtime itself could not be set up.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot start the WebAssembly engine: {0}")]
+pub struct RuntimeError(String);
+
+impl RuntimeError {
+    fn engine(error: impl std::fmt::Display) -> Self {
+        RuntimeError(error.to_string())
+    }
+}
+
+/// Why a service was not loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The component file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        source: std::io::Error,
+    },
+    /// The bytes are not a valid WebAssembly component.
+    #[error("`{service}` is not a valid component: {message}")]
+    Compile {
+        /// The service.
+        service: String,
+        /// wasmtime's explanation.
+        message: String,
+    },
+    /// The component imports interfaces its contract does not allow.
+    #[error("`{service}` imports what its contract does not allow: {}", .refused.iter().map(|r| format!("{} ({})", r.import, r.reason)).collect::<Vec<_>>().join("; "))]
+    RefusedImports {
+        /// The service.
+        service: String,
+        /// Each refused import with the reason.
+        refused: Vec<RefusedImport>,
+    },
+    /// The component does not fit the `mote:service` world.
+    #[error("`{service}` does not implement the mote:service world: {message}")]
+    Link {
+        /// The service.
+        service: String,
+        /// wasmtime's explanation.
+        message: String,
+    },
+    /// The contract asks for more memory than this runtime allows.
+    #[error(
+        "`{service}` asks for {asked_mib} MiB of memory; this host allows at most {max_mib} MiB"
+    )]
+    MemoryTooLarge {
+        /// The service.
+        service: String,
+        /// What the contract asks.
+        asked_mib: u64,
+        /// The runtime's maximum.
+        max_mib: u64,
+    },
+    /// The contract is a flow, which has no component.
+    #[error("`{service}` is a flow; flows are not run by the runtime yet")]
+    Flow {
+        /// The service.
+        service: String,
+    },
+    /// A service with this name is already loaded.
+    #[error("a service named `{service}` is already loaded")]
+    Duplicate {
+        /// The service.
+        service: String,
+    },
+}
+
+/// What [`Runtime::precompile`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Precompiled {
+    /// The compiled artefact in the cache.
+    pub path: PathBuf,
+    /// Whether it was compiled now (false: it was already cached).
+    pub compiled: bool,
+}
+
+impl Runtime {
+    /// Starts an engine with `config`; no services are loaded yet.
+    pub fn new(config: RuntimeConfig) -> Result<Self, RuntimeError> {
+        Ok(Runtime {
+            shared: Arc::new(Shared::new(config)?),
+        })
+    }
+
+    /// The configuration the runtime was started with.
+    pub fn config(&self) -> &RuntimeConfig {
+        &self.shared.config
+    }
+
+    /// Compiles a component for this engine into the cache, unless an
+    /// artefact for the same bytes and engine settings is already there.
+    pub fn precompile(&self, service: &str, wasm: &[u8]) -> Result<Precompiled, LoadError> {
+        let Some(dir) = &self.shared.config.cache_dir else {
+            return Err(LoadError::Io {
+                path: PathBuf::new(),
+                source: std::io::Error::other("the runtime has no cache directory"),
+            });
+        };
+        cache::precompile(&self.shared.engine, dir, service, wasm)
+    }
+
+    /// Loads a service from its contract and the component file that
+    /// implements it.
+    pub fn load_file(&self, contract: Contract, component: &Path) -> Result<(), LoadError> {
+        let wasm = std::fs::read(component).map_err(|source| LoadError::Io {
+            path: component.to_path_buf(),
+            source,
+        })?;
+        self.load(contract, &wasm)
+    }
+
+    /// Loads a service from its contract and component bytes: compiles
+    /// (or takes from the cache), checks imports against the contract, and
+    /// pre-instantiates it.
+    pub fn load(&self, contract: Contract, wasm: &[u8]) -> Result<(), LoadError> {
+        let name = contract.service.name.to_string();
+        if contract.flow.is_some() {
+            return Err(LoadError::Flow { service: name });
+        }
+        let shared = &self.shared;
+        let limits = ResolvedLimits::resolve(&contract.limits, &shared.config.default_limits);
+        let max_bytes = shared.config.max_memory_mib * 1024 * 1024;
+        if limits.memory_bytes > max_bytes {
+            return Err(LoadError::MemoryTooLarge {
+                service: name,
+                asked_mib: limits.memory_bytes / (1024 * 1024),
+                max_mib: shared.config.max_memory_mib,
+            });
+        }
+        let component = match &shared.config.cache_dir {
+            Some(dir) => cache::load(&shared.engine, dir, &name, wasm)?,
+            None => Component::new(&shared.engine, wasm).map_err(|e| LoadError::Compile {
+                service: name.clone(),
+                message: e.to_string(),
+            })?,
+        };
+        let component_type = component.component_type();
+        let refused = imports::check(
+            component_type
+                .imports(&shared.engine)
+                .map(|(import, _)| import),
+        );
+        if !refused.is_empty() {
+            return Err(LoadError::RefusedImports {
+                service: name,
+                refused,
+            });
+        }
+        let link = |e: wasmtime::Error| LoadError::Link {
+            service: name.clone(),
+            message: e.to_string(),
+        };
+        let pre = shared.linker.instantiate_pre(&component).map_err(link)?;
+        let pre = ServicePre::new(pre).map_err(link)?;
+        let loaded = Arc::new(LoadedService {
+            random_seed: host::random_seed(&name),
+            contract,
+            limits,
+            pre,
+        });
+        let mut services = shared
+            .services
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if services.contains_key(&name) {
+            return Err(LoadError::Duplicate { service: name });
+        }
+        services.insert(name, loaded);
+        Ok(())
+    }
+
+    /// Calls a service with JSON text: the output as JSON, or why not.
+    pub fn call(&self, service: &str, input: &str) -> Result<serde_json::Value, Failure> {
+        call::call(&self.shared, service, input)
+    }
+
+    /// The names of the loaded services, sorted.
+    pub fn services(&self) -> Vec<String> {
+        let services = self
+            .shared
+            .services
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut names: Vec<String> = services.keys().cloned().collect();
+        names.sort();
+        names
+    }
+
+    /// The limits in force for a loaded service.
+    pub fn limits(&self, service: &str) -> Option<ResolvedLimits> {
+        self.shared.lookup(service).map(|s| s.limits)
+    }
+}

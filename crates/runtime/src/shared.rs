@@ -1,0 +1,108 @@
+//! The state every call shares: the engine, the linker, the loaded
+//! services and the epoch ticker that enforces deadlines.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+use std::thread::JoinHandle;
+
+use wasmtime::component::{HasSelf, Linker};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+use crate::RuntimeError;
+use crate::bindings::Service;
+use crate::config::RuntimeConfig;
+use crate::host::HostState;
+use crate::service::LoadedService;
+
+pub(crate) struct Shared {
+    pub(crate) engine: Engine,
+    pub(crate) linker: Linker<HostState>,
+    pub(crate) config: RuntimeConfig,
+    pub(crate) services: RwLock<HashMap<String, Arc<LoadedService>>>,
+    ticker: EpochTicker,
+}
+
+impl Shared {
+    pub(crate) fn new(config: RuntimeConfig) -> Result<Self, RuntimeError> {
+        let engine = Engine::new(&engine_config(&config)).map_err(RuntimeError::engine)?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(RuntimeError::engine)?;
+        Service::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)
+            .map_err(RuntimeError::engine)?;
+        let ticker = EpochTicker::start(engine.clone(), config.epoch_tick);
+        Ok(Shared {
+            engine,
+            linker,
+            config,
+            services: RwLock::new(HashMap::new()),
+            ticker,
+        })
+    }
+
+    pub(crate) fn lookup(&self, name: &str) -> Option<Arc<LoadedService>> {
+        let services = self
+            .services
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        services.get(name).cloned()
+    }
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        self.ticker.stop();
+    }
+}
+
+/// Engine settings: components, epoch deadlines, fuel, and a pool of
+/// pre-reserved instance slots so that a fresh instance per call is cheap.
+fn engine_config(config: &RuntimeConfig) -> Config {
+    let slots = config.max_concurrent_instances.max(1);
+    let mut pool = PoolingAllocationConfig::default();
+    pool.total_component_instances(slots)
+        .total_core_instances(slots.saturating_mul(8))
+        .total_memories(slots.saturating_mul(2))
+        .total_tables(slots.saturating_mul(4))
+        .total_stacks(slots)
+        .max_memory_size(
+            usize::try_from(config.max_memory_mib * 1024 * 1024).unwrap_or(usize::MAX),
+        );
+    let mut wasm = Config::new();
+    wasm.wasm_component_model(true)
+        .epoch_interruption(true)
+        .consume_fuel(true)
+        .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    wasm
+}
+
+/// Advances the engine's epoch every tick, so a store's epoch deadline is a
+/// wall-clock deadline.
+struct EpochTicker {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl EpochTicker {
+    fn start(engine: Engine, tick: std::time::Duration) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&stop);
+        let thread = std::thread::Builder::new()
+            .name("mote-epoch".into())
+            .spawn(move || {
+                while !flag.load(Ordering::Relaxed) {
+                    std::thread::sleep(tick);
+                    engine.increment_epoch();
+                }
+            })
+            .ok();
+        EpochTicker { stop, thread }
+    }
+
+    fn stop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}

@@ -1,0 +1,303 @@
+//! The call path against real components: well-behaved and hostile guests
+//! from `tests/fixtures`, built once per test run.
+
+#![allow(clippy::expect_used, clippy::unwrap_used)] // a failed test should panic
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use mote_runtime::{Failure, LoadError, PlatformFailure, Runtime, RuntimeConfig};
+use serde_json::json;
+
+/// Contract and component of every fixture, by service name.
+fn fixtures() -> &'static HashMap<String, (PathBuf, PathBuf)> {
+    static BUILT: OnceLock<HashMap<String, (PathBuf, PathBuf)>> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let app = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+        let target = Path::new(env!("CARGO_TARGET_TMPDIR")).join("fixtures");
+        mote_build::ensure_wasm_target().expect("the wasm32-wasip2 target is available");
+        let mut built = HashMap::new();
+        for service in mote_build::discover(&app).expect("fixtures are readable") {
+            let wasm = mote_build::build(&service, &target)
+                .unwrap_or_else(|e| panic!("{e}"))
+                .expect("every fixture is a cargo package");
+            let contract =
+                mote_contract::load(&service.contract).expect("fixture contracts are valid");
+            built.insert(
+                contract.service.name.to_string(),
+                (service.contract.clone(), wasm),
+            );
+        }
+        built
+    })
+}
+
+fn load(runtime: &Runtime, name: &str) -> Result<(), LoadError> {
+    let (contract, wasm) = &fixtures()[name];
+    runtime.load_file(mote_contract::load(contract).expect("valid"), wasm)
+}
+
+/// A runtime with the named fixtures loaded.
+fn runtime(names: &[&str]) -> Runtime {
+    let runtime = Runtime::new(RuntimeConfig::default()).expect("engine starts");
+    for name in names {
+        load(&runtime, name).unwrap_or_else(|e| panic!("{name}: {e}"));
+    }
+    runtime
+}
+
+fn platform(result: Result<serde_json::Value, Failure>) -> (PlatformFailure, String) {
+    match result {
+        Err(Failure::Platform { kind, message }) => (kind, message),
+        other => panic!("expected a platform failure, got {other:?}"),
+    }
+}
+
+fn assert_still_serves(runtime: &Runtime) {
+    assert_eq!(
+        runtime.call("fixture.sum", r#"{"a": 20, "b": 22}"#),
+        Ok(json!({"sum": 42}))
+    );
+}
+
+#[test]
+fn a_well_behaved_service_answers() {
+    let rt = runtime(&["fixture.sum"]);
+    assert_eq!(
+        rt.call("fixture.sum", r#"{"a": 2, "b": 3}"#),
+        Ok(json!({"sum": 5}))
+    );
+}
+
+#[test]
+fn a_declared_error_comes_back_with_its_status() {
+    let rt = runtime(&["fixture.sum"]);
+    assert_eq!(
+        rt.call("fixture.sum", r#"{"a": -1, "b": 3}"#),
+        Err(Failure::Declared {
+            code: "negative".into(),
+            message: "a is negative".into(),
+            status: 400
+        })
+    );
+}
+
+#[test]
+fn bad_input_is_refused_before_the_guest_runs() {
+    let rt = runtime(&["fixture.sum"]);
+    for (input, why) in [
+        ("{not json", "not JSON"),
+        (r#"{"a": 1}"#, "input schema"),
+        (r#"{"a": 1, "b": 2, "c": 3}"#, "input schema"),
+        (r#"{"a": "1", "b": 2}"#, "input schema"),
+        (r#"{"a": 1, "b": 99999999}"#, "input schema"),
+    ] {
+        let (kind, message) = platform(rt.call("fixture.sum", input));
+        assert_eq!(kind, PlatformFailure::InvalidInput, "{input}");
+        assert!(message.contains(why), "{input}: {message}");
+    }
+    let huge = format!(
+        r#"{{"a": 1, "b": 2, "pad": "{}"}}"#,
+        "x".repeat(2 * 1024 * 1024)
+    );
+    let (kind, message) = platform(rt.call("fixture.sum", &huge));
+    assert_eq!(kind, PlatformFailure::InvalidInput);
+    assert!(message.contains("limit"), "{message}");
+}
+
+#[test]
+fn an_infinite_loop_times_out_and_the_host_serves_on() {
+    let rt = runtime(&["fixture.spin", "fixture.sum"]);
+    let started = std::time::Instant::now();
+    let (kind, message) = platform(rt.call("fixture.spin", "1"));
+    assert_eq!(kind, PlatformFailure::Timeout, "{message}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    assert_still_serves(&rt);
+}
+
+#[test]
+fn a_memory_bomb_is_resource_exhausted_and_the_host_serves_on() {
+    let rt = runtime(&["fixture.memory-bomb", "fixture.sum"]);
+    let (kind, message) = platform(rt.call("fixture.memory-bomb", "1"));
+    assert_eq!(kind, PlatformFailure::ResourceExhausted, "{message}");
+    assert!(message.contains("16 MiB"), "{message}");
+    assert_still_serves(&rt);
+}
+
+#[test]
+fn a_panic_is_a_trap_with_the_panic_message() {
+    let rt = runtime(&["fixture.panic", "fixture.sum"]);
+    let (kind, message) = platform(rt.call("fixture.panic", "1"));
+    assert_eq!(kind, PlatformFailure::Trap);
+    assert!(message.contains("the guest gave up on 1"), "{message}");
+    assert_still_serves(&rt);
+    assert_eq!(rt.call("fixture.panic", "-1"), Ok(json!(-1)));
+}
+
+#[test]
+fn output_breaking_the_schema_is_a_contract_violation() {
+    let rt = runtime(&["fixture.bad-output", "fixture.sum"]);
+    let (kind, message) = platform(rt.call("fixture.bad-output", "7"));
+    assert_eq!(kind, PlatformFailure::ContractViolation);
+    assert!(message.contains("output schema"), "{message}");
+    assert_still_serves(&rt);
+}
+
+#[test]
+fn an_undeclared_error_code_is_a_contract_violation() {
+    let rt = runtime(&["fixture.bad-code", "fixture.sum"]);
+    let (kind, message) = platform(rt.call("fixture.bad-code", "7"));
+    assert_eq!(kind, PlatformFailure::ContractViolation);
+    assert!(message.contains("surprise"), "{message}");
+    assert_eq!(
+        rt.call("fixture.bad-code", "-7").unwrap_err().code(),
+        "too_small"
+    );
+    assert_still_serves(&rt);
+}
+
+#[test]
+fn ensures_and_the_error_partition_are_enforced_on_every_call() {
+    let rt = runtime(&["fixture.off-by-one"]);
+    assert_eq!(rt.call("fixture.off-by-one", "7"), Ok(json!(8)));
+    let (kind, message) = platform(rt.call("fixture.off-by-one", "60"));
+    assert_eq!(kind, PlatformFailure::ContractViolation);
+    assert!(message.contains("output == input + 1"), "{message}");
+    let (kind, message) = platform(rt.call("fixture.off-by-one", "0"));
+    assert_eq!(kind, PlatformFailure::ContractViolation);
+    assert!(message.contains("`zero`"), "{message}");
+}
+
+#[test]
+fn with_postconditions_off_only_the_output_schema_is_checked() {
+    let rt = Runtime::new(RuntimeConfig {
+        check_postconditions: false,
+        ..RuntimeConfig::default()
+    })
+    .expect("engine starts");
+    load(&rt, "fixture.off-by-one").expect("loads");
+    assert_eq!(rt.call("fixture.off-by-one", "60"), Ok(json!(62)));
+}
+
+#[test]
+fn an_undeclared_import_is_refused_at_load_naming_it() {
+    let rt = Runtime::new(RuntimeConfig::default()).expect("engine starts");
+    match load(&rt, "fixture.sockets") {
+        Err(LoadError::RefusedImports { service, refused }) => {
+            assert_eq!(service, "fixture.sockets");
+            assert!(
+                refused
+                    .iter()
+                    .any(|r| r.import.starts_with("wasi:sockets/")),
+                "{refused:?}"
+            );
+            assert!(refused.iter().all(|r| !r.reason.is_empty()));
+        }
+        other => panic!("expected the sockets guest to be refused, got {other:?}"),
+    }
+    assert!(rt.services().is_empty());
+}
+
+#[test]
+fn a_declared_call_stays_in_process_and_an_undeclared_one_fails() {
+    let rt = runtime(&["fixture.caller", "fixture.sum", "fixture.counter"]);
+    assert_eq!(rt.call("fixture.caller", "3"), Ok(json!(12)));
+    // The callee's declared error reaches the caller, which passes it on.
+    assert_eq!(
+        rt.call("fixture.caller", "-5").unwrap_err().code(),
+        "negative"
+    );
+    let (kind, message) = platform(rt.call("fixture.caller", "-99"));
+    assert_eq!(kind, PlatformFailure::UndeclaredCall, "{message}");
+    assert!(message.contains("fixture.counter"), "{message}");
+    assert_eq!(rt.call("fixture.caller", "4"), Ok(json!(16)));
+}
+
+#[test]
+fn a_call_to_a_service_that_is_not_loaded_is_unknown_service() {
+    let rt = runtime(&["fixture.caller"]);
+    assert_eq!(
+        rt.call("fixture.caller", "3").unwrap_err().code(),
+        "unknown_service"
+    );
+    assert_eq!(
+        rt.call("no.such.service", "3").unwrap_err().code(),
+        "unknown_service"
+    );
+}
+
+#[test]
+fn state_kept_in_a_static_never_survives_a_call() {
+    let rt = runtime(&["fixture.counter"]);
+    for _ in 0..5 {
+        assert_eq!(rt.call("fixture.counter", "0"), Ok(json!(1)));
+    }
+}
+
+#[test]
+fn an_undeclared_clock_and_random_source_are_fixed() {
+    let rt = runtime(&["fixture.entropy"]);
+    let first = rt.call("fixture.entropy", "1").expect("answers");
+    assert_eq!(first["unix_seconds"], json!(978_307_200));
+    for _ in 0..3 {
+        assert_eq!(rt.call("fixture.entropy", "1"), Ok(first.clone()));
+    }
+}
+
+#[test]
+fn loading_the_same_service_twice_is_refused() {
+    let rt = runtime(&["fixture.sum"]);
+    assert!(matches!(
+        load(&rt, "fixture.sum"),
+        Err(LoadError::Duplicate { .. })
+    ));
+}
+
+#[test]
+fn calls_from_many_threads_at_once_are_independent() {
+    let rt = runtime(&["fixture.sum", "fixture.counter"]);
+    std::thread::scope(|scope| {
+        for t in 0..4_i64 {
+            let rt = rt.clone();
+            scope.spawn(move || {
+                for i in 0..25_i64 {
+                    let input = json!({"a": t, "b": i}).to_string();
+                    assert_eq!(rt.call("fixture.sum", &input), Ok(json!({"sum": t + i})));
+                    assert_eq!(rt.call("fixture.counter", "0"), Ok(json!(1)));
+                }
+            });
+        }
+    });
+}
+
+#[test]
+fn compiled_components_are_cached_by_content() {
+    let cache =
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("cache-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&cache);
+    let config = RuntimeConfig {
+        cache_dir: Some(cache.clone()),
+        ..RuntimeConfig::default()
+    };
+    let rt = Runtime::new(config).expect("engine starts");
+    let wasm = std::fs::read(&fixtures()["fixture.sum"].1).expect("built");
+    let first = rt.precompile("fixture.sum", &wasm).expect("compiles");
+    assert!(first.compiled);
+    let second = rt.precompile("fixture.sum", &wasm).expect("cached");
+    assert!(!second.compiled);
+    assert_eq!(first.path, second.path);
+    load(&rt, "fixture.sum").expect("loads from the cache");
+    assert_still_serves(&rt);
+    let _ = std::fs::remove_dir_all(&cache);
+}
+
+#[test]
+fn garbage_bytes_are_a_compile_error_not_a_crash() {
+    let rt = Runtime::new(RuntimeConfig::default()).expect("engine starts");
+    let contract = mote_contract::load(&fixtures()["fixture.sum"].0).expect("valid");
+    assert!(matches!(
+        rt.load(contract, b"\0asm garbage"),
+        Err(LoadError::Compile { .. })
+    ));
+}

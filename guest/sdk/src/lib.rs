@@ -1,0 +1,149 @@
+//! The guest SDK: write a mote nanoservice as one typed Rust function.
+//!
+//! ```ignore
+//! use mote_guest::{Failure, service};
+//! use serde::{Deserialize, Serialize};
+//!
+//! #[derive(Deserialize)]
+//! struct Input { a: i64, b: i64 }
+//!
+//! #[derive(Serialize)]
+//! struct Output { sum: i64 }
+//!
+//! fn handle(input: Input) -> Result<Output, Failure> {
+//!     Ok(Output { sum: input.a + input.b })
+//! }
+//!
+//! service!(handle);
+//! ```
+//!
+//! The host has already checked the input against the contract's input
+//! schema and `requires`, and checks the output (or the error code) against
+//! the contract on the way out, so the function holds only business logic.
+
+/// Generated bindings for the `mote:service` world; used by [`service!`].
+#[doc(hidden)]
+pub mod bindings {
+    wit_bindgen::generate!({
+        path: "wit",
+        world: "service",
+        pub_export_macro: true,
+        export_macro_name: "__export_service",
+        default_bindings_module: "mote_guest::bindings",
+    });
+}
+
+pub use serde;
+pub use serde_json;
+
+use bindings::mote::service::host;
+use bindings::mote::service::types::Level;
+
+/// A declared error: `code` must be one of the contract's `[[error]]` codes,
+/// or the host turns the answer into a `contract_violation`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    /// The contract's error code, e.g. `zero_amount`.
+    pub code: String,
+    /// A message for people; clients match on the code, not on this.
+    pub message: String,
+}
+
+impl Failure {
+    /// A failure with a code and a message.
+    pub fn new(code: impl Into<String>, message: impl Into<String>) -> Self {
+        Failure {
+            code: code.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Calls another nanoservice through the host. It must be listed in this
+/// service's `effects.calls`; otherwise the host answers `undeclared_call`.
+pub fn call<I, O>(service: &str, input: &I) -> Result<O, Failure>
+where
+    I: serde::Serialize,
+    O: serde::de::DeserializeOwned,
+{
+    let input =
+        serde_json::to_string(input).map_err(|e| Failure::new("guest_encoding", e.to_string()))?;
+    match host::call(service, &input) {
+        Ok(output) => {
+            serde_json::from_str(&output).map_err(|e| Failure::new("guest_decoding", e.to_string()))
+        }
+        Err(f) => Err(Failure::new(f.code, f.message)),
+    }
+}
+
+/// Writes a line to the host's log, tagged with this service's name.
+pub mod log {
+    use super::{Level, host};
+
+    /// Logs at debug level.
+    pub fn debug(message: &str) {
+        host::log(Level::Debug, message);
+    }
+
+    /// Logs at info level.
+    pub fn info(message: &str) {
+        host::log(Level::Info, message);
+    }
+
+    /// Logs at warn level.
+    pub fn warn(message: &str) {
+        host::log(Level::Warn, message);
+    }
+
+    /// Logs at error level.
+    pub fn error(message: &str) {
+        host::log(Level::Error, message);
+    }
+}
+
+/// Runs a typed handler on JSON text; used by [`service!`].
+#[doc(hidden)]
+pub fn __run<I, O>(
+    input: &str,
+    handler: fn(I) -> Result<O, Failure>,
+) -> Result<String, bindings::mote::service::types::Failure>
+where
+    I: serde::de::DeserializeOwned,
+    O: serde::Serialize,
+{
+    let to_wit = |f: Failure| bindings::mote::service::types::Failure {
+        code: f.code,
+        message: f.message,
+    };
+    // The host validated the input against the contract, so a decoding
+    // failure means the Rust types disagree with the schema: a bug in the
+    // service, reported with a code no contract declares.
+    let input: I = serde_json::from_str(input)
+        .map_err(|e| to_wit(Failure::new("guest_decoding", e.to_string())))?;
+    let output = handler(input).map_err(to_wit)?;
+    serde_json::to_string(&output)
+        .map_err(|e| to_wit(Failure::new("guest_encoding", e.to_string())))
+}
+
+/// Exports a function `fn(Input) -> Result<Output, Failure>` as the
+/// service's `handle`, with JSON decoding and encoding around it.
+#[macro_export]
+macro_rules! service {
+    ($handler:path) => {
+        #[doc(hidden)]
+        struct __MoteService;
+
+        impl $crate::bindings::Guest for __MoteService {
+            fn handle(
+                input: ::std::string::String,
+            ) -> ::std::result::Result<
+                ::std::string::String,
+                $crate::bindings::mote::service::types::Failure,
+            > {
+                $crate::__run(&input, $handler)
+            }
+        }
+
+        $crate::bindings::__export_service!(__MoteService with_types_in $crate::bindings);
+    };
+}
