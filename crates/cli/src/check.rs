@@ -7,10 +7,10 @@ use std::process::ExitCode;
 use miette::{GraphicalReportHandler, GraphicalTheme};
 use mote_contract::{Checked, Severity, check_file};
 
-use crate::{Format, discover, exit};
+use crate::{Format, exit};
 
 pub fn run(paths: &[PathBuf], format: Format) -> ExitCode {
-    let files = match discover::contract_files(paths) {
+    let files = match mote_build::contract_files(paths) {
         Ok(files) => files,
         Err(e) => {
             eprintln!("error: {e}");
@@ -20,7 +20,7 @@ pub fn run(paths: &[PathBuf], format: Format) -> ExitCode {
     if files.is_empty() {
         eprintln!(
             "error: no {} found under {}",
-            discover::CONTRACT_FILE,
+            mote_build::CONTRACT_FILE,
             paths
                 .iter()
                 .map(|p| p.display().to_string())

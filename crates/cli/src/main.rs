@@ -2,7 +2,8 @@
 //! of logic lives in the library crates.
 
 mod check;
-mod discover;
+mod new;
+mod run;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -14,8 +15,9 @@ use clap::{Parser, Subcommand, ValueEnum};
 /// Each service owns one operation and is described by a contract
 /// (contract.toml): JSON Schemas for input and output, every error with the
 /// exact condition it is returned on, CEL pre- and postconditions, examples
-/// and declared effects. mote checks contracts, and verifies and enforces
-/// them on every call.
+/// and declared effects. mote checks contracts, runs implementations as
+/// sandboxed WebAssembly components, and enforces the contract on every
+/// call.
 #[derive(Debug, Parser)]
 #[command(name = "mote", version, about, long_about)]
 struct Cli {
@@ -40,6 +42,52 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Format::Human)]
         format: Format,
     },
+    /// Build every service of an app into a WebAssembly component and
+    /// precompile it for this host.
+    ///
+    /// Installs the wasm32-wasip2 target if it is missing. Cargo rebuilds
+    /// only what changed, and a component whose bytes did not change is
+    /// never recompiled by the host (artefacts are cached by content hash
+    /// under TARGET_DIR/mote-cache). Exit status: 0 built, 1 a contract or a
+    /// build failed, 2 the command could not run.
+    Build {
+        /// The app folder (default: the current folder).
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+        /// Where build output goes (default: DIR/target).
+        #[arg(long, value_name = "TARGET_DIR")]
+        target_dir: Option<PathBuf>,
+    },
+    /// Call one service of an app, through the full call path.
+    ///
+    /// Builds what changed, loads the app, and calls SERVICE with the JSON
+    /// INPUT (from the argument, or standard input when it is omitted or
+    /// `-`). Prints the output as JSON, or the failure as
+    /// {"code": ..., "message": ...}. Exit status: 0 success, 1 the service
+    /// returned one of its declared errors, 3 a platform failure
+    /// (invalid_input, contract_violation, timeout, resource_exhausted,
+    /// trap, undeclared_call, unknown_service, overloaded), 2 the command
+    /// could not run.
+    Call {
+        /// The app folder.
+        dir: PathBuf,
+        /// The service's name, e.g. tax.vat.
+        service: String,
+        /// The input as JSON; omit or `-` to read standard input.
+        input: Option<String>,
+        /// Where build output goes (default: DIR/target).
+        #[arg(long, value_name = "TARGET_DIR")]
+        target_dir: Option<PathBuf>,
+    },
+    /// Scaffold a new service: a contract with a worked example and a Rust
+    /// guest crate that builds and passes `mote check` unchanged.
+    New {
+        /// The service's name, dotted lowercase, e.g. pricing.discount.
+        name: String,
+        /// The app folder to create it in (default: the current folder).
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+    },
 }
 
 /// How results are printed.
@@ -53,15 +101,33 @@ enum Format {
 
 /// Exit statuses shared by every command.
 pub(crate) mod exit {
-    /// The command ran and found problems in its input.
+    /// The command ran and found problems in its input, or the service
+    /// answered with a declared error.
     pub const PROBLEMS: u8 = 1;
     /// The command could not run.
     pub const USAGE: u8 = 2;
+    /// The platform failed the call.
+    pub const PLATFORM: u8 = 3;
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("MOTE_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
     match cli.command {
         Command::Check { paths, format } => check::run(&paths, format),
+        Command::Build { dir, target_dir } => run::build(&dir, target_dir),
+        Command::Call {
+            dir,
+            service,
+            input,
+            target_dir,
+        } => run::call(&dir, &service, input, target_dir),
+        Command::New { name, dir } => new::run(&name, &dir),
     }
 }

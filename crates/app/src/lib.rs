@@ -1,0 +1,159 @@
+//! An app is a folder of service folders. This crate turns one into a
+//! running [`Runtime`]: it discovers the services, checks their contracts,
+//! builds their components, precompiles them into the cache and loads them.
+//!
+//! Architecture invariant: orchestration only. Parsing belongs to
+//! mote-contract, building to mote-build, running to mote-runtime.
+
+use std::path::{Path, PathBuf};
+
+use mote_build::{BuildError, ServiceSource, TargetStatus};
+use mote_contract::{Contract, Diagnostic};
+use mote_runtime::{LoadError, Runtime, RuntimeConfig, RuntimeError};
+
+/// Where an app's build output goes, unless told otherwise.
+pub fn default_target_dir(app: &Path) -> PathBuf {
+    app.join("target")
+}
+
+/// Something worth telling the person waiting.
+#[derive(Debug)]
+pub enum Progress<'a> {
+    /// The wasm32-wasip2 target was missing and has been installed.
+    TargetInstalled,
+    /// A service is being built.
+    Building(&'a ServiceSource),
+    /// A service's component is ready; `compiled` says whether the host
+    /// compiled it now or found it in the cache.
+    Ready {
+        /// The service.
+        contract: &'a Contract,
+        /// The component file.
+        wasm: &'a Path,
+        /// Compiled now (true) or taken from the cache (false).
+        compiled: bool,
+    },
+    /// A flow: nothing to build.
+    Flow(&'a Contract),
+}
+
+/// Why an app could not be built or loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// A contract has errors.
+    #[error("{} has errors; run `mote check` on it", .path.display())]
+    Contract {
+        /// The contract file.
+        path: PathBuf,
+        /// Its diagnostics.
+        diagnostics: Vec<Diagnostic>,
+    },
+    /// Building failed.
+    #[error(transparent)]
+    Build(#[from] BuildError),
+    /// The runtime refused a component.
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    /// The runtime did not start.
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+    /// The folder holds no service.
+    #[error("no contract.toml found under {}", .0.display())]
+    Empty(PathBuf),
+    /// A service folder has a contract but no code and is not a flow.
+    #[error("{} has no Cargo.toml next to its contract, so there is nothing to build", .0.display())]
+    NoImplementation(PathBuf),
+}
+
+/// A service of the app with its checked contract and built component.
+#[derive(Debug)]
+pub struct BuiltService {
+    /// Where it lives.
+    pub source: ServiceSource,
+    /// Its contract.
+    pub contract: Contract,
+    /// Its component; `None` for a flow.
+    pub wasm: Option<PathBuf>,
+}
+
+/// Checks every contract and builds every component of the app. Stops at
+/// the first service that fails, naming it.
+pub fn build(
+    app: &Path,
+    target_dir: &Path,
+    progress: &mut dyn FnMut(Progress<'_>),
+) -> Result<Vec<BuiltService>, AppError> {
+    let sources = mote_build::discover(app)?;
+    if sources.is_empty() {
+        return Err(AppError::Empty(app.to_path_buf()));
+    }
+    let mut contracts = Vec::with_capacity(sources.len());
+    for source in &sources {
+        let checked = mote_contract::check_file(&source.contract);
+        match checked.contract {
+            Some(contract) => contracts.push(contract),
+            None => {
+                return Err(AppError::Contract {
+                    path: source.contract.clone(),
+                    diagnostics: checked.diagnostics,
+                });
+            }
+        }
+    }
+    if sources.iter().any(|s| s.package.is_some())
+        && mote_build::ensure_wasm_target()? == TargetStatus::Installed
+    {
+        progress(Progress::TargetInstalled);
+    }
+    let mut built = Vec::with_capacity(sources.len());
+    for (source, contract) in sources.into_iter().zip(contracts) {
+        let wasm = if contract.flow.is_some() {
+            None
+        } else {
+            if source.package.is_none() {
+                return Err(AppError::NoImplementation(source.dir));
+            }
+            progress(Progress::Building(&source));
+            mote_build::build(&source, target_dir)?
+        };
+        built.push(BuiltService {
+            source,
+            contract,
+            wasm,
+        });
+    }
+    Ok(built)
+}
+
+/// Builds the app and loads every component service into a new runtime.
+/// Flows are reported but not loaded: the runtime does not run them yet.
+pub fn load(
+    app: &Path,
+    target_dir: &Path,
+    mut config: RuntimeConfig,
+    progress: &mut dyn FnMut(Progress<'_>),
+) -> Result<Runtime, AppError> {
+    let built = build(app, target_dir, progress)?;
+    if config.cache_dir.is_none() {
+        config.cache_dir = Some(target_dir.join("mote-cache"));
+    }
+    let runtime = Runtime::new(config)?;
+    for service in built {
+        let Some(wasm) = service.wasm else {
+            progress(Progress::Flow(&service.contract));
+            continue;
+        };
+        let bytes = std::fs::read(&wasm).map_err(|source| LoadError::Io {
+            path: wasm.clone(),
+            source,
+        })?;
+        let precompiled = runtime.precompile(service.contract.service.name.as_str(), &bytes)?;
+        progress(Progress::Ready {
+            contract: &service.contract,
+            wasm: &wasm,
+            compiled: precompiled.compiled,
+        });
+        runtime.load(service.contract, &bytes)?;
+    }
+    Ok(runtime)
+}

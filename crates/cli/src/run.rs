@@ -1,0 +1,133 @@
+//! `mote build` and `mote call`: an app folder into a runtime.
+
+use std::io::{IsTerminal, Read};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use miette::{GraphicalReportHandler, GraphicalTheme};
+use mote_app::{AppError, Progress};
+use mote_runtime::{Failure, RuntimeConfig};
+
+use crate::exit;
+
+fn report_progress(event: Progress<'_>) {
+    match event {
+        Progress::TargetInstalled => {
+            eprintln!("   Installed the wasm32-wasip2 target (rustup target add wasm32-wasip2)")
+        }
+        Progress::Building(source) => eprintln!("    Building {}", source.dir.display()),
+        Progress::Ready {
+            contract,
+            wasm,
+            compiled,
+        } => eprintln!(
+            "       Ready {} {} ({}, {})",
+            contract.service.name,
+            contract.service.version,
+            if compiled { "compiled" } else { "cached" },
+            wasm.display()
+        ),
+        Progress::Flow(contract) => eprintln!(
+            "        Flow {} {} (flows run with `mote up`, not yet available)",
+            contract.service.name, contract.service.version
+        ),
+    }
+}
+
+fn render_app_error(error: &AppError) {
+    eprintln!("error: {error}");
+    if let AppError::Contract { diagnostics, .. } = error {
+        let theme = if std::io::stderr().is_terminal() {
+            GraphicalTheme::unicode()
+        } else {
+            GraphicalTheme::unicode_nocolor()
+        };
+        let handler = GraphicalReportHandler::new_themed(theme);
+        for d in diagnostics.iter().filter(|d| d.is_error()) {
+            let mut out = String::new();
+            if handler.render_report(&mut out, d).is_ok() {
+                eprintln!("{out}");
+            }
+        }
+    }
+}
+
+fn target(dir: &Path, target_dir: Option<PathBuf>) -> PathBuf {
+    target_dir.unwrap_or_else(|| mote_app::default_target_dir(dir))
+}
+
+pub fn build(dir: &Path, target_dir: Option<PathBuf>) -> ExitCode {
+    if !dir.is_dir() {
+        eprintln!("error: {} is not a folder", dir.display());
+        return ExitCode::from(exit::USAGE);
+    }
+    match mote_app::load(
+        dir,
+        &target(dir, target_dir),
+        RuntimeConfig::default(),
+        &mut report_progress,
+    ) {
+        Ok(runtime) => {
+            eprintln!("    Finished {} service(s)", runtime.services().len());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            render_app_error(&e);
+            ExitCode::from(exit::PROBLEMS)
+        }
+    }
+}
+
+pub fn call(
+    dir: &Path,
+    service: &str,
+    input: Option<String>,
+    target_dir: Option<PathBuf>,
+) -> ExitCode {
+    let input = match input.as_deref() {
+        Some("-") | None => {
+            let mut text = String::new();
+            if let Err(e) = std::io::stdin().read_to_string(&mut text) {
+                eprintln!("error: cannot read the input from stdin: {e}");
+                return ExitCode::from(exit::USAGE);
+            }
+            text
+        }
+        Some(text) => text.to_string(),
+    };
+    if !dir.is_dir() {
+        eprintln!("error: {} is not a folder", dir.display());
+        return ExitCode::from(exit::USAGE);
+    }
+    let quiet = |_: Progress<'_>| {};
+    let mut progress: Box<dyn FnMut(Progress<'_>)> = if std::io::stderr().is_terminal() {
+        Box::new(report_progress)
+    } else {
+        Box::new(quiet)
+    };
+    let runtime = match mote_app::load(
+        dir,
+        &target(dir, target_dir),
+        RuntimeConfig::default(),
+        &mut progress,
+    ) {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            render_app_error(&e);
+            return ExitCode::from(exit::USAGE);
+        }
+    };
+    match runtime.call(service, &input) {
+        Ok(output) => {
+            println!("{output}");
+            ExitCode::SUCCESS
+        }
+        Err(failure) => {
+            println!("{}", failure.to_json());
+            match failure {
+                Failure::Declared { .. } => ExitCode::from(exit::PROBLEMS),
+                Failure::Platform { .. } => ExitCode::from(exit::PLATFORM),
+            }
+        }
+    }
+}

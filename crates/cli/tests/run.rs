@@ -1,0 +1,210 @@
+//! `mote new`, `mote build` and `mote call` as a user runs them. Guest
+//! builds share one target folder with the runtime's fixture builds, so
+//! their dependencies compile once per test run.
+
+#![allow(clippy::expect_used, clippy::unwrap_used)] // a failed test should panic
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn shared_target() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("fixtures")
+}
+
+fn mote(args: &[&str]) -> Output {
+    mote_with_stdin(args, "")
+}
+
+fn mote_with_stdin(args: &[&str], stdin: &str) -> Output {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mote"))
+        .args(args)
+        .current_dir(root())
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the mote binary runs");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(stdin.as_bytes())
+        .expect("write stdin");
+    child.wait_with_output().expect("mote finishes")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn json(output: &Output) -> serde_json::Value {
+    serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", text(&output.stdout)))
+}
+
+fn fresh_dir(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+#[test]
+fn a_new_service_checks_builds_and_answers_unchanged() {
+    let app = fresh_dir("new-app");
+    let app_arg = app.to_str().unwrap();
+    let target = shared_target();
+    let target_arg = target.to_str().unwrap();
+
+    let out = mote(&["new", "demo.adder", "--dir", app_arg]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(app.join("demo-adder/contract.toml").is_file());
+    assert!(app.join("demo-adder/src/lib.rs").is_file());
+
+    let out = mote(&["check", app_arg]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+
+    let out = mote(&["build", app_arg, "--target-dir", target_arg]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("Ready demo.adder 0.1.0"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // Unchanged: built again, the host finds the compiled artefact cached.
+    let out = mote(&["build", app_arg, "--target-dir", target_arg]);
+    assert!(
+        text(&out.stderr).contains("(cached,"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let out = mote(&[
+        "call",
+        app_arg,
+        "demo.adder",
+        r#"{"a": 2, "b": 40}"#,
+        "--target-dir",
+        target_arg,
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(json(&out), serde_json::json!({"sum": 42}));
+
+    let out = mote(&[
+        "call",
+        app_arg,
+        "demo.adder",
+        r#"{"a": 0, "b": 0}"#,
+        "--target-dir",
+        target_arg,
+    ]);
+    assert_eq!(out.status.code(), Some(1), "a declared error exits 1");
+    assert_eq!(json(&out)["code"], "both_zero");
+
+    let out = mote_with_stdin(
+        &["call", app_arg, "demo.adder", "--target-dir", target_arg],
+        r#"{"a": 1}"#,
+    );
+    assert_eq!(out.status.code(), Some(3), "a platform failure exits 3");
+    assert_eq!(json(&out)["code"], "invalid_input");
+
+    let out = mote(&["call", app_arg, "no.such", "{}", "--target-dir", target_arg]);
+    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(json(&out)["code"], "unknown_service");
+    let _ = std::fs::remove_dir_all(&app);
+}
+
+#[test]
+fn new_refuses_bad_names_and_existing_folders() {
+    let app = fresh_dir("new-refusals");
+    let app_arg = app.to_str().unwrap();
+    let out = mote(&["new", "Bad..Name", "--dir", app_arg]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("invalid service name"));
+
+    assert_eq!(
+        mote(&["new", "a.b", "--dir", app_arg]).status.code(),
+        Some(0)
+    );
+    let before = std::fs::read_to_string(app.join("a-b/contract.toml")).unwrap();
+    let out = mote(&["new", "a.b", "--dir", app_arg]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("already exists"));
+    assert_eq!(
+        std::fs::read_to_string(app.join("a-b/contract.toml")).unwrap(),
+        before
+    );
+    let _ = std::fs::remove_dir_all(&app);
+}
+
+#[test]
+fn a_failed_build_names_the_service_and_shows_the_compiler() {
+    let app = fresh_dir("broken-app");
+    let app_arg = app.to_str().unwrap();
+    assert_eq!(
+        mote(&["new", "demo.broken", "--dir", app_arg])
+            .status
+            .code(),
+        Some(0)
+    );
+    let lib = app.join("demo-broken/src/lib.rs");
+    let source = std::fs::read_to_string(&lib).unwrap();
+    std::fs::write(
+        &lib,
+        source.replace("input.a + input.b", "input.a + undefined_thing"),
+    )
+    .unwrap();
+    let target = shared_target();
+    let out = mote(&["build", app_arg, "--target-dir", target.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("demo-broken"), "{stderr}");
+    assert!(stderr.contains("undefined_thing"), "{stderr}");
+    let _ = std::fs::remove_dir_all(&app);
+}
+
+#[test]
+fn the_shop_answers_through_the_call_path() {
+    let target = shared_target();
+    let target_arg = target.to_str().unwrap();
+    let out = mote(&[
+        "call",
+        "examples/shop",
+        "tax.vat",
+        r#"{"net_cents": 1000, "country": "DE"}"#,
+        "--target-dir",
+        target_arg,
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(
+        json(&out),
+        serde_json::json!({"vat_cents": 190, "rate_pct": 19})
+    );
+
+    let out = mote(&[
+        "call",
+        "examples/shop",
+        "cart.discount",
+        r#"{"code": "VIP20", "subtotal_cents": 4999}"#,
+        "--target-dir",
+        target_arg,
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(json(&out)["code"], "below_minimum");
+}
+
+#[test]
+fn build_of_a_folder_without_services_is_an_error() {
+    let empty = fresh_dir("no-services");
+    std::fs::create_dir_all(&empty).unwrap();
+    let out = mote(&["build", empty.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("no contract.toml"));
+    let _ = std::fs::remove_dir_all(&empty);
+}
