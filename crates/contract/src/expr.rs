@@ -154,15 +154,26 @@ impl Expr {
     }
 
     fn eval(&self, bindings: &Bindings) -> Result<Value, EvalError> {
+        BASE_CONTEXT.with(|base| {
+            let mut context = base.new_inner_scope();
+            for (name, value) in &bindings.values {
+                context.add_variable_from_value(name.as_str(), value.clone());
+            }
+            self.program
+                .execute(&context)
+                .map_err(|e| EvalError::Execution(describe(&e)))
+        })
+    }
+}
+
+thread_local! {
+    /// The standard environment plus mote's functions, built once per
+    /// thread; each evaluation adds its variables in a child scope.
+    static BASE_CONTEXT: Context<'static, 'static> = {
         let mut context = Context::with_env(Arc::clone(&ENV));
         register_extensions(&mut context);
-        for (name, value) in &bindings.values {
-            context.add_variable_from_value(name.as_str(), value.clone());
-        }
-        self.program
-            .execute(&context)
-            .map_err(|e| EvalError::Execution(describe(&e)))
-    }
+        context
+    };
 }
 
 /// The variables an expression is evaluated with, converted from JSON once

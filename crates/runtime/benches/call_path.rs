@@ -1,0 +1,165 @@
+//! Per-call latency through the full call path, against a native Rust
+//! baseline doing the same JSON work, and the cost of loading 1,000
+//! services from the compiled cache.
+//!
+//! Run: `cargo bench -p mote-runtime --bench call_path`
+
+#![allow(clippy::expect_used, clippy::unwrap_used)] // a benchmark that fails should stop
+
+use std::hint::black_box;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use mote_runtime::{Runtime, RuntimeConfig};
+use serde::{Deserialize, Serialize};
+
+const CALLS: usize = 20_000;
+const WARMUP: usize = 2_000;
+const SERVICES: usize = 1_000;
+
+#[derive(Deserialize)]
+struct Input {
+    a: i64,
+    b: i64,
+}
+
+#[derive(Serialize)]
+struct Output {
+    sum: i64,
+}
+
+/// What the guest does, natively: parse, add, serialize.
+fn native(input: &str) -> String {
+    let input: Input = serde_json::from_str(input).unwrap();
+    serde_json::to_string(&Output { sum: input.a + input.b }).unwrap()
+}
+
+struct Percentiles {
+    p50: Duration,
+    p99: Duration,
+    mean: Duration,
+}
+
+fn measure(mut f: impl FnMut(usize)) -> Percentiles {
+    for i in 0..WARMUP {
+        f(i);
+    }
+    let mut samples = Vec::with_capacity(CALLS);
+    for i in 0..CALLS {
+        let start = Instant::now();
+        f(i);
+        samples.push(start.elapsed());
+    }
+    samples.sort();
+    let total: Duration = samples.iter().sum();
+    Percentiles {
+        p50: samples[CALLS / 2],
+        p99: samples[CALLS * 99 / 100],
+        mean: total / CALLS as u32,
+    }
+}
+
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|n| n.parse().ok()))
+        })
+        .unwrap_or(0)
+}
+
+fn main() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let target = root.join("../../target/tmp/fixtures");
+    mote_build::ensure_wasm_target().expect("wasm32-wasip2 available");
+    let sum = mote_build::discover(&root.join("tests/fixtures"))
+        .expect("fixtures")
+        .into_iter()
+        .find(|s| s.package.as_deref() == Some("fixture-sum"))
+        .expect("the sum fixture");
+    let wasm_path = mote_build::build(&sum, &target).expect("builds").expect("a package");
+    let wasm = std::fs::read(&wasm_path).expect("built component");
+    let contract_text = std::fs::read_to_string(&sum.contract).expect("contract");
+    let contract = |name: &str| {
+        mote_contract::check_source(mote_contract::SourceFile::new(
+            "contract.toml",
+            contract_text.replace("fixture.sum", name),
+        ))
+        .contract
+        .expect("valid")
+    };
+    let inputs: Vec<String> = (0..64).map(|i| format!(r#"{{"a": {i}, "b": {}}}"#, i * 7)).collect();
+
+    println!("mote-runtime call path, {CALLS} calls after {WARMUP} warm-up calls");
+    println!("{:<44} {:>10} {:>10} {:>10}", "", "p50", "p99", "mean");
+    let row = |label: &str, p: &Percentiles| {
+        println!("{label:<44} {:>10.2?} {:>10.2?} {:>10.2?}", p.p50, p.p99, p.mean);
+    };
+
+    let baseline = measure(|i| {
+        black_box(native(black_box(&inputs[i % inputs.len()])));
+    });
+    row("native Rust (parse, add, serialize)", &baseline);
+
+    let full = Runtime::new(RuntimeConfig::default()).expect("engine");
+    full.load(contract("fixture.sum"), &wasm).expect("loads");
+    let checked = measure(|i| {
+        black_box(full.call("fixture.sum", &inputs[i % inputs.len()]).expect("answers"));
+    });
+    row("full call path, fresh instance per call", &checked);
+
+    let schema_only = Runtime::new(RuntimeConfig {
+        check_postconditions: false,
+        ..RuntimeConfig::default()
+    })
+    .expect("engine");
+    schema_only.load(contract("fixture.sum"), &wasm).expect("loads");
+    let unchecked = measure(|i| {
+        black_box(schema_only.call("fixture.sum", &inputs[i % inputs.len()]).expect("answers"));
+    });
+    row("  same, without ensures/partition checks", &unchecked);
+
+    let c = contract("fixture.sum");
+    let value: serde_json::Value = serde_json::from_str(&inputs[0]).unwrap();
+    let checks_only = measure(|i| {
+        let input: serde_json::Value = serde_json::from_str(&inputs[i % inputs.len()]).unwrap();
+        black_box(c.input.is_valid(&input));
+        let bindings = mote_contract::Bindings::new()
+            .with("input", &input)
+            .with("output", &serde_json::json!({"sum": 1}));
+        for e in &c.behavior.ensures {
+            black_box(e.eval_bool(&bindings).ok());
+        }
+        black_box(&value);
+    });
+    row("  contract checks alone (schema + 1 ensures)", &checks_only);
+    println!(
+        "ratio full/native at p50: {:.0}x",
+        checked.p50.as_secs_f64() / baseline.p50.as_secs_f64()
+    );
+
+    let cache = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/tmp/bench-cache");
+    let many = Runtime::new(RuntimeConfig {
+        cache_dir: Some(cache),
+        ..RuntimeConfig::default()
+    })
+    .expect("engine");
+    many.precompile("fixture.sum", &wasm).expect("precompiles");
+    let contracts: Vec<_> = (0..SERVICES).map(|i| contract(&format!("bench.sum{i}"))).collect();
+    let rss_before = rss_kib();
+    let start = Instant::now();
+    for c in contracts {
+        many.load(c, &wasm).expect("loads");
+    }
+    let elapsed = start.elapsed();
+    let rss_after = rss_kib();
+    println!(
+        "load {SERVICES} services from the compiled cache: {elapsed:.2?} ({:.1?} each), RSS +{} MiB ({} KiB each)",
+        elapsed / SERVICES as u32,
+        (rss_after.saturating_sub(rss_before)) / 1024,
+        rss_after.saturating_sub(rss_before) / SERVICES as u64
+    );
+    assert_eq!(many.call("bench.sum999", r#"{"a": 1, "b": 2}"#).expect("answers")["sum"], 3);
+}
