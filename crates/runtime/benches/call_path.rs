@@ -31,7 +31,10 @@ struct Output {
 /// What the guest does, natively: parse, add, serialize.
 fn native(input: &str) -> String {
     let input: Input = serde_json::from_str(input).unwrap();
-    serde_json::to_string(&Output { sum: input.a + input.b }).unwrap()
+    serde_json::to_string(&Output {
+        sum: input.a + input.b,
+    })
+    .unwrap()
 }
 
 struct Percentiles {
@@ -79,7 +82,9 @@ fn main() {
         .into_iter()
         .find(|s| s.package.as_deref() == Some("fixture-sum"))
         .expect("the sum fixture");
-    let wasm_path = mote_build::build(&sum, &target).expect("builds").expect("a package");
+    let wasm_path = mote_build::build(&sum, &target)
+        .expect("builds")
+        .expect("a package");
     let wasm = std::fs::read(&wasm_path).expect("built component");
     let contract_text = std::fs::read_to_string(&sum.contract).expect("contract");
     let contract = |name: &str| {
@@ -90,12 +95,17 @@ fn main() {
         .contract
         .expect("valid")
     };
-    let inputs: Vec<String> = (0..64).map(|i| format!(r#"{{"a": {i}, "b": {}}}"#, i * 7)).collect();
+    let inputs: Vec<String> = (0..64)
+        .map(|i| format!(r#"{{"a": {i}, "b": {}}}"#, i * 7))
+        .collect();
 
     println!("mote-runtime call path, {CALLS} calls after {WARMUP} warm-up calls");
     println!("{:<44} {:>10} {:>10} {:>10}", "", "p50", "p99", "mean");
     let row = |label: &str, p: &Percentiles| {
-        println!("{label:<44} {:>10.2?} {:>10.2?} {:>10.2?}", p.p50, p.p99, p.mean);
+        println!(
+            "{label:<44} {:>10.2?} {:>10.2?} {:>10.2?}",
+            p.p50, p.p99, p.mean
+        );
     };
 
     let baseline = measure(|i| {
@@ -106,7 +116,10 @@ fn main() {
     let full = Runtime::new(RuntimeConfig::default()).expect("engine");
     full.load(contract("fixture.sum"), &wasm).expect("loads");
     let checked = measure(|i| {
-        black_box(full.call("fixture.sum", &inputs[i % inputs.len()]).expect("answers"));
+        black_box(
+            full.call("fixture.sum", &inputs[i % inputs.len()])
+                .expect("answers"),
+        );
     });
     row("full call path, fresh instance per call", &checked);
 
@@ -115,9 +128,15 @@ fn main() {
         ..RuntimeConfig::default()
     })
     .expect("engine");
-    schema_only.load(contract("fixture.sum"), &wasm).expect("loads");
+    schema_only
+        .load(contract("fixture.sum"), &wasm)
+        .expect("loads");
     let unchecked = measure(|i| {
-        black_box(schema_only.call("fixture.sum", &inputs[i % inputs.len()]).expect("answers"));
+        black_box(
+            schema_only
+                .call("fixture.sum", &inputs[i % inputs.len()])
+                .expect("answers"),
+        );
     });
     row("  same, without ensures/partition checks", &unchecked);
 
@@ -147,7 +166,9 @@ fn main() {
     })
     .expect("engine");
     many.precompile("fixture.sum", &wasm).expect("precompiles");
-    let contracts: Vec<_> = (0..SERVICES).map(|i| contract(&format!("bench.sum{i}"))).collect();
+    let contracts: Vec<_> = (0..SERVICES)
+        .map(|i| contract(&format!("bench.sum{i}")))
+        .collect();
     let rss_before = rss_kib();
     let start = Instant::now();
     for c in contracts {
@@ -161,5 +182,9 @@ fn main() {
         (rss_after.saturating_sub(rss_before)) / 1024,
         rss_after.saturating_sub(rss_before) / SERVICES as u64
     );
-    assert_eq!(many.call("bench.sum999", r#"{"a": 1, "b": 2}"#).expect("answers")["sum"], 3);
+    assert_eq!(
+        many.call("bench.sum999", r#"{"a": 1, "b": 2}"#)
+            .expect("answers")["sum"],
+        3
+    );
 }
