@@ -165,21 +165,12 @@ panic = "abort"
 }
 
 const LIB_RS: &str = r#"//! The implementation. mote checks the input against the contract before
-//! this runs, and the answer against the contract after.
+//! this runs, and the answer against the contract after. `Input` and
+//! `Output` are generated from the schemas in `contract.toml`.
 
-use mote_guest::{Failure, service};
-use serde::{Deserialize, Serialize};
+use mote_guest::{Failure, contract, service};
 
-#[derive(Deserialize)]
-struct Input {
-    a: i64,
-    b: i64,
-}
-
-#[derive(Serialize)]
-struct Output {
-    sum: i64,
-}
+contract!();
 
 fn handle(input: Input) -> Result<Output, Failure> {
     if input.a == 0 && input.b == 0 {

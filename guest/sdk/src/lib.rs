@@ -36,6 +36,12 @@ pub mod bindings {
 pub use serde;
 pub use serde_json;
 
+/// Generates `Input` and `Output` from the contract's `[input]` and
+/// `[output]` schemas: `mote_guest::contract!();` reads `contract.toml`
+/// next to the crate's `Cargo.toml`. The crate needs `serde` (with
+/// `derive`) as a dependency, as the generated types derive its traits.
+pub use mote_guest_macros::contract;
+
 use bindings::mote::service::host;
 use bindings::mote::service::types::Level;
 

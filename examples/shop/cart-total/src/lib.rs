@@ -1,24 +1,8 @@
-use mote_guest::{Failure, service};
-use serde::{Deserialize, Serialize};
+//! `Input`, its line type and `Output` are generated from `contract.toml`.
 
-#[derive(Deserialize)]
-struct Line {
-    unit_cents: i64,
-    qty: i64,
-}
+use mote_guest::{Failure, contract, service};
 
-#[derive(Deserialize)]
-struct Input {
-    items: Vec<Line>,
-    discount_pct: i64,
-}
-
-#[derive(Serialize)]
-struct Output {
-    subtotal_cents: i64,
-    discount_cents: i64,
-    total_cents: i64,
-}
+contract!();
 
 fn handle(input: Input) -> Result<Output, Failure> {
     if input.items.is_empty() {

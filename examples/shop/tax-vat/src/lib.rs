@@ -1,23 +1,17 @@
-use mote_guest::{Failure, service};
-use serde::{Deserialize, Serialize};
+//! `Input` and `Output` are generated from `contract.toml` by `contract!()`.
 
-#[derive(Deserialize)]
-struct Input {
-    net_cents: i64,
-    country: String,
-}
+use mote_guest::{Failure, contract, service};
 
-#[derive(Serialize)]
-struct Output {
-    vat_cents: i64,
-    rate_pct: i64,
-}
+contract!();
 
 fn handle(input: Input) -> Result<Output, Failure> {
     if input.net_cents == 0 {
         return Err(Failure::new("zero_amount", "nothing to tax"));
     }
-    let rate_pct = if input.country == "DE" { 19 } else { 21 };
+    let rate_pct = match input.country {
+        InputCountry::De => 19,
+        InputCountry::Nl | InputCountry::Be => 21,
+    };
     Ok(Output {
         vat_cents: (input.net_cents * rate_pct + 50) / 100,
         rate_pct,
