@@ -301,3 +301,32 @@ fn garbage_bytes_are_a_compile_error_not_a_crash() {
         Err(LoadError::Compile { .. })
     ));
 }
+
+#[test]
+fn running_out_of_fuel_is_resource_exhausted() {
+    let mut config = RuntimeConfig::default();
+    config.default_limits.fuel = 1_000_000;
+    let rt = Runtime::new(config).expect("engine starts");
+    load(&rt, "fixture.spin").expect("loads");
+    load(&rt, "fixture.sum").expect("loads");
+    let (kind, message) = platform(rt.call("fixture.spin", "1"));
+    assert_eq!(kind, PlatformFailure::ResourceExhausted, "{message}");
+    assert!(message.contains("fuel"), "{message}");
+    assert_still_serves(&rt);
+}
+
+#[test]
+fn no_free_instance_slot_is_overloaded() {
+    // One slot: the caller holds it, so its nested call finds none free.
+    let rt = Runtime::new(RuntimeConfig {
+        max_concurrent_instances: 1,
+        ..RuntimeConfig::default()
+    })
+    .expect("engine starts");
+    for name in ["fixture.caller", "fixture.sum"] {
+        load(&rt, name).expect("loads");
+    }
+    let (kind, message) = platform(rt.call("fixture.caller", "3"));
+    assert_eq!(kind, PlatformFailure::Overloaded, "{message}");
+    assert_still_serves(&rt);
+}
