@@ -314,14 +314,14 @@ fn walk(schema: &Value, pointer: &str, root: &Value, report: &mut dyn FnMut(Prob
             )),
             "pattern" => match value.as_str() {
                 Some(pattern) => {
-                    if let Err(e) = regex_syntax::Parser::new().parse(pattern) {
+                    if let Some(why) = ungeneratable_pattern(pattern) {
                         report(Problem {
                             kind: DiagnosticKind::SchemaUnsupported,
                             pointer: at,
                             on_key: false,
-                            message: format!("pattern `{pattern}` cannot be used: {}", first_line(&e.to_string())),
+                            message: format!("pattern `{pattern}` cannot be used: {why}"),
                             hint: Some(
-                                "patterns use Rust regex syntax (no look-around or backreferences), so that mote can generate matching strings"
+                                "patterns use Rust regex syntax without look-around, backreferences, or anchors other than a leading ^ and a trailing $, so that mote can generate matching strings"
                                     .into(),
                             ),
                         });
@@ -411,6 +411,20 @@ fn check_satisfiable(
     }
 }
 
+/// Why strings matching `pattern` cannot be generated, if they cannot.
+fn ungeneratable_pattern(pattern: &str) -> Option<String> {
+    if let Err(e) = regex_syntax::Parser::new().parse(pattern) {
+        return Some(first_line(&e.to_string()).to_string());
+    }
+    let body = pattern.strip_prefix('^').unwrap_or(pattern);
+    let body = body.strip_suffix('$').unwrap_or(body);
+    match regex_syntax::Parser::new().parse(body) {
+        Ok(hir) if hir.properties().look_set().is_empty() => None,
+        Ok(_) => Some("it uses an anchor or word boundary inside the pattern".into()),
+        Err(e) => Some(first_line(&e.to_string()).to_string()),
+    }
+}
+
 /// Whether `value` is an array of distinct strings.
 fn is_property_list(value: &Value) -> bool {
     value.as_array().is_some_and(|items| {
@@ -472,6 +486,8 @@ mod tests {
         assert!(Schema::from_json(json!({"not": {"type": "string"}})).is_err());
         assert!(Schema::from_json(json!({"type": "string", "format": "hostname"})).is_err());
         assert!(Schema::from_json(json!({"pattern": "(?=a)b"})).is_err());
+        assert!(Schema::from_json(json!({"pattern": "a\\bb"})).is_err());
+        assert!(Schema::from_json(json!({"pattern": "^[A-Z]{3}-[0-9]{3}$"})).is_ok());
         assert!(Schema::from_json(json!({"$ref": "#/$defs/missing"})).is_err());
         assert!(Schema::from_json(json!({"minimum": 5, "maximum": 1})).is_err());
     }
