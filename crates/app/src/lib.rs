@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 
 use mote_build::{BuildError, ServiceSource, TargetStatus};
 use mote_contract::{Contract, Diagnostic};
-use mote_runtime::{LoadError, Runtime, RuntimeConfig, RuntimeError};
+use mote_runtime::{GuestAnswer, LoadError, Runtime, RuntimeConfig, RuntimeError};
+use mote_verify::{Answer, Target};
 
 /// Where an app's build output goes, unless told otherwise.
 pub fn default_target_dir(app: &Path) -> PathBuf {
@@ -130,30 +131,83 @@ pub fn build(
 pub fn load(
     app: &Path,
     target_dir: &Path,
-    mut config: RuntimeConfig,
+    config: RuntimeConfig,
     progress: &mut dyn FnMut(Progress<'_>),
 ) -> Result<Runtime, AppError> {
     let built = build(app, target_dir, progress)?;
+    load_built(&built, target_dir, config, progress)
+}
+
+/// Loads services already built by [`build`] into a new runtime.
+pub fn load_built(
+    built: &[BuiltService],
+    target_dir: &Path,
+    mut config: RuntimeConfig,
+    progress: &mut dyn FnMut(Progress<'_>),
+) -> Result<Runtime, AppError> {
     if config.cache_dir.is_none() {
         config.cache_dir = Some(target_dir.join("mote-cache"));
     }
     let runtime = Runtime::new(config)?;
     for service in built {
-        let Some(wasm) = service.wasm else {
+        let Some(wasm) = &service.wasm else {
             progress(Progress::Flow(&service.contract));
             continue;
         };
-        let bytes = std::fs::read(&wasm).map_err(|source| LoadError::Io {
+        let bytes = std::fs::read(wasm).map_err(|source| LoadError::Io {
             path: wasm.clone(),
             source,
         })?;
         let precompiled = runtime.precompile(service.contract.service.name.as_str(), &bytes)?;
         progress(Progress::Ready {
             contract: &service.contract,
-            wasm: &wasm,
+            wasm,
             compiled: precompiled.compiled,
         });
-        runtime.load(service.contract, &bytes)?;
+        // The runtime keeps its own compiled copy of the contract, so the
+        // caller keeps `built` for reports.
+        let contract = mote_contract::load(&service.source.contract).map_err(|e| match e {
+            mote_contract::LoadError::Invalid { path, diagnostics } => {
+                AppError::Contract { path, diagnostics }
+            }
+        })?;
+        runtime.load(contract, &bytes)?;
     }
     Ok(runtime)
+}
+
+/// A service loaded in a runtime, as a verification target: its guest's
+/// own answers, before the call path's checks on the way out, so that the
+/// verifier can say exactly which promise an answer breaks.
+pub struct InProcess<'a> {
+    runtime: &'a Runtime,
+    service: String,
+}
+
+impl<'a> InProcess<'a> {
+    /// The service `service` of `runtime`.
+    pub fn new(runtime: &'a Runtime, service: impl Into<String>) -> Self {
+        InProcess {
+            runtime,
+            service: service.into(),
+        }
+    }
+}
+
+impl Target for InProcess<'_> {
+    fn call(&self, input: &serde_json::Value) -> Answer {
+        match self
+            .runtime
+            .call_unchecked(&self.service, &input.to_string())
+        {
+            Ok(GuestAnswer::Output(text)) => {
+                Answer::Output(serde_json::from_str(&text).map_err(|_| text))
+            }
+            Ok(GuestAnswer::Error { code, message }) => Answer::Error { code, message },
+            Err(failure) => Answer::Platform {
+                code: failure.code().to_string(),
+                message: failure.message().to_string(),
+            },
+        }
+    }
 }

@@ -4,6 +4,7 @@
 mod check;
 mod new;
 mod run;
+mod verify;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -79,6 +80,41 @@ enum Command {
         #[arg(long, value_name = "TARGET_DIR")]
         target_dir: Option<PathBuf>,
     },
+    /// Verify every service of an app against its contract, from the
+    /// outside.
+    ///
+    /// Runs each service's examples, then inputs generated from its input
+    /// schema (boundaries drawn often), through every oracle: the output
+    /// schema, each ensures, the error partition, declared codes,
+    /// determinism for pure services, and the limits. A failure shrinks to
+    /// a minimal counterexample and prints the command that replays it. An
+    /// outcome (success or a declared error) that no input reached fails
+    /// the run unless allowed. Exit status: 0 every service passed, 1 some
+    /// failed, 2 the command could not run. Not yet: callee doubles (calls
+    /// reach the real services), attestations, --url.
+    Verify {
+        /// The app folder.
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+        /// Verify only these services (default: all with a component).
+        #[arg(long = "service", value_name = "NAME")]
+        services: Vec<String>,
+        /// The seed; the same seed replays the same inputs (default: random).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Generated cases per service, beyond the examples.
+        #[arg(long, default_value_t = 1000)]
+        cases: u32,
+        /// An outcome (error code, or `success`) that may go unreached.
+        #[arg(long = "allow-unreached", value_name = "CODE")]
+        allow_unreached: Vec<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Human)]
+        format: Format,
+        /// Where build output goes (default: DIR/target).
+        #[arg(long, value_name = "TARGET_DIR")]
+        target_dir: Option<PathBuf>,
+    },
     /// Scaffold a new service: a contract with a worked example and a Rust
     /// guest crate that builds and passes `mote check` unchanged.
     New {
@@ -129,5 +165,22 @@ fn main() -> ExitCode {
             target_dir,
         } => run::call(&dir, &service, input, target_dir),
         Command::New { name, dir } => new::run(&name, &dir),
+        Command::Verify {
+            dir,
+            services,
+            seed,
+            cases,
+            allow_unreached,
+            format,
+            target_dir,
+        } => verify::run(verify::Request {
+            dir,
+            services,
+            seed,
+            cases,
+            allow_unreached,
+            format,
+            target_dir,
+        }),
     }
 }

@@ -208,3 +208,96 @@ fn build_of_a_folder_without_services_is_an_error() {
     assert!(text(&out.stderr).contains("no contract.toml"));
     let _ = std::fs::remove_dir_all(&empty);
 }
+
+#[test]
+fn the_shop_verifies_with_full_coverage() {
+    let target = shared_target();
+    let out = mote(&[
+        "verify",
+        "examples/shop",
+        "--seed",
+        "3",
+        "--cases",
+        "150",
+        "--format",
+        "json",
+        "--target-dir",
+        target.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    let report = json(&out);
+    let reports = report["reports"].as_array().unwrap();
+    assert_eq!(reports.len(), 6, "every component service is verified");
+    for r in reports {
+        assert_eq!(r["passed"], true, "{r}");
+        assert!(
+            r["coverage"]
+                .as_object()
+                .unwrap()
+                .values()
+                .all(|n| n.as_u64().unwrap() > 0),
+            "{r}"
+        );
+    }
+}
+
+#[test]
+fn a_wrong_implementation_fails_verification_with_a_shrunk_counterexample() {
+    let app = fresh_dir("wrong-app");
+    let app_arg = app.to_str().unwrap();
+    assert_eq!(
+        mote(&["new", "demo.wrong", "--dir", app_arg]).status.code(),
+        Some(0)
+    );
+    let lib = app.join("demo-wrong/src/lib.rs");
+    let source = std::fs::read_to_string(&lib).unwrap();
+    let broken = source.replace(
+        "sum: input.a + input.b,",
+        "sum: input.a + input.b + i64::from(input.a > 5),",
+    );
+    assert_ne!(source, broken);
+    std::fs::write(&lib, broken).unwrap();
+    let target = shared_target();
+    let target_arg = target.to_str().unwrap();
+
+    let out = mote(&[
+        "verify",
+        app_arg,
+        "--seed",
+        "9",
+        "--cases",
+        "300",
+        "--target-dir",
+        target_arg,
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("FAIL  demo.wrong"), "{stdout}");
+    assert!(stdout.contains("ensures"), "{stdout}");
+    assert!(
+        stdout.contains("--seed 9"),
+        "the replay command is printed: {stdout}"
+    );
+
+    let out = mote(&[
+        "verify",
+        app_arg,
+        "--seed",
+        "9",
+        "--cases",
+        "300",
+        "--format",
+        "json",
+        "--target-dir",
+        target_arg,
+    ]);
+    let report = json(&out);
+    let counterexample = &report["reports"][0]["counterexample"];
+    assert_eq!(counterexample["oracle"], "ensures");
+    assert_eq!(
+        counterexample["input"],
+        serde_json::json!({"a": 6, "b": 0}),
+        "shrunk to the smallest failing input"
+    );
+    let _ = std::fs::remove_dir_all(&app);
+}

@@ -139,6 +139,15 @@ impl Expr {
         &self.free_variables
     }
 
+    /// The string and number literals written in the expression, e.g.
+    /// `'VIP20'` and `5000` in `input.code == 'VIP20' && input.n < 5000`.
+    /// A test generator uses them: they mark where behaviour changes.
+    pub fn literals(&self) -> Vec<serde_json::Value> {
+        let mut found = Vec::new();
+        collect_literals(self.program.expression(), &mut found);
+        found
+    }
+
     /// Evaluates a condition; anything but a boolean result is an error.
     pub fn eval_bool(&self, bindings: &Bindings) -> Result<bool, EvalError> {
         match self.eval(bindings)? {
@@ -174,6 +183,56 @@ thread_local! {
         register_extensions(&mut context);
         context
     };
+}
+
+fn collect_literals(expr: &IdedExpr, found: &mut Vec<serde_json::Value>) {
+    use cel::common::ast::LiteralValue;
+    let mut visit = |e: &IdedExpr| collect_literals(e, found);
+    match &expr.expr {
+        Node::Literal(literal) => {
+            let value = match literal {
+                LiteralValue::String(s) => serde_json::Value::from(s.inner()),
+                LiteralValue::Int(i) => serde_json::Value::from(*i.inner()),
+                LiteralValue::UInt(u) => serde_json::Value::from(*u.inner()),
+                LiteralValue::Double(d) => serde_json::Number::from_f64(*d.inner())
+                    .map_or(serde_json::Value::Null, serde_json::Value::Number),
+                _ => return,
+            };
+            found.push(value);
+        }
+        Node::Unspecified | Node::Ident(_) => {}
+        Node::Select(select) => visit(&select.operand),
+        Node::Call(call) => {
+            if let Some(target) = &call.target {
+                visit(target);
+            }
+            call.args.iter().for_each(visit);
+        }
+        Node::List(list) => list.elements.iter().for_each(visit),
+        Node::Map(map) => map.entries.iter().for_each(|e| visit_entry(&e.expr, found)),
+        Node::Struct(st) => st.entries.iter().for_each(|e| visit_entry(&e.expr, found)),
+        Node::Comprehension(c) => {
+            for part in [
+                &c.iter_range,
+                &c.accu_init,
+                &c.loop_cond,
+                &c.loop_step,
+                &c.result,
+            ] {
+                visit(part);
+            }
+        }
+    }
+}
+
+fn visit_entry(entry: &EntryExpr, found: &mut Vec<serde_json::Value>) {
+    match entry {
+        EntryExpr::StructField(field) => collect_literals(&field.value, found),
+        EntryExpr::MapEntry(pair) => {
+            collect_literals(&pair.key, found);
+            collect_literals(&pair.value, found);
+        }
+    }
 }
 
 /// The variables an expression is evaluated with, converted from JSON once
@@ -508,6 +567,25 @@ mod tests {
     fn syntax_errors_carry_a_position() {
         let errors = Expr::compile("input.a +", &["input"]).unwrap_err();
         assert_eq!(errors[0].location(), Some(9..10));
+    }
+
+    #[test]
+    fn literals_are_listed() {
+        let expr = Expr::compile(
+            "input.code == 'VIP20' && input.n < 5000 && {'MUG-001': 1299}[input.sku] > 1.5",
+            &["input"],
+        )
+        .unwrap();
+        let literals = expr.literals();
+        for want in [
+            json!("VIP20"),
+            json!(5000),
+            json!("MUG-001"),
+            json!(1299),
+            json!(1.5),
+        ] {
+            assert!(literals.contains(&want), "{want} missing from {literals:?}");
+        }
     }
 
     #[test]

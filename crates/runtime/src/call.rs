@@ -30,6 +30,54 @@ pub(crate) fn call(shared: &Arc<Shared>, service: &str, input: &str) -> Result<V
     run(shared, &loaded, input, 0)
 }
 
+/// Runs steps 1 and 2 only: the guest's own answer, unchecked, for a
+/// verifier that judges it against the contract itself. Platform failures
+/// (including the guest's breaches through imports) are still `Err`.
+pub(crate) fn call_unchecked(
+    shared: &Arc<Shared>,
+    service: &str,
+    input: &str,
+) -> Result<GuestAnswer, Failure> {
+    let Some(loaded) = shared.lookup(service) else {
+        return Err(Failure::platform(
+            PlatformFailure::UnknownService,
+            format!("no service named `{service}` is loaded"),
+        ));
+    };
+    admit(&loaded.contract, loaded.limits.max_input_bytes, input)?;
+    let Invocation {
+        answer,
+        callee_failures,
+    } = invoke(shared, &loaded, input, 0)?;
+    match answer {
+        Ok(output) => Ok(GuestAnswer::Output(output)),
+        Err(failure) => match callee_failures
+            .into_iter()
+            .find(|f| f.code() == failure.code)
+        {
+            Some(passed_on) => Err(passed_on),
+            None => Ok(GuestAnswer::Error {
+                code: failure.code,
+                message: failure.message,
+            }),
+        },
+    }
+}
+
+/// What a guest answered, before the call path checked it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GuestAnswer {
+    /// The output, as the JSON text the guest wrote.
+    Output(String),
+    /// An error the guest returned, declared or not.
+    Error {
+        /// The code it used.
+        code: String,
+        /// Its message.
+        message: String,
+    },
+}
+
 /// Calls the service a caller declared, checking the loaded version is one
 /// the caller accepts.
 pub(crate) fn call_declared(

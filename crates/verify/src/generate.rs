@@ -30,8 +30,66 @@ pub const DEFAULT_MAX_ITEMS: usize = 6;
 /// 2^53 in most clients.
 pub const UNBOUNDED_INTEGER: i64 = 1 << 53;
 
+/// Values worth trying because the contract mentions them: the literals of
+/// its conditions (`input.code == 'VIP20'`, `input.n < 5000`) and the
+/// values in its examples. Behaviour changes at exactly these values, and
+/// random generation would almost never hit them.
+#[derive(Debug, Clone, Default)]
+pub struct Hints {
+    /// Strings to draw from where a string fits.
+    pub strings: Vec<String>,
+    /// Whole numbers to draw (with their neighbours) where they fit.
+    pub integers: Vec<i64>,
+}
+
+impl Hints {
+    /// Collects the hints of a contract.
+    pub fn from_contract(contract: &mote_contract::Contract) -> Hints {
+        let mut values: Vec<Value> = Vec::new();
+        let expressions = contract
+            .behavior
+            .requires
+            .iter()
+            .chain(&contract.behavior.ensures)
+            .chain(contract.errors.iter().filter_map(|e| e.when.as_ref()));
+        for expr in expressions {
+            values.extend(expr.literals());
+        }
+        for example in &contract.examples {
+            leaves(&example.input, &mut values);
+        }
+        let mut hints = Hints::default();
+        for value in values {
+            match value {
+                Value::String(s) if !hints.strings.contains(&s) => hints.strings.push(s),
+                Value::Number(n) => {
+                    if let Some(i) = n.as_i64().filter(|i| !hints.integers.contains(i)) {
+                        hints.integers.push(i);
+                    }
+                }
+                _ => {}
+            }
+        }
+        hints
+    }
+}
+
+fn leaves(value: &Value, out: &mut Vec<Value>) {
+    match value {
+        Value::Array(items) => items.iter().for_each(|v| leaves(v, out)),
+        Value::Object(members) => members.values().for_each(|v| leaves(v, out)),
+        other => out.push(other.clone()),
+    }
+}
+
 /// A strategy producing values that satisfy `schema`.
 pub fn values(schema: &Schema) -> BoxedStrategy<Value> {
+    values_with(schema, &Hints::default())
+}
+
+/// A strategy producing values that satisfy `schema`, drawing often on
+/// `hints`.
+pub fn values_with(schema: &Schema, hints: &Hints) -> BoxedStrategy<Value> {
     let json = schema.json().clone();
     let checker = Arc::new(Schema::from_json(json.clone()).unwrap_or_else(|_| {
         unreachable!("the schema compiled once already, so it compiles again")
@@ -39,6 +97,7 @@ pub fn values(schema: &Schema) -> BoxedStrategy<Value> {
     let context = Context {
         root: &json,
         depth: 0,
+        hints,
     };
     strategy(&json, &context)
         .prop_filter("satisfies the schema", move |v| checker.is_valid(v))
@@ -61,10 +120,19 @@ pub fn sample(schema: &Schema, seed: u64, count: usize) -> Vec<Value> {
 
 /// A proptest runner whose randomness is fixed by `seed`.
 pub fn runner(seed: u64) -> TestRunner {
+    runner_with_cases(seed, Config::default().cases)
+}
+
+/// A runner fixed by `seed` that runs `cases` cases, writes no regression
+/// files and gives up when a quarter of the cases are rejected.
+pub fn runner_with_cases(seed: u64, cases: u32) -> TestRunner {
     let mut bytes = [0u8; 32];
     bytes[..8].copy_from_slice(&seed.to_le_bytes());
     let config = Config {
+        cases,
         max_local_rejects: 100_000,
+        max_global_rejects: (cases / 4).max(64),
+        failure_persistence: None,
         ..Config::default()
     };
     TestRunner::new_with_rng(config, TestRng::from_seed(RngAlgorithm::ChaCha, &bytes))
@@ -74,6 +142,7 @@ pub fn runner(seed: u64) -> TestRunner {
 struct Context<'a> {
     root: &'a Value,
     depth: u32,
+    hints: &'a Hints,
 }
 
 impl Context<'_> {
@@ -81,6 +150,7 @@ impl Context<'_> {
         Context {
             root: self.root,
             depth: self.depth + 1,
+            hints: self.hints,
         }
     }
 
@@ -182,9 +252,9 @@ fn typed(kind: &str, members: &Map<String, Value>, context: &Context<'_>) -> Box
     match kind {
         "null" => Just(Value::Null).boxed(),
         "boolean" => any::<bool>().prop_map(Value::Bool).boxed(),
-        "integer" => integer(members),
+        "integer" => integer(members, context.hints),
         "number" => number(members),
-        "string" => string(members),
+        "string" => string(members, context.hints),
         "array" => array(members, context),
         "object" => object(members, context),
         _ => Just(Value::Null).boxed(),
@@ -195,7 +265,7 @@ fn bound(members: &Map<String, Value>, key: &str) -> Option<f64> {
     members.get(key).and_then(Value::as_f64)
 }
 
-fn integer(members: &Map<String, Value>) -> BoxedStrategy<Value> {
+fn integer(members: &Map<String, Value>, hints: &Hints) -> BoxedStrategy<Value> {
     let mut low = bound(members, "minimum").map(|m| m.ceil());
     if let Some(e) = bound(members, "exclusiveMinimum") {
         low = Some(low.map_or(e.floor() + 1.0, |l| l.max(e.floor() + 1.0)));
@@ -217,12 +287,41 @@ fn integer(members: &Map<String, Value>) -> BoxedStrategy<Value> {
             if first > last {
                 return Just(Value::Null).boxed();
             }
-            (first..=last)
+            with_boundaries(first, last, &[])
                 .prop_map(move |k| Value::from(k * step))
                 .boxed()
         }
-        None => (low..=high).prop_map(Value::from).boxed(),
+        None => with_boundaries(low, high, &hints.integers)
+            .prop_map(Value::from)
+            .boxed(),
     }
+}
+
+/// A whole number in `low..=high`, with the edges (each bound, one inside
+/// each bound, zero, and each hinted number and its neighbours, where in
+/// range) drawn far more often than chance would: that is where
+/// off-by-one mistakes live.
+fn with_boundaries(low: i64, high: i64, hints: &[i64]) -> BoxedStrategy<i64> {
+    let mut edges = vec![
+        low,
+        high,
+        low.saturating_add(1).min(high),
+        high.saturating_sub(1).max(low),
+    ];
+    for hint in std::iter::once(&0).chain(hints) {
+        for near in [hint.saturating_sub(1), *hint, hint.saturating_add(1)] {
+            if (low..=high).contains(&near) {
+                edges.push(near);
+            }
+        }
+    }
+    edges.sort_unstable();
+    edges.dedup();
+    prop_oneof![
+        3 => low..=high,
+        1 => proptest::sample::select(edges),
+    ]
+    .boxed()
 }
 
 fn number(members: &Map<String, Value>) -> BoxedStrategy<Value> {
@@ -254,7 +353,34 @@ fn float(f: f64) -> Value {
     Number::from_f64(f).map_or(Value::Null, Value::Number)
 }
 
-fn string(members: &Map<String, Value>) -> BoxedStrategy<Value> {
+fn string(members: &Map<String, Value>, hints: &Hints) -> BoxedStrategy<Value> {
+    let generated = plain_string(members);
+    // Hinted strings that fit this schema's own string constraints.
+    let constraints: Map<String, Value> = members
+        .iter()
+        .filter(|(k, _)| matches!(k.as_str(), "minLength" | "maxLength" | "pattern" | "format"))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let fitting: Vec<Value> = match Schema::from_json(Value::Object(constraints)) {
+        Ok(check) => hints
+            .strings
+            .iter()
+            .map(|s| Value::String(s.clone()))
+            .filter(|v| check.is_valid(v))
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    if fitting.is_empty() {
+        return generated;
+    }
+    prop_oneof![
+        2 => generated,
+        1 => proptest::sample::select(fitting),
+    ]
+    .boxed()
+}
+
+fn plain_string(members: &Map<String, Value>) -> BoxedStrategy<Value> {
     let min = members
         .get("minLength")
         .and_then(Value::as_u64)
@@ -291,7 +417,9 @@ fn string(members: &Map<String, Value>) -> BoxedStrategy<Value> {
             Err(_) => Just(Value::Null).boxed(),
         };
     }
-    proptest::collection::vec(text_char(), min..=max)
+    let length = prop_oneof![3 => min..=max, 1 => proptest::sample::select(vec![min, max])];
+    length
+        .prop_flat_map(|n| proptest::collection::vec(text_char(), n))
         .prop_map(|chars| Value::String(chars.into_iter().collect()))
         .boxed()
 }
@@ -389,10 +517,15 @@ fn array(members: &Map<String, Value>, context: &Context<'_>) -> BoxedStrategy<V
     let prefix_len = prefix_strategies.len();
     let longest_rest = max.saturating_sub(prefix_len);
     let shortest_rest = min.saturating_sub(prefix_len);
+    let longest_rest = longest_rest.max(shortest_rest);
     let rest_items = match rest_strategy {
-        Some(s) => {
-            proptest::collection::vec(s, shortest_rest..=longest_rest.max(shortest_rest)).boxed()
-        }
+        // Mostly any length, often exactly the shortest or the longest.
+        Some(s) => prop_oneof![
+            3 => proptest::collection::vec(s.clone(), shortest_rest..=longest_rest),
+            1 => proptest::collection::vec(s.clone(), shortest_rest),
+            1 => proptest::collection::vec(s, longest_rest),
+        ]
+        .boxed(),
         None => Just(Vec::new()).boxed(),
     };
     // The prefix may be cut short when maxItems or minItems allow it.

@@ -1,10 +1,23 @@
 //! Black-box verification of nanoservices from their contracts.
 //!
-//! This crate will hold the whole of `mote verify`: input generation,
-//! oracles, shrinking, coverage, reports and attestations. Today it holds
-//! its foundation, [`generate`]: values for any schema mote accepts, valid
-//! by construction and shrinkable, built on proptest.
+//! [`verify`] runs a service's examples, then inputs generated from its
+//! input schema ([`generate`]), through every oracle the contract implies
+//! ([`oracle`]): the output schema, each `ensures`, the error partition,
+//! declared codes, determinism for pure services, and the platform's
+//! limits. A failure shrinks to a minimal counterexample; coverage counts
+//! the cases that reached success and each declared error, and an outcome
+//! never reached fails the run. Runs are reproducible from their seed.
 //!
-//! Architecture invariant: knows nothing of how a service is deployed.
+//! Not yet here: boundary cases beyond what generation happens to hit,
+//! callee doubles, attestations, and `--url` targets.
+//!
+//! Architecture invariant: knows nothing of how a service is deployed; it
+//! sees a [`Target`].
 
 pub mod generate;
+pub mod oracle;
+mod target;
+mod verify;
+
+pub use target::{Answer, Target};
+pub use verify::{Counterexample, Options, Report, describe, verify};

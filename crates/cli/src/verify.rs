@@ -1,0 +1,164 @@
+//! `mote verify`: every service of an app against its contract.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use mote_app::InProcess;
+use mote_runtime::RuntimeConfig;
+use mote_verify::{Options, Report};
+
+use crate::{Format, exit};
+
+pub struct Request {
+    pub dir: PathBuf,
+    pub services: Vec<String>,
+    pub seed: Option<u64>,
+    pub cases: u32,
+    pub allow_unreached: Vec<String>,
+    pub format: Format,
+    pub target_dir: Option<PathBuf>,
+}
+
+pub fn run(request: Request) -> ExitCode {
+    if !request.dir.is_dir() {
+        eprintln!("error: {} is not a folder", request.dir.display());
+        return ExitCode::from(exit::USAGE);
+    }
+    let target_dir = request
+        .target_dir
+        .clone()
+        .unwrap_or_else(|| mote_app::default_target_dir(&request.dir));
+    let built = match mote_app::build(&request.dir, &target_dir, &mut |_| {}) {
+        Ok(built) => built,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(exit::USAGE);
+        }
+    };
+    let runtime =
+        match mote_app::load_built(&built, &target_dir, RuntimeConfig::default(), &mut |_| {}) {
+            Ok(runtime) => runtime,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(exit::USAGE);
+            }
+        };
+    for wanted in &request.services {
+        if !built
+            .iter()
+            .any(|b| b.contract.service.name.as_str() == wanted)
+        {
+            eprintln!(
+                "error: {} has no service named `{wanted}`",
+                request.dir.display()
+            );
+            return ExitCode::from(exit::USAGE);
+        }
+    }
+    let seed = request.seed.unwrap_or_else(random_seed);
+    let options = Options {
+        seed,
+        cases: request.cases,
+        allow_unreached: request.allow_unreached.clone(),
+    };
+    let mut reports = Vec::new();
+    for service in &built {
+        let name = service.contract.service.name.as_str();
+        if !request.services.is_empty() && !request.services.iter().any(|s| s == name) {
+            continue;
+        }
+        if service.wasm.is_none() {
+            if request.format == Format::Human {
+                println!(
+                    "skip  {name} {} (a flow: flows are not verified yet)",
+                    service.contract.service.version
+                );
+            }
+            continue;
+        }
+        let report =
+            mote_verify::verify(&service.contract, &InProcess::new(&runtime, name), &options);
+        if request.format == Format::Human {
+            print_human(
+                &report,
+                &service.contract.service.version.to_string(),
+                &request,
+            );
+        }
+        reports.push(report);
+    }
+    if request.format == Format::Json {
+        let json: Vec<serde_json::Value> = reports.iter().map(report_json).collect();
+        println!("{:#}", serde_json::json!({"seed": seed, "reports": json}));
+    }
+    if reports.iter().all(Report::passed) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(exit::PROBLEMS)
+    }
+}
+
+fn random_seed() -> u64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    (nanos as u64) ^ u64::from(std::process::id()).rotate_left(32)
+}
+
+fn print_human(report: &Report, version: &str, request: &Request) {
+    let verdict = if report.passed() { "PASS" } else { "FAIL" };
+    println!(
+        "{verdict}  {} {version}  seed {}  {} examples, {} generated cases, {} dropped by requires",
+        report.service, report.seed, report.examples, report.cases, report.dropped
+    );
+    let coverage: Vec<String> = report
+        .coverage
+        .iter()
+        .map(|(k, v)| format!("{k} {v}"))
+        .collect();
+    println!("      coverage: {}", coverage.join(", "));
+    for outcome in &report.unreached {
+        println!(
+            "      unreached: no input reached `{outcome}`, so nothing shows the service handles it (--allow-unreached {outcome} to accept)"
+        );
+    }
+    if let Some(why) = &report.starved {
+        println!("      starved: {why}");
+    }
+    if let Some(c) = &report.counterexample {
+        println!("      {}: {}", c.violation.oracle, c.violation.message);
+        println!("        input:    {}", c.input);
+        println!("        expected: {}", c.violation.expected);
+        println!("        actual:   {}", c.violation.actual);
+        println!(
+            "      replay: mote verify {} --service {} --seed {} --cases {}",
+            request.dir.display(),
+            report.service,
+            report.seed,
+            request.cases
+        );
+    }
+}
+
+fn report_json(report: &Report) -> serde_json::Value {
+    serde_json::json!({
+        "service": report.service,
+        "passed": report.passed(),
+        "seed": report.seed,
+        "examples": report.examples,
+        "cases": report.cases,
+        "dropped": report.dropped,
+        "coverage": report.coverage,
+        "unreached": report.unreached,
+        "starved": report.starved,
+        "counterexample": report.counterexample.as_ref().map(|c| serde_json::json!({
+            "input": c.input,
+            "oracle": c.violation.oracle.as_str(),
+            "message": c.violation.message,
+            "expected": c.violation.expected,
+            "actual": c.violation.actual,
+            "from_example": c.from_example,
+        })),
+    })
+}

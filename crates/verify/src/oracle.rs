@@ -1,0 +1,192 @@
+//! The oracles: what the contract says the answer to one input must be.
+
+use std::fmt;
+
+use mote_contract::{Bindings, Contract};
+use serde_json::Value;
+
+use crate::target::Answer;
+
+/// Which promise of the contract a failure breaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Oracle {
+    /// The output must match the output schema.
+    OutputSchema,
+    /// Every `ensures` must hold for a success.
+    Ensures,
+    /// The first error whose `when` holds must be returned; none holding
+    /// means success.
+    ErrorPartition,
+    /// Only declared error codes may be returned.
+    DeclaredCodes,
+    /// Each example must be answered exactly.
+    Examples,
+    /// A pure service must answer the same input the same way.
+    Determinism,
+    /// The call must finish within its limits, without trapping.
+    Limits,
+}
+
+impl Oracle {
+    /// A stable kebab-case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Oracle::OutputSchema => "output-schema",
+            Oracle::Ensures => "ensures",
+            Oracle::ErrorPartition => "error-partition",
+            Oracle::DeclaredCodes => "declared-codes",
+            Oracle::Examples => "examples",
+            Oracle::Determinism => "determinism",
+            Oracle::Limits => "limits",
+        }
+    }
+}
+
+impl fmt::Display for Oracle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One broken promise, with what was expected and what came back.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Violation {
+    /// The oracle that caught it.
+    pub oracle: Oracle,
+    /// What is wrong, in one sentence.
+    pub message: String,
+    /// What the contract demands.
+    pub expected: String,
+    /// What the service answered.
+    pub actual: String,
+}
+
+/// The outcome classes coverage counts.
+pub const SUCCESS: &str = "success";
+
+/// The error the partition demands for `input`, if any. An expression that
+/// cannot be evaluated is a contract problem and is reported as such.
+pub fn due_error<'c>(
+    contract: &'c Contract,
+    bindings: &Bindings,
+) -> Result<Option<&'c str>, Violation> {
+    for error in &contract.errors {
+        let Some(when) = &error.when else { continue };
+        match when.eval_bool(bindings) {
+            Ok(true) => return Ok(Some(&error.code)),
+            Ok(false) => {}
+            Err(e) => {
+                return Err(Violation {
+                    oracle: Oracle::ErrorPartition,
+                    message: format!(
+                        "the `when` of `{}` cannot be evaluated on this input: {e}",
+                        error.code
+                    ),
+                    expected: "a condition that evaluates to true or false".into(),
+                    actual: e.to_string(),
+                });
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// Judges one answer. `Ok` carries the outcome class for coverage (the
+/// error code, or [`SUCCESS`]).
+pub fn judge(contract: &Contract, input: &Value, answer: &Answer) -> Result<String, Violation> {
+    let bindings = Bindings::new().with("input", input);
+    let due = due_error(contract, &bindings)?;
+    match answer {
+        Answer::Platform { code, message } => Err(Violation {
+            oracle: Oracle::Limits,
+            message: format!("the platform stopped the call: {code}: {message}"),
+            expected: expected_outcome(due),
+            actual: format!("platform failure `{code}`"),
+        }),
+        Answer::Error { code, message } => {
+            let Some(declared) = contract.error(code) else {
+                return Err(Violation {
+                    oracle: Oracle::DeclaredCodes,
+                    message: format!(
+                        "returned error code `{code}`, which the contract does not declare"
+                    ),
+                    expected: expected_outcome(due),
+                    actual: format!("error `{code}`: {message}"),
+                });
+            };
+            match due {
+                Some(due) if due == declared.code => Ok(declared.code.clone()),
+                Some(due) => Err(Violation {
+                    oracle: Oracle::ErrorPartition,
+                    message: format!(
+                        "returned `{code}`, but the contract says this input fails with `{due}`"
+                    ),
+                    expected: format!("error `{due}`"),
+                    actual: format!("error `{code}`: {message}"),
+                }),
+                None if declared.when.is_none() => Ok(declared.code.clone()),
+                None => Err(Violation {
+                    oracle: Oracle::ErrorPartition,
+                    message: format!(
+                        "returned `{code}`, but its `when` does not hold for this input"
+                    ),
+                    expected: "success".into(),
+                    actual: format!("error `{code}`: {message}"),
+                }),
+            }
+        }
+        Answer::Output(Err(text)) => Err(Violation {
+            oracle: Oracle::OutputSchema,
+            message: "the output is not JSON".into(),
+            expected: "a JSON value".into(),
+            actual: text.clone(),
+        }),
+        Answer::Output(Ok(output)) => {
+            if let Some(due) = due {
+                return Err(Violation {
+                    oracle: Oracle::ErrorPartition,
+                    message: format!(
+                        "succeeded, but the contract says this input fails with `{due}`"
+                    ),
+                    expected: format!("error `{due}`"),
+                    actual: format!("success {output}"),
+                });
+            }
+            if let Some(first) = contract.output.violations(output).first() {
+                return Err(Violation {
+                    oracle: Oracle::OutputSchema,
+                    message: format!("the output does not match the output schema: {first}"),
+                    expected: "an output matching [output]".into(),
+                    actual: output.to_string(),
+                });
+            }
+            let bindings = bindings.with("output", output);
+            for ensures in &contract.behavior.ensures {
+                let holds = ensures.eval_bool(&bindings);
+                if holds != Ok(true) {
+                    let why = match holds {
+                        Err(e) => format!(" (it cannot be evaluated: {e})"),
+                        _ => String::new(),
+                    };
+                    return Err(Violation {
+                        oracle: Oracle::Ensures,
+                        message: format!(
+                            "the output breaks `ensures` `{}`{why}",
+                            ensures.source().trim()
+                        ),
+                        expected: format!("`{}` to hold", ensures.source().trim()),
+                        actual: output.to_string(),
+                    });
+                }
+            }
+            Ok(SUCCESS.to_string())
+        }
+    }
+}
+
+fn expected_outcome(due: Option<&str>) -> String {
+    match due {
+        Some(code) => format!("error `{code}`"),
+        None => "success".into(),
+    }
+}

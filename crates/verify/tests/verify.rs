@@ -1,0 +1,291 @@
+//! A corpus of deliberately wrong implementations of the shop's `tax.vat`
+//! (written as in-process targets): each must be caught by the right
+//! oracle with a shrunk counterexample; the correct twin must pass, with
+//! full coverage, over several seeds.
+
+#![allow(clippy::expect_used, clippy::unwrap_used)] // a failed test should panic
+
+use std::cell::Cell;
+use std::path::Path;
+
+use mote_contract::Contract;
+use mote_verify::oracle::Oracle;
+use mote_verify::{Answer, Options, Report, verify};
+use serde_json::{Value, json};
+
+fn vat_contract() -> Contract {
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/shop/tax-vat/contract.toml");
+    mote_contract::load(&path).unwrap()
+}
+
+/// `tax.vat` without its examples, so that generation (not an example)
+/// finds the bug and shrinks it; `extra` is inserted under [behavior].
+fn vat_without_examples(extra: &str) -> Contract {
+    let text = std::fs::read_to_string(vat_contract().path).unwrap();
+    let start = text.find("[[example]]").unwrap();
+    let end = text.find("[limits]").unwrap();
+    let text = format!("{}{}", &text[..start], &text[end..])
+        .replace("[behavior]", &format!("[behavior]\n{extra}"));
+    mote_contract::check_source(mote_contract::SourceFile::new("c.toml", text))
+        .contract
+        .expect("a valid contract")
+}
+
+fn net(input: &Value) -> i64 {
+    input["net_cents"].as_i64().unwrap()
+}
+
+fn rate(input: &Value) -> i64 {
+    if input["country"] == "DE" { 19 } else { 21 }
+}
+
+fn correct(input: &Value) -> Answer {
+    if net(input) == 0 {
+        return Answer::Error {
+            code: "zero_amount".into(),
+            message: "nothing to tax".into(),
+        };
+    }
+    Answer::Output(Ok(json!({
+        "vat_cents": (net(input) * rate(input) + 50) / 100,
+        "rate_pct": rate(input),
+    })))
+}
+
+fn run(target: &dyn Fn(&Value) -> Answer, seed: u64) -> Report {
+    run_on(&vat_contract(), target, seed)
+}
+
+fn run_on(contract: &Contract, target: &dyn Fn(&Value) -> Answer, seed: u64) -> Report {
+    let options = Options {
+        seed,
+        cases: 400,
+        ..Options::default()
+    };
+    verify(contract, &target, &options)
+}
+
+fn caught(report: &Report, oracle: Oracle) -> Value {
+    assert!(!report.passed(), "the bug went unnoticed: {report:?}");
+    let counterexample = report.counterexample.as_ref().expect("a counterexample");
+    assert_eq!(
+        counterexample.violation.oracle, oracle,
+        "{counterexample:?}"
+    );
+    counterexample.input.clone()
+}
+
+#[test]
+fn the_correct_implementation_passes_with_full_coverage_over_several_seeds() {
+    for seed in 1..=5 {
+        let report = run(&correct, seed);
+        assert!(report.passed(), "seed {seed}: {report:?}");
+        assert_eq!(report.cases, 400);
+        assert!(report.coverage["success"] > 0);
+        assert!(
+            report.coverage["zero_amount"] > 0,
+            "the boundary 0 was never generated"
+        );
+    }
+}
+
+#[test]
+fn an_off_by_one_above_a_threshold_shrinks_to_the_threshold() {
+    let buggy = |input: &Value| match correct(input) {
+        Answer::Output(Ok(mut out)) if net(input) >= 5000 => {
+            out["vat_cents"] = json!(out["vat_cents"].as_i64().unwrap() + 1);
+            Answer::Output(Ok(out))
+        }
+        other => other,
+    };
+    let input = caught(&run(&buggy, 1), Oracle::Ensures);
+    assert_eq!(net(&input), 5000, "not shrunk: {input}");
+}
+
+#[test]
+fn wrong_rounding_shrinks_to_a_small_amount() {
+    let truncating = |input: &Value| match correct(input) {
+        Answer::Output(Ok(_)) => Answer::Output(Ok(json!({
+            "vat_cents": net(input) * rate(input) / 100,
+            "rate_pct": rate(input),
+        }))),
+        other => other,
+    };
+    let report = run_on(&vat_without_examples(""), &truncating, 2);
+    let input = caught(&report, Oracle::Ensures);
+    assert!(net(&input) <= 10, "not shrunk: {input}");
+    let violation = &report.counterexample.unwrap().violation;
+    assert!(
+        violation.message.contains("output.vat_cents =="),
+        "{}",
+        violation.message
+    );
+}
+
+#[test]
+fn the_wrong_error_code_is_caught_at_zero() {
+    let wrong_code = |input: &Value| match correct(input) {
+        Answer::Error { .. } => Answer::Error {
+            code: "zero".into(),
+            message: "nothing".into(),
+        },
+        other => other,
+    };
+    // The contract's own example (net 0) already catches it.
+    let report = run(&wrong_code, 3);
+    let counterexample = report.counterexample.expect("caught");
+    assert!(counterexample.from_example);
+    assert_eq!(counterexample.violation.oracle, Oracle::Examples);
+    assert_eq!(net(&counterexample.input), 0);
+}
+
+#[test]
+fn an_error_where_success_is_due_shrinks_to_the_smallest_such_input() {
+    let too_eager = |input: &Value| {
+        if net(input) < 10 {
+            Answer::Error {
+                code: "zero_amount".into(),
+                message: "too small".into(),
+            }
+        } else {
+            correct(input)
+        }
+    };
+    let input = caught(&run(&too_eager, 4), Oracle::ErrorPartition);
+    assert_eq!(net(&input), 1, "not shrunk: {input}");
+}
+
+#[test]
+fn a_field_missing_from_some_outputs_is_caught() {
+    let forgetful = |input: &Value| match correct(input) {
+        Answer::Output(Ok(mut out)) if input["country"] == "BE" => {
+            out.as_object_mut().unwrap().remove("rate_pct");
+            Answer::Output(Ok(out))
+        }
+        other => other,
+    };
+    let input = caught(&run(&forgetful, 5), Oracle::OutputSchema);
+    assert_eq!(input["country"], "BE");
+    assert_eq!(net(&input), 1, "not shrunk: {input}");
+}
+
+#[test]
+fn nondeterminism_in_a_pure_service_is_caught() {
+    let calls = Cell::new(0u64);
+    let flaky = |input: &Value| {
+        calls.set(calls.get() + 1);
+        // Every second call for Germany claims the other rate: each answer
+        // alone could pass a weak check; the two together differ.
+        match correct(input) {
+            Answer::Output(Ok(mut out))
+                if calls.get().is_multiple_of(2) && input["country"] == "DE" =>
+            {
+                out["rate_pct"] = json!(21);
+                Answer::Output(Ok(out))
+            }
+            other => other,
+        }
+    };
+    let report = run_on(&vat_without_examples(""), &flaky, 6);
+    assert_eq!(
+        report.counterexample.unwrap().violation.oracle,
+        Oracle::Determinism
+    );
+}
+
+#[test]
+fn being_too_slow_on_one_class_of_input_is_caught() {
+    let slow_for_germany = |input: &Value| {
+        if input["country"] == "DE" && net(input) > 0 {
+            Answer::Platform {
+                code: "timeout".into(),
+                message: "did not finish within 20 ms".into(),
+            }
+        } else {
+            correct(input)
+        }
+    };
+    let report = run(&slow_for_germany, 7);
+    let counterexample = report.counterexample.expect("caught");
+    // The contract's first example is German, so it fails there first.
+    assert_eq!(counterexample.input["country"], "DE");
+    assert!(counterexample.violation.actual.contains("timeout"));
+}
+
+#[test]
+fn an_outcome_never_reached_fails_unless_allowed() {
+    let never_fails = |input: &Value| {
+        if net(input) == 0 {
+            // Pretend the zero input never comes: answer as the contract
+            // wants, but make coverage see no zero_amount by filtering.
+            return correct(input);
+        }
+        correct(input)
+    };
+    let contract = vat_contract();
+    // A requires that excludes zero makes `zero_amount` unreachable.
+    let text = std::fs::read_to_string(&contract.path)
+        .unwrap()
+        .replace(
+            "[behavior]",
+            "[behavior]\nrequires = [\"input.net_cents > 0\"]",
+        )
+        .replace(
+            "[[example]]\ninput = { net_cents = 0, country = \"NL\" }\nerror = \"zero_amount\"\n",
+            "",
+        );
+    let unreachable = mote_contract::check_source(mote_contract::SourceFile::new("c.toml", text))
+        .contract
+        .expect("still a valid contract");
+    let report = verify(
+        &unreachable,
+        &never_fails,
+        &Options {
+            seed: 1,
+            cases: 200,
+            ..Options::default()
+        },
+    );
+    assert_eq!(report.unreached, vec!["zero_amount".to_string()]);
+    assert!(!report.passed());
+    let allowed = Options {
+        seed: 1,
+        cases: 200,
+        allow_unreached: vec!["zero_amount".into()],
+    };
+    assert!(verify(&unreachable, &never_fails, &allowed).passed());
+}
+
+#[test]
+fn a_requires_that_rejects_most_inputs_is_named() {
+    let starving =
+        vat_without_examples("requires = [\"input.net_cents == 1000 || input.net_cents == 0\"]");
+    let report = verify(
+        &starving,
+        &correct,
+        &Options {
+            seed: 1,
+            cases: 400,
+            ..Options::default()
+        },
+    );
+    assert!(!report.passed());
+    let why = report.starved.expect("starvation reported");
+    assert!(why.contains("input.net_cents == 1000"), "{why}");
+}
+
+#[test]
+fn the_same_seed_replays_the_same_run() {
+    let buggy = |input: &Value| {
+        if net(input) % 7 == 3 {
+            Answer::Error {
+                code: "zero_amount".into(),
+                message: "odd".into(),
+            }
+        } else {
+            correct(input)
+        }
+    };
+    assert_eq!(run(&buggy, 11), run(&buggy, 11));
+}
