@@ -1,6 +1,7 @@
 //! The `mote` command. It parses arguments and renders results; every piece
 //! of logic lives in the library crates.
 
+mod attest;
 mod check;
 mod new;
 mod run;
@@ -114,6 +115,25 @@ enum Command {
         /// Where build output goes (default: DIR/target).
         #[arg(long, value_name = "TARGET_DIR")]
         target_dir: Option<PathBuf>,
+        /// Sign an attestation for every service that passes with this
+        /// secret key (from `mote keygen`).
+        #[arg(long, value_name = "SECRET_KEY")]
+        key: Option<PathBuf>,
+        /// Where attestations go (default: TARGET_DIR/mote-attestations).
+        #[arg(long, value_name = "DIR")]
+        attest_dir: Option<PathBuf>,
+    },
+    /// Make a key pair for signing attestations: mote-key.secret and
+    /// mote-key.pub. Existing files are never overwritten.
+    Keygen {
+        /// The folder to write them to.
+        #[arg(long, default_value = ".")]
+        out: PathBuf,
+    },
+    /// Work with attestations.
+    Attest {
+        #[command(subcommand)]
+        action: AttestAction,
     },
     /// Scaffold a new service: a contract with a worked example and a Rust
     /// guest crate that builds and passes `mote check` unchanged.
@@ -123,6 +143,28 @@ enum Command {
         /// The app folder to create it in (default: the current folder).
         #[arg(long, default_value = ".")]
         dir: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AttestAction {
+    /// Check attestations: the signature, that the signer is trusted, that
+    /// the verification passed, and (when given) that the contract and the
+    /// artefact are the ones attested. Exit status: 0 all valid, 1 some
+    /// invalid, 2 the command could not run.
+    Check {
+        /// Attestation files (JSON).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// A public key file to trust (repeatable).
+        #[arg(long = "trusted-key", value_name = "PUBLIC_KEY", required = true)]
+        trusted_keys: Vec<PathBuf>,
+        /// The contract that must be the one attested.
+        #[arg(long)]
+        contract: Option<PathBuf>,
+        /// The component (.wasm) that must be the one attested.
+        #[arg(long)]
+        artefact: Option<PathBuf>,
     },
 }
 
@@ -173,6 +215,8 @@ fn main() -> ExitCode {
             allow_unreached,
             format,
             target_dir,
+            key,
+            attest_dir,
         } => verify::run(verify::Request {
             dir,
             services,
@@ -181,6 +225,23 @@ fn main() -> ExitCode {
             allow_unreached,
             format,
             target_dir,
+            key,
+            attest_dir,
         }),
+        Command::Keygen { out } => attest::keygen(&out),
+        Command::Attest {
+            action:
+                AttestAction::Check {
+                    files,
+                    trusted_keys,
+                    contract,
+                    artefact,
+                },
+        } => attest::check(
+            &files,
+            &trusted_keys,
+            contract.as_deref(),
+            artefact.as_deref(),
+        ),
     }
 }

@@ -17,6 +17,8 @@ pub struct Request {
     pub allow_unreached: Vec<String>,
     pub format: Format,
     pub target_dir: Option<PathBuf>,
+    pub key: Option<PathBuf>,
+    pub attest_dir: Option<PathBuf>,
 }
 
 pub fn run(request: Request) -> ExitCode {
@@ -55,6 +57,22 @@ pub fn run(request: Request) -> ExitCode {
             return ExitCode::from(exit::USAGE);
         }
     }
+    let key = match request
+        .key
+        .as_deref()
+        .map(crate::attest::read_key)
+        .transpose()
+    {
+        Ok(key) => key,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(exit::USAGE);
+        }
+    };
+    let attest_dir = request
+        .attest_dir
+        .clone()
+        .unwrap_or_else(|| target_dir.join("mote-attestations"));
     let seed = request.seed.unwrap_or_else(random_seed);
     let options = Options {
         seed,
@@ -85,6 +103,20 @@ pub fn run(request: Request) -> ExitCode {
                 &request,
             );
         }
+        if let (Some(key), Some(wasm)) = (&key, &service.wasm)
+            && report.passed()
+        {
+            match write_attestation(&report, service, wasm, key, &attest_dir) {
+                Ok(path) if request.format == Format::Human => {
+                    println!("      attested: {}", path.display())
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    eprintln!("error: cannot write the attestation of {name}: {e}");
+                    return ExitCode::from(exit::USAGE);
+                }
+            }
+        }
         reports.push(report);
     }
     if request.format == Format::Json {
@@ -96,6 +128,34 @@ pub fn run(request: Request) -> ExitCode {
     } else {
         ExitCode::from(exit::PROBLEMS)
     }
+}
+
+/// Signs and writes the attestation of a passing service, atomically.
+fn write_attestation(
+    report: &Report,
+    service: &mote_app::BuiltService,
+    wasm: &std::path::Path,
+    key: &mote_verify::attest::KeyPair,
+    dir: &std::path::Path,
+) -> std::io::Result<PathBuf> {
+    let bytes = std::fs::read(wasm)?;
+    let attestation = mote_verify::attest::attest(
+        report,
+        &service.contract.service.version.to_string(),
+        &service.contract.hash.to_string(),
+        &mote_verify::attest::artefact_hash(&bytes),
+        key,
+    );
+    std::fs::create_dir_all(dir)?;
+    let path = dir.join(format!("{}.json", report.service));
+    let temporary = dir.join(format!(
+        ".{}.json.tmp{}",
+        report.service,
+        std::process::id()
+    ));
+    std::fs::write(&temporary, format!("{attestation:#}\n"))?;
+    std::fs::rename(&temporary, &path)?;
+    Ok(path)
 }
 
 fn random_seed() -> u64 {

@@ -301,3 +301,109 @@ fn a_wrong_implementation_fails_verification_with_a_shrunk_counterexample() {
     );
     let _ = std::fs::remove_dir_all(&app);
 }
+
+#[test]
+fn verify_signs_attestations_that_break_when_anything_changes() {
+    let app = fresh_dir("attested-app");
+    let app_arg = app.to_str().unwrap();
+    let keys = app.join("keys");
+    let target = shared_target();
+    let target_arg = target.to_str().unwrap();
+    assert_eq!(
+        mote(&["new", "demo.signed", "--dir", app_arg])
+            .status
+            .code(),
+        Some(0)
+    );
+    let out = mote(&["keygen", "--out", keys.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let out = mote(&["keygen", "--out", keys.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "keygen never overwrites a key");
+
+    let attestations = app.join("attestations");
+    let out = mote(&[
+        "verify",
+        app_arg,
+        "--seed",
+        "5",
+        "--cases",
+        "100",
+        "--target-dir",
+        target_arg,
+        "--key",
+        keys.join("mote-key.secret").to_str().unwrap(),
+        "--attest-dir",
+        attestations.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    let attestation = attestations.join("demo.signed.json");
+    assert!(attestation.is_file());
+
+    let contract = app.join("demo-signed/contract.toml");
+    let wasm = target.join("wasm32-wasip2/release/demo_signed.wasm");
+    let public = keys.join("mote-key.pub");
+    let check = |extra: &[&str]| {
+        let mut args = vec![
+            "attest",
+            "check",
+            attestation.to_str().unwrap(),
+            "--trusted-key",
+            public.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        mote(&args)
+    };
+    let out = check(&[
+        "--contract",
+        contract.to_str().unwrap(),
+        "--artefact",
+        wasm.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+
+    // A change of meaning in the contract invalidates it.
+    let original = std::fs::read_to_string(&contract).unwrap();
+    std::fs::write(
+        &contract,
+        original.replace("timeout_ms = 100", "timeout_ms = 200"),
+    )
+    .unwrap();
+    let out = check(&["--contract", contract.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stdout).contains("contract changed"),
+        "{}",
+        text(&out.stdout)
+    );
+
+    // So does any change to the artefact.
+    let other = app.join("other.wasm");
+    std::fs::write(&other, b"\0asm not the same").unwrap();
+    let out = check(&["--artefact", other.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stdout).contains("artefact changed"),
+        "{}",
+        text(&out.stdout)
+    );
+
+    // And an edited attestation no longer verifies.
+    let edited = std::fs::read_to_string(&attestation)
+        .unwrap()
+        .replace("\"cases\": 100", "\"cases\": 100000");
+    std::fs::write(&attestation, edited).unwrap();
+    let out = check(&[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stdout).contains("signature"),
+        "{}",
+        text(&out.stdout)
+    );
+    let _ = std::fs::remove_dir_all(&app);
+}

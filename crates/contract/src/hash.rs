@@ -50,6 +50,15 @@ pub(crate) fn hash(meaning: &Value) -> ContractHash {
     ContractHash(Sha256::digest(text.as_bytes()).into())
 }
 
+/// The canonical text of a JSON value: compact, object keys sorted, integral
+/// numbers written as integers. Equal meaning gives equal text, so it is
+/// what hashes and signatures are computed over.
+pub fn canonical_json(value: &Value) -> String {
+    let mut out = String::new();
+    write_canonical(value, &mut out);
+    out
+}
+
 /// Compact JSON with object keys sorted by code point and integral numbers
 /// written as integers (`1.0` and `1` mean the same in a schema).
 pub(crate) fn write_canonical(value: &Value, out: &mut String) {

@@ -53,7 +53,7 @@ use std::sync::Arc;
 
 pub use diagnostic::{Diagnostic, DiagnosticKind, Severity};
 pub use expr::{Bindings, CompileError, EXTENSION_FUNCTIONS, EvalError, Expr};
-pub use hash::ContractHash;
+pub use hash::{ContractHash, canonical_json};
 pub use model::{
     Behavior, CallTarget, Contract, Effects, ErrorCase, ErrorMapping, Example, Expected, Flow,
     FlowStep, Limits, ServiceInfo, ServiceName,

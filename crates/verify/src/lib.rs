@@ -8,12 +8,15 @@
 //! the cases that reached success and each declared error, and an outcome
 //! never reached fails the run. Runs are reproducible from their seed.
 //!
-//! Not yet here: boundary cases beyond what generation happens to hit,
-//! callee doubles, attestations, and `--url` targets.
+//! A passing run can be signed into an attestation ([`attest`]) bound to
+//! the contract's hash and the artefact's sha-256.
+//!
+//! Not yet here: callee doubles and `--url` targets.
 //!
 //! Architecture invariant: knows nothing of how a service is deployed; it
 //! sees a [`Target`].
 
+pub mod attest;
 pub mod generate;
 pub mod oracle;
 mod target;

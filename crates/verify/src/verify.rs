@@ -5,6 +5,7 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 
 use mote_contract::{Bindings, Contract, Expected};
+use proptest::strategy::{Strategy, ValueTree};
 use proptest::test_runner::{TestCaseError, TestError};
 use serde_json::Value;
 
@@ -97,8 +98,14 @@ pub fn verify(contract: &Contract, target: &dyn Target, options: &Options) -> Re
             });
             return report;
         }
+        let outcome = match &example.expected {
+            Expected::Output(_) => SUCCESS.to_string(),
+            Expected::Error(code) => code.clone(),
+        };
+        *report.coverage.entry(outcome).or_default() += 1;
     }
 
+    let hints = generate::Hints::from_contract(contract);
     let state = RefCell::new(Tally::default());
     let pure = contract.is_pure();
     let property = |input: Value| -> Result<(), TestCaseError> {
@@ -140,7 +147,6 @@ pub fn verify(contract: &Contract, target: &dyn Target, options: &Options) -> Re
         }
     };
     let mut runner = generate::runner_with_cases(options.seed, options.cases);
-    let hints = generate::Hints::from_contract(contract);
     let result = runner.run(&generate::values_with(&contract.input, &hints), property);
     let tally = state.into_inner();
     report.cases = tally.cases;
@@ -183,6 +189,9 @@ pub fn verify(contract: &Contract, target: &dyn Target, options: &Options) -> Re
         }
     }
     if report.counterexample.is_none() && report.starved.is_none() {
+        directed(contract, target, options, &hints, &mut report);
+    }
+    if report.counterexample.is_none() && report.starved.is_none() {
         report.unreached = report
             .coverage
             .iter()
@@ -191,6 +200,92 @@ pub fn verify(contract: &Contract, target: &dyn Target, options: &Options) -> Re
             .collect();
     }
     report
+}
+
+/// Candidates drawn per unreached outcome in the directed phase.
+const DIRECTED_CANDIDATES: usize = 20_000;
+
+/// Inputs run per outcome found in the directed phase.
+const DIRECTED_CASES: usize = 16;
+
+/// Directed generation for outcomes random inputs did not reach: draws
+/// many candidates (cheap: no call), keeps those for which the contract
+/// says that outcome is due, and runs a few of them. A conjunction such as
+/// `input.a == 0 && input.b == 0` is rare among random inputs but found
+/// quickly this way. Failures shrink like any other.
+fn directed(
+    contract: &Contract,
+    target: &dyn Target,
+    options: &Options,
+    hints: &generate::Hints,
+    report: &mut Report,
+) {
+    let missing: Vec<String> = report
+        .coverage
+        .iter()
+        .filter(|(_, count)| **count == 0)
+        .map(|(outcome, _)| outcome.clone())
+        .collect();
+    if missing.is_empty() {
+        return;
+    }
+    let strategy = generate::values_with(&contract.input, hints);
+    let mut runner = generate::runner(options.seed ^ 0x6d6f_7465);
+    let mut found: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+    for _ in 0..DIRECTED_CANDIDATES {
+        if missing
+            .iter()
+            .all(|m| found.get(m).is_some_and(|v| v.len() >= DIRECTED_CASES))
+        {
+            break;
+        }
+        let Ok(tree) = strategy.new_tree(&mut runner) else {
+            continue;
+        };
+        let input = tree.current();
+        let bindings = Bindings::new().with("input", &input);
+        if contract
+            .behavior
+            .requires
+            .iter()
+            .any(|r| r.eval_bool(&bindings) != Ok(true))
+        {
+            continue;
+        }
+        let due = match oracle::due_error(contract, &bindings) {
+            Ok(due) => due.map_or_else(|| SUCCESS.to_string(), str::to_string),
+            Err(_) => continue,
+        };
+        if missing.contains(&due) {
+            let inputs = found.entry(due).or_default();
+            if inputs.len() < DIRECTED_CASES {
+                inputs.push(input);
+            }
+        }
+    }
+    for inputs in found.into_values() {
+        for input in inputs {
+            let answer = target.call(&input);
+            match oracle::judge(contract, &input, &answer) {
+                Ok(outcome) => {
+                    report.cases += 1;
+                    *report.coverage.entry(outcome).or_default() += 1;
+                }
+                Err(_) => {
+                    let minimal = simplify(input, |candidate| fails(contract, target, candidate));
+                    let answer = target.call(&minimal);
+                    if let Err(violation) = oracle::judge(contract, &minimal, &answer) {
+                        report.counterexample = Some(Counterexample {
+                            input: minimal,
+                            violation,
+                            from_example: false,
+                        });
+                    }
+                    return;
+                }
+            }
+        }
+    }
 }
 
 /// Whether `input` is a valid input (schema and `requires`) on which the

@@ -289,3 +289,74 @@ fn the_same_seed_replays_the_same_run() {
     };
     assert_eq!(run(&buggy, 11), run(&buggy, 11));
 }
+
+#[test]
+fn a_rare_conjunction_is_reached_by_directed_generation() {
+    let text = r#"
+[service]
+name = "demo.pair"
+version = "1.0.0"
+summary = "Adds a pair; both zero is an error."
+
+[input]
+type = "object"
+required = ["a", "b"]
+additionalProperties = false
+properties.a = { type = "integer", minimum = -1000000, maximum = 1000000 }
+properties.b = { type = "integer", minimum = -1000000, maximum = 1000000 }
+
+[output]
+type = "integer"
+
+[[error]]
+code = "both_zero"
+summary = "Nothing to add."
+when = "input.a == 0 && input.b == 0"
+
+[behavior]
+ensures = ["output == input.a + input.b"]
+"#;
+    let contract = mote_contract::check_source(mote_contract::SourceFile::new("c.toml", text))
+        .contract
+        .expect("valid");
+    let pair = |input: &Value| {
+        let (a, b) = (input["a"].as_i64().unwrap(), input["b"].as_i64().unwrap());
+        if a == 0 && b == 0 {
+            Answer::Error {
+                code: "both_zero".into(),
+                message: "nothing".into(),
+            }
+        } else {
+            Answer::Output(Ok(json!(a + b)))
+        }
+    };
+    let report = verify(
+        &contract,
+        &pair,
+        &Options {
+            seed: 4,
+            cases: 50,
+            ..Options::default()
+        },
+    );
+    assert!(report.passed(), "{report:?}");
+    assert!(report.coverage["both_zero"] > 0);
+
+    // And a service that gets that rare case wrong is caught there.
+    let wrong = |input: &Value| match pair(input) {
+        Answer::Error { .. } => Answer::Output(Ok(json!(0))),
+        other => other,
+    };
+    let report = verify(
+        &contract,
+        &wrong,
+        &Options {
+            seed: 4,
+            cases: 50,
+            ..Options::default()
+        },
+    );
+    let counterexample = report.counterexample.expect("caught");
+    assert_eq!(counterexample.input, json!({"a": 0, "b": 0}));
+    assert_eq!(counterexample.violation.oracle, Oracle::ErrorPartition);
+}

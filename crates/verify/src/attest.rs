@@ -1,0 +1,290 @@
+//! Attestations: a signed record that a given contract and a given
+//! artefact passed verification, with what was checked. A host can refuse
+//! anything without one from a key it trusts; any change to the contract
+//! or to the artefact invalidates it.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::Report;
+
+/// The format tag written into every attestation.
+pub const FORMAT: &str = "mote-attestation/v1";
+
+/// A key pair for signing attestations.
+pub struct KeyPair {
+    signing: SigningKey,
+}
+
+/// Why an attestation or a key was not accepted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AttestError {
+    /// The text is not an attestation.
+    #[error("not a mote attestation: {0}")]
+    Malformed(String),
+    /// A key file does not hold a key.
+    #[error("not a key: {0}")]
+    BadKey(String),
+    /// The signature does not verify.
+    #[error("the signature does not match the attestation's content")]
+    BadSignature,
+    /// It was signed by a key that is not trusted.
+    #[error("signed by {0}, which is not a trusted key")]
+    Untrusted(String),
+    /// It attests a different contract.
+    #[error("the contract changed: attested {attested}, now {actual}")]
+    ContractChanged {
+        /// The hash attested.
+        attested: String,
+        /// The hash now.
+        actual: String,
+    },
+    /// It attests a different artefact.
+    #[error("the artefact changed: attested {attested}, now {actual}")]
+    ArtefactChanged {
+        /// The hash attested.
+        attested: String,
+        /// The hash now.
+        actual: String,
+    },
+    /// It records a failed verification.
+    #[error("it records a verification that did not pass")]
+    NotPassed,
+}
+
+impl KeyPair {
+    /// A fresh key pair from the operating system's randomness.
+    pub fn generate() -> Result<KeyPair, AttestError> {
+        let mut seed = [0u8; 32];
+        getrandom::fill(&mut seed)
+            .map_err(|e| AttestError::BadKey(format!("no randomness available: {e}")))?;
+        Ok(KeyPair {
+            signing: SigningKey::from_bytes(&seed),
+        })
+    }
+
+    /// Reads the secret key written by [`KeyPair::secret_hex`].
+    pub fn from_secret_hex(text: &str) -> Result<KeyPair, AttestError> {
+        let bytes = decode_hex::<32>(text.trim())
+            .ok_or_else(|| AttestError::BadKey("expected 64 hex digits".into()))?;
+        Ok(KeyPair {
+            signing: SigningKey::from_bytes(&bytes),
+        })
+    }
+
+    /// The secret key as hex, for a file only its owner can read.
+    pub fn secret_hex(&self) -> String {
+        hex(self.signing.as_bytes())
+    }
+
+    /// The public key as hex, for anyone who checks attestations.
+    pub fn public_hex(&self) -> String {
+        hex(self.signing.verifying_key().as_bytes())
+    }
+}
+
+/// Parses a public key written by [`KeyPair::public_hex`].
+pub fn public_key_from_hex(text: &str) -> Result<VerifyingKey, AttestError> {
+    let bytes = decode_hex::<32>(text.trim())
+        .ok_or_else(|| AttestError::BadKey("expected 64 hex digits".into()))?;
+    VerifyingKey::from_bytes(&bytes).map_err(|e| AttestError::BadKey(e.to_string()))
+}
+
+/// The sha-256 of an artefact, as attestations write it.
+pub fn artefact_hash(bytes: &[u8]) -> String {
+    format!("sha256:{}", hex(&Sha256::digest(bytes)))
+}
+
+/// Signs an attestation of `report` for the contract with hash
+/// `contract_hash` and the artefact with hash `artefact_hash`.
+pub fn attest(
+    report: &Report,
+    version: &str,
+    contract_hash: &str,
+    artefact_hash: &str,
+    key: &KeyPair,
+) -> Value {
+    let coverage: BTreeMap<&String, &u32> = report.coverage.iter().collect();
+    let mut body = json!({
+        "format": FORMAT,
+        "service": report.service,
+        "version": version,
+        "contract_sha256": contract_hash,
+        "artefact_sha256": artefact_hash,
+        "seed": report.seed,
+        "examples": report.examples,
+        "cases": report.cases,
+        "dropped": report.dropped,
+        "coverage": coverage,
+        "passed": report.passed(),
+        "verifier": format!("mote {}", env!("CARGO_PKG_VERSION")),
+        "public_key": key.public_hex(),
+    });
+    let signature = key
+        .signing
+        .sign(mote_contract::canonical_json(&body).as_bytes());
+    if let Value::Object(members) = &mut body {
+        members.insert(
+            "signature".into(),
+            Value::String(hex(&signature.to_bytes())),
+        );
+    }
+    body
+}
+
+/// Checks an attestation: well-formed, signed by one of `trusted`, passed,
+/// and — when given — about exactly this contract and artefact.
+pub fn check(
+    attestation: &Value,
+    trusted: &[VerifyingKey],
+    contract_hash: Option<&str>,
+    artefact_hash: Option<&str>,
+) -> Result<(), AttestError> {
+    let Value::Object(members) = attestation else {
+        return Err(AttestError::Malformed("expected a JSON object".into()));
+    };
+    if members.get("format").and_then(Value::as_str) != Some(FORMAT) {
+        return Err(AttestError::Malformed(format!("`format` is not {FORMAT}")));
+    }
+    let field = |name: &str| {
+        members
+            .get(name)
+            .and_then(Value::as_str)
+            .ok_or_else(|| AttestError::Malformed(format!("`{name}` is missing")))
+    };
+    let signature = decode_hex::<64>(field("signature")?)
+        .map(|b| Signature::from_bytes(&b))
+        .ok_or_else(|| AttestError::Malformed("`signature` is not 128 hex digits".into()))?;
+    let signer = public_key_from_hex(field("public_key")?)?;
+    let mut body = members.clone();
+    body.remove("signature");
+    signer
+        .verify_strict(
+            mote_contract::canonical_json(&Value::Object(body)).as_bytes(),
+            &signature,
+        )
+        .map_err(|_| AttestError::BadSignature)?;
+    if !trusted.contains(&signer) {
+        return Err(AttestError::Untrusted(hex(signer.as_bytes())));
+    }
+    if members.get("passed") != Some(&Value::Bool(true)) {
+        return Err(AttestError::NotPassed);
+    }
+    if let Some(actual) = contract_hash {
+        let attested = field("contract_sha256")?;
+        if attested != actual {
+            return Err(AttestError::ContractChanged {
+                attested: attested.into(),
+                actual: actual.into(),
+            });
+        }
+    }
+    if let Some(actual) = artefact_hash {
+        let attested = field("artefact_sha256")?;
+        if attested != actual {
+            return Err(AttestError::ArtefactChanged {
+                attested: attested.into(),
+                actual: actual.into(),
+            });
+        }
+    }
+    Ok(())
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
+}
+
+fn decode_hex<const N: usize>(text: &str) -> Option<[u8; N]> {
+    if text.len() != 2 * N || !text.is_ascii() {
+        return None;
+    }
+    let mut out = [0u8; N];
+    for (i, slot) in out.iter_mut().enumerate() {
+        *slot = u8::from_str_radix(&text[2 * i..2 * i + 2], 16).ok()?;
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report() -> Report {
+        Report {
+            service: "tax.vat".into(),
+            seed: 7,
+            examples: 3,
+            cases: 1000,
+            dropped: 0,
+            coverage: [
+                ("success".to_string(), 990),
+                ("zero_amount".to_string(), 10),
+            ]
+            .into(),
+            unreached: Vec::new(),
+            counterexample: None,
+            starved: None,
+        }
+    }
+
+    #[test]
+    fn a_signed_attestation_checks_and_any_change_breaks_it() {
+        let key = KeyPair::generate().unwrap();
+        let trusted = [public_key_from_hex(&key.public_hex()).unwrap()];
+        let a = attest(&report(), "1.0.0", "sha256:c", "sha256:a", &key);
+        assert_eq!(
+            check(&a, &trusted, Some("sha256:c"), Some("sha256:a")),
+            Ok(())
+        );
+        assert!(matches!(
+            check(&a, &trusted, Some("sha256:other"), None),
+            Err(AttestError::ContractChanged { .. })
+        ));
+        assert!(matches!(
+            check(&a, &trusted, None, Some("sha256:other")),
+            Err(AttestError::ArtefactChanged { .. })
+        ));
+        let mut tampered = a.clone();
+        tampered["cases"] = json!(5);
+        assert_eq!(
+            check(&tampered, &trusted, None, None),
+            Err(AttestError::BadSignature)
+        );
+        let stranger = KeyPair::generate().unwrap();
+        let untrusted = [public_key_from_hex(&stranger.public_hex()).unwrap()];
+        assert!(matches!(
+            check(&a, &untrusted, None, None),
+            Err(AttestError::Untrusted(_))
+        ));
+    }
+
+    #[test]
+    fn keys_round_trip_through_hex_and_garbage_is_refused() {
+        let key = KeyPair::generate().unwrap();
+        let again = KeyPair::from_secret_hex(&key.secret_hex()).unwrap();
+        assert_eq!(key.public_hex(), again.public_hex());
+        assert!(KeyPair::from_secret_hex("nothex").is_err());
+        assert!(public_key_from_hex("00").is_err());
+        assert!(check(&json!({"format": FORMAT}), &[], None, None).is_err());
+    }
+
+    #[test]
+    fn a_failed_run_does_not_attest_a_pass() {
+        let key = KeyPair::generate().unwrap();
+        let trusted = [public_key_from_hex(&key.public_hex()).unwrap()];
+        let mut failed = report();
+        failed.unreached = vec!["zero_amount".into()];
+        let a = attest(&failed, "1.0.0", "sha256:c", "sha256:a", &key);
+        assert_eq!(check(&a, &trusted, None, None), Err(AttestError::NotPassed));
+    }
+}
