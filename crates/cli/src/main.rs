@@ -91,38 +91,10 @@ enum Command {
     /// a minimal counterexample and prints the command that replays it. An
     /// outcome (success or a declared error) that no input reached fails
     /// the run unless allowed. Exit status: 0 every service passed, 1 some
-    /// failed, 2 the command could not run. Not yet: callee doubles (calls
-    /// reach the real services), attestations, --url.
-    Verify {
-        /// The app folder.
-        #[arg(default_value = ".")]
-        dir: PathBuf,
-        /// Verify only these services (default: all with a component).
-        #[arg(long = "service", value_name = "NAME")]
-        services: Vec<String>,
-        /// The seed; the same seed replays the same inputs (default: random).
-        #[arg(long)]
-        seed: Option<u64>,
-        /// Generated cases per service, beyond the examples.
-        #[arg(long, default_value_t = 1000)]
-        cases: u32,
-        /// An outcome (error code, or `success`) that may go unreached.
-        #[arg(long = "allow-unreached", value_name = "CODE")]
-        allow_unreached: Vec<String>,
-        /// Output format.
-        #[arg(long, value_enum, default_value_t = Format::Human)]
-        format: Format,
-        /// Where build output goes (default: DIR/target).
-        #[arg(long, value_name = "TARGET_DIR")]
-        target_dir: Option<PathBuf>,
-        /// Sign an attestation for every service that passes with this
-        /// secret key (from `mote keygen`).
-        #[arg(long, value_name = "SECRET_KEY")]
-        key: Option<PathBuf>,
-        /// Where attestations go (default: TARGET_DIR/mote-attestations).
-        #[arg(long, value_name = "DIR")]
-        attest_dir: Option<PathBuf>,
-    },
+    /// failed, 2 the command could not run. With --key, each passing
+    /// service gets a signed attestation. Not yet: callee doubles (calls
+    /// reach the real services), --url.
+    Verify(verify::Request),
     /// Make a key pair for signing attestations: mote-key.secret and
     /// mote-key.pub. Existing files are never overwritten.
     Keygen {
@@ -207,27 +179,7 @@ fn main() -> ExitCode {
             target_dir,
         } => run::call(&dir, &service, input, target_dir),
         Command::New { name, dir } => new::run(&name, &dir),
-        Command::Verify {
-            dir,
-            services,
-            seed,
-            cases,
-            allow_unreached,
-            format,
-            target_dir,
-            key,
-            attest_dir,
-        } => verify::run(verify::Request {
-            dir,
-            services,
-            seed,
-            cases,
-            allow_unreached,
-            format,
-            target_dir,
-            key,
-            attest_dir,
-        }),
+        Command::Verify(request) => verify::run(request),
         Command::Keygen { out } => attest::keygen(&out),
         Command::Attest {
             action:

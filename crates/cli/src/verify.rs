@@ -9,15 +9,36 @@ use mote_verify::{Options, Report};
 
 use crate::{Format, exit};
 
+/// The arguments of `mote verify`.
+#[derive(Debug, clap::Args)]
 pub struct Request {
+    /// The app folder.
+    #[arg(default_value = ".")]
     pub dir: PathBuf,
+    /// Verify only these services (default: all with a component).
+    #[arg(long = "service", value_name = "NAME")]
     pub services: Vec<String>,
+    /// The seed; the same seed replays the same inputs (default: random).
+    #[arg(long)]
     pub seed: Option<u64>,
+    /// Generated cases per service, beyond the examples.
+    #[arg(long, default_value_t = 1000)]
     pub cases: u32,
+    /// An outcome (error code, or `success`) that may go unreached.
+    #[arg(long = "allow-unreached", value_name = "CODE")]
     pub allow_unreached: Vec<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Human)]
     pub format: Format,
+    /// Where build output goes (default: DIR/target).
+    #[arg(long, value_name = "TARGET_DIR")]
     pub target_dir: Option<PathBuf>,
+    /// Sign an attestation for every service that passes with this
+    /// secret key (from `mote keygen`).
+    #[arg(long, value_name = "SECRET_KEY")]
     pub key: Option<PathBuf>,
+    /// Where attestations go (default: TARGET_DIR/mote-attestations).
+    #[arg(long, value_name = "DIR")]
     pub attest_dir: Option<PathBuf>,
 }
 
