@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 
 use mote_build::{BuildError, ServiceSource, TargetStatus};
-use mote_contract::{Contract, Diagnostic};
+use mote_contract::{CallGraph, Contract, Diagnostic, GraphProblem};
 use mote_runtime::{GuestAnswer, LoadError, Runtime, RuntimeConfig, RuntimeError};
 use mote_verify::{Answer, Target};
 
@@ -61,6 +61,20 @@ pub enum AppError {
     /// The folder holds no service.
     #[error("no contract.toml found under {}", .0.display())]
     Empty(PathBuf),
+    /// The app's calls do not fit together (missing callees, versions
+    /// outside a caller's range, cycles, …).
+    #[error("the app's calls do not fit together:\n{}", .0.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
+    Graph(Vec<GraphProblem>),
+    /// Two services of the app have the same name.
+    #[error("two services are named `{name}`: {} and {}", .first.display(), .second.display())]
+    DuplicateName {
+        /// The name.
+        name: String,
+        /// One contract.
+        first: PathBuf,
+        /// The other.
+        second: PathBuf,
+    },
     /// A service folder has a contract but no code and is not a flow.
     #[error("{} has no Cargo.toml next to its contract, so there is nothing to build", .0.display())]
     NoImplementation(PathBuf),
@@ -75,6 +89,15 @@ pub struct BuiltService {
     pub contract: Contract,
     /// Its component; `None` for a flow.
     pub wasm: Option<PathBuf>,
+}
+
+impl BuiltService {
+    /// The file an attestation binds besides the contract: the component,
+    /// or for a flow (whose implementation is its `[flow]`) the contract
+    /// file itself.
+    pub fn artefact(&self) -> &Path {
+        self.wasm.as_deref().unwrap_or(&self.source.contract)
+    }
 }
 
 /// Checks every contract and builds every component of the app. Stops at
@@ -101,6 +124,22 @@ pub fn build(
             }
         }
     }
+    for (i, contract) in contracts.iter().enumerate() {
+        if let Some(j) = contracts[..i]
+            .iter()
+            .position(|c| c.service.name == contract.service.name)
+        {
+            return Err(AppError::DuplicateName {
+                name: contract.service.name.to_string(),
+                first: sources[j].contract.clone(),
+                second: sources[i].contract.clone(),
+            });
+        }
+    }
+    let problems = CallGraph::new(&contracts).problems();
+    if !problems.is_empty() {
+        return Err(AppError::Graph(problems));
+    }
     if sources.iter().any(|s| s.package.is_some())
         && mote_build::ensure_wasm_target()? == TargetStatus::Installed
     {
@@ -126,8 +165,8 @@ pub fn build(
     Ok(built)
 }
 
-/// Builds the app and loads every component service into a new runtime.
-/// Flows are reported but not loaded: the runtime does not run them yet.
+/// Builds the app and loads every service, components and flows, into a
+/// new runtime.
 pub fn load(
     app: &Path,
     target_dir: &Path,
@@ -150,8 +189,16 @@ pub fn load_built(
     }
     let runtime = Runtime::new(config)?;
     for service in built {
+        // The runtime keeps its own compiled copy of the contract, so the
+        // caller keeps `built` for reports.
+        let contract = mote_contract::load(&service.source.contract).map_err(|e| match e {
+            mote_contract::LoadError::Invalid { path, diagnostics } => {
+                AppError::Contract { path, diagnostics }
+            }
+        })?;
         let Some(wasm) = &service.wasm else {
             progress(Progress::Flow(&service.contract));
+            runtime.load_flow(contract)?;
             continue;
         };
         let bytes = std::fs::read(wasm).map_err(|source| LoadError::Io {
@@ -164,13 +211,6 @@ pub fn load_built(
             wasm,
             compiled: precompiled.compiled,
         });
-        // The runtime keeps its own compiled copy of the contract, so the
-        // caller keeps `built` for reports.
-        let contract = mote_contract::load(&service.source.contract).map_err(|e| match e {
-            mote_contract::LoadError::Invalid { path, diagnostics } => {
-                AppError::Contract { path, diagnostics }
-            }
-        })?;
         runtime.load(contract, &bytes)?;
     }
     Ok(runtime)

@@ -92,8 +92,9 @@ enum Command {
     /// outcome (success or a declared error) that no input reached fails
     /// the run unless allowed. Exit status: 0 every service passed, 1 some
     /// failed, 2 the command could not run. With --key, each passing
-    /// service gets a signed attestation. Not yet: callee doubles (calls
-    /// reach the real services), --url.
+    /// service gets a signed attestation. Flows are verified like any
+    /// service. Not yet: callee doubles (calls reach the real services),
+    /// --url.
     Verify(verify::Request),
     /// Make a key pair for signing attestations: mote-key.secret and
     /// mote-key.pub. Existing files are never overwritten.
@@ -162,10 +163,16 @@ pub(crate) mod exit {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Verification provokes contract violations on purpose and reports
+    // them itself; the runtime's warnings about each would only be noise.
+    let default_filter = match cli.command {
+        Command::Verify(_) => "error",
+        _ => "warn",
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("MOTE_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter)),
         )
         .with_writer(std::io::stderr)
         .init();

@@ -28,7 +28,7 @@ fn report_progress(event: Progress<'_>) {
             wasm.display()
         ),
         Progress::Flow(contract) => eprintln!(
-            "        Flow {} {} (flows run with `mote up`, not yet available)",
+            "        Flow {} {}",
             contract.service.name, contract.service.version
         ),
     }

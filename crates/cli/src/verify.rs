@@ -106,15 +106,6 @@ pub fn run(request: Request) -> ExitCode {
         if !request.services.is_empty() && !request.services.iter().any(|s| s == name) {
             continue;
         }
-        if service.wasm.is_none() {
-            if request.format == Format::Human {
-                println!(
-                    "skip  {name} {} (a flow: flows are not verified yet)",
-                    service.contract.service.version
-                );
-            }
-            continue;
-        }
         let report =
             mote_verify::verify(&service.contract, &InProcess::new(&runtime, name), &options);
         if request.format == Format::Human {
@@ -124,10 +115,10 @@ pub fn run(request: Request) -> ExitCode {
                 &request,
             );
         }
-        if let (Some(key), Some(wasm)) = (&key, &service.wasm)
+        if let Some(key) = &key
             && report.passed()
         {
-            match write_attestation(&report, service, wasm, key, &attest_dir) {
+            match write_attestation(&report, service, key, &attest_dir) {
                 Ok(path) if request.format == Format::Human => {
                     println!("      attested: {}", path.display())
                 }
@@ -155,11 +146,10 @@ pub fn run(request: Request) -> ExitCode {
 fn write_attestation(
     report: &Report,
     service: &mote_app::BuiltService,
-    wasm: &std::path::Path,
     key: &mote_verify::attest::KeyPair,
     dir: &std::path::Path,
 ) -> std::io::Result<PathBuf> {
-    let bytes = std::fs::read(wasm)?;
+    let bytes = std::fs::read(service.artefact())?;
     let attestation = mote_verify::attest::attest(
         report,
         &service.contract.service.version.to_string(),

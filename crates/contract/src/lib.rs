@@ -42,6 +42,7 @@ mod consistency;
 mod diagnostic;
 mod document;
 mod expr;
+mod graph;
 mod hash;
 mod model;
 mod parse;
@@ -53,6 +54,7 @@ use std::sync::Arc;
 
 pub use diagnostic::{Diagnostic, DiagnosticKind, Severity};
 pub use expr::{Bindings, CompileError, EXTENSION_FUNCTIONS, EvalError, Expr};
+pub use graph::{CallGraph, Edge, GraphProblem};
 pub use hash::{ContractHash, canonical_json};
 pub use model::{
     Behavior, CallTarget, Contract, Effects, ErrorCase, ErrorMapping, Example, Expected, Flow,

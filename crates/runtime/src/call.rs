@@ -13,10 +13,11 @@ use mote_contract::{Bindings, CallTarget, Contract};
 use serde_json::Value;
 use wasmtime::{Store, Trap};
 
+use crate::bindings::ServicePre;
 use crate::bindings::mote::service::types;
 use crate::failure::{Failure, PlatformFailure};
 use crate::host::HostState;
-use crate::service::LoadedService;
+use crate::service::{Implementation, LoadedService};
 use crate::shared::Shared;
 
 /// Calls `service` with JSON text, the way the outside world does.
@@ -44,11 +45,11 @@ pub(crate) fn call_unchecked(
             format!("no service named `{service}` is loaded"),
         ));
     };
-    admit(&loaded.contract, loaded.limits.max_input_bytes, input)?;
+    let value = admit(&loaded.contract, loaded.limits.max_input_bytes, input)?;
     let Invocation {
         answer,
         callee_failures,
-    } = invoke(shared, &loaded, input, 0)?;
+    } = execute(shared, &loaded, input, &value, 0)?;
     match answer {
         Ok(output) => Ok(GuestAnswer::Output(output)),
         Err(failure) => match callee_failures
@@ -122,7 +123,7 @@ fn run(
     let Invocation {
         answer,
         callee_failures,
-    } = invoke(shared, service, input, depth)?;
+    } = execute(shared, service, input, &value, depth)?;
     let checks = Postconditions {
         contract,
         input: &value,
@@ -191,11 +192,38 @@ struct Invocation {
     callee_failures: Vec<Failure>,
 }
 
-/// Step 2: a fresh instance, the guest's `handle`, and the classification
-/// of whatever stopped it.
+/// Step 2: the implementation runs: a component in a fresh instance, or a
+/// flow's steps.
+fn execute(
+    shared: &Arc<Shared>,
+    service: &Arc<LoadedService>,
+    input: &str,
+    value: &Value,
+    depth: u32,
+) -> Result<Invocation, Failure> {
+    match &service.implementation {
+        Implementation::Component(pre) => invoke(shared, service, pre, input, depth),
+        Implementation::Flow(plan) => {
+            let Some(flow) = &service.contract.flow else {
+                return Err(Failure::platform(
+                    PlatformFailure::Trap,
+                    "a flow was loaded without its `[flow]`",
+                ));
+            };
+            Ok(Invocation {
+                answer: crate::flow::run(shared, service, flow, plan, value, depth)?,
+                callee_failures: Vec::new(),
+            })
+        }
+    }
+}
+
+/// A fresh instance, the guest's `handle`, and the classification of
+/// whatever stopped it.
 fn invoke(
     shared: &Arc<Shared>,
     service: &Arc<LoadedService>,
+    pre: &ServicePre<HostState>,
     input: &str,
     depth: u32,
 ) -> Result<Invocation, Failure> {
@@ -210,8 +238,7 @@ fn invoke(
     store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX).max(1));
     store.epoch_deadline_trap();
 
-    let outcome = service
-        .pre
+    let outcome = pre
         .instantiate(&mut store)
         .and_then(|instance| instance.call_handle(&mut store, input));
     let state = store.data_mut();

@@ -16,6 +16,7 @@ mod cache;
 mod call;
 mod config;
 mod failure;
+mod flow;
 mod host;
 mod imports;
 mod service;
@@ -33,7 +34,8 @@ pub use failure::{Failure, PlatformFailure};
 pub use imports::RefusedImport;
 
 use crate::bindings::ServicePre;
-use crate::service::LoadedService;
+use crate::flow::FlowPlan;
+use crate::service::{Implementation, LoadedService};
 use crate::shared::Shared;
 
 /// The host: loaded services and the means to call them.
@@ -103,9 +105,16 @@ pub enum LoadError {
         /// The runtime's maximum.
         max_mib: u64,
     },
-    /// The contract is a flow, which has no component.
-    #[error("`{service}` is a flow; flows are not run by the runtime yet")]
+    /// The contract is a flow, which has no component: load it with
+    /// [`Runtime::load_flow`].
+    #[error("`{service}` is a flow; it has no component to load")]
     Flow {
+        /// The service.
+        service: String,
+    },
+    /// [`Runtime::load_flow`] was given a contract without `[flow]`.
+    #[error("`{service}` is not a flow; it needs a component")]
+    NotAFlow {
         /// The service.
         service: String,
     },
@@ -115,6 +124,18 @@ pub enum LoadError {
         /// The service.
         service: String,
     },
+}
+
+/// A loaded service's contract, shared with the runtime (cheap to clone).
+#[derive(Clone)]
+pub struct ServiceContract(Arc<LoadedService>);
+
+impl std::ops::Deref for ServiceContract {
+    type Target = Contract;
+
+    fn deref(&self) -> &Contract {
+        &self.0.contract
+    }
 }
 
 /// What [`Runtime::precompile`] did.
@@ -204,21 +225,50 @@ impl Runtime {
         };
         let pre = shared.linker.instantiate_pre(&component).map_err(link)?;
         let pre = ServicePre::new(pre).map_err(link)?;
-        let loaded = Arc::new(LoadedService {
+        self.insert(LoadedService {
             random_seed: host::random_seed(&name),
             contract,
             limits,
-            pre,
-        });
-        let mut services = shared
+            implementation: Implementation::Component(pre),
+        })
+    }
+
+    /// Loads a flow: a contract whose `[flow]` composes other services.
+    /// Its steps are resolved on each call, so the services it calls may be
+    /// loaded before or after it.
+    pub fn load_flow(&self, contract: Contract) -> Result<(), LoadError> {
+        let Some(flow) = &contract.flow else {
+            return Err(LoadError::NotAFlow {
+                service: contract.service.name.to_string(),
+            });
+        };
+        let plan = FlowPlan::new(flow);
+        let limits = ResolvedLimits::resolve(&contract.limits, &self.shared.config.default_limits);
+        self.insert(LoadedService {
+            random_seed: host::random_seed(contract.service.name.as_str()),
+            contract,
+            limits,
+            implementation: Implementation::Flow(plan),
+        })
+    }
+
+    fn insert(&self, service: LoadedService) -> Result<(), LoadError> {
+        let name = service.contract.service.name.to_string();
+        let mut services = self
+            .shared
             .services
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         if services.contains_key(&name) {
             return Err(LoadError::Duplicate { service: name });
         }
-        services.insert(name, loaded);
+        services.insert(name, Arc::new(service));
         Ok(())
+    }
+
+    /// The contract of a loaded service.
+    pub fn contract(&self, service: &str) -> Option<ServiceContract> {
+        self.shared.lookup(service).map(ServiceContract)
     }
 
     /// Calls a service with JSON text: the output as JSON, or why not.

@@ -330,3 +330,162 @@ fn no_free_instance_slot_is_overloaded() {
     assert_eq!(kind, PlatformFailure::Overloaded, "{message}");
     assert_still_serves(&rt);
 }
+
+/// A flow contract over the fixtures, with `body` as its `[flow]` and
+/// `extra` after it (errors, behaviour).
+fn flow(body: &str, extra: &str) -> mote_contract::Contract {
+    let text = format!(
+        r#"
+[service]
+name = "fixture.flow"
+version = "1.0.0"
+summary = "Sums twice, in two waves."
+
+[input]
+type = "object"
+required = ["a", "b"]
+additionalProperties = false
+properties.a = {{ type = "integer", minimum = -1000, maximum = 1000 }}
+properties.b = {{ type = "integer", minimum = -1000, maximum = 1000 }}
+
+[output]
+type = "object"
+required = ["total"]
+additionalProperties = false
+properties.total = {{ type = "integer" }}
+
+{extra}
+
+[flow]
+{body}
+"#
+    );
+    let checked = mote_contract::check_source(mote_contract::SourceFile::new("flow.toml", text));
+    checked
+        .contract
+        .unwrap_or_else(|| panic!("{:#?}", checked.diagnostics))
+}
+
+const TWO_WAVES: &str = r#"
+steps = [
+  { id = "x", call = "fixture.sum@^1", input = "{'a': input.a, 'b': input.b}" },
+  { id = "y", call = "fixture.sum@^1", input = "{'a': input.b, 'b': input.a}" },
+  { id = "z", call = "fixture.sum@^1", input = "{'a': x.sum, 'b': y.sum}" },
+]
+output = "{'total': z.sum}"
+on_error = { "fixture.sum/negative" = "negative" }
+"#;
+
+const NEGATIVE: &str = r#"
+[[error]]
+code = "negative"
+summary = "A step refused a negative number."
+status = 409
+"#;
+
+#[test]
+fn a_flow_composes_its_steps_in_process() {
+    let rt = runtime(&["fixture.sum"]);
+    rt.load_flow(flow(TWO_WAVES, NEGATIVE)).unwrap();
+    assert_eq!(
+        rt.call("fixture.flow", r#"{"a": 2, "b": 3}"#),
+        Ok(json!({"total": 10}))
+    );
+    assert_eq!(
+        rt.services(),
+        vec!["fixture.flow".to_string(), "fixture.sum".to_string()]
+    );
+}
+
+#[test]
+fn a_step_error_becomes_the_flow_error_on_error_names() {
+    let rt = runtime(&["fixture.sum"]);
+    rt.load_flow(flow(TWO_WAVES, NEGATIVE)).unwrap();
+    assert_eq!(
+        rt.call("fixture.flow", r#"{"a": -1, "b": 3}"#),
+        Err(Failure::Declared {
+            code: "negative".into(),
+            message: "a is negative".into(),
+            status: 409,
+        })
+    );
+}
+
+#[test]
+fn an_unmapped_step_error_is_the_flow_breaking_its_contract() {
+    let rt = runtime(&["fixture.sum"]);
+    let body = TWO_WAVES.replace(r#"on_error = { "fixture.sum/negative" = "negative" }"#, "");
+    rt.load_flow(flow(&body, "")).unwrap();
+    let (kind, message) = platform(rt.call("fixture.flow", r#"{"a": -1, "b": 3}"#));
+    assert_eq!(kind, PlatformFailure::ContractViolation);
+    assert!(message.contains("step `x`"), "{message}");
+    assert!(message.contains("`negative`"), "{message}");
+}
+
+#[test]
+fn a_step_input_the_callee_refuses_is_the_flow_s_fault() {
+    let rt = runtime(&["fixture.sum"]);
+    let body = r#"
+steps = [{ id = "x", call = "fixture.sum@^1", input = "{'a': input.a}" }]
+output = "{'total': x.sum}"
+"#;
+    rt.load_flow(flow(body, "")).unwrap();
+    let (kind, message) = platform(rt.call("fixture.flow", r#"{"a": 1, "b": 3}"#));
+    assert_eq!(kind, PlatformFailure::ContractViolation);
+    assert!(
+        message.contains("gave fixture.sum an input it refuses"),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_flow_output_outside_its_schema_is_a_contract_violation() {
+    let rt = runtime(&["fixture.sum"]);
+    let body = r#"
+steps = [{ id = "x", call = "fixture.sum@^1", input = "input" }]
+output = "{'total': string(x.sum)}"
+"#;
+    rt.load_flow(flow(body, "")).unwrap();
+    let (kind, message) = platform(rt.call("fixture.flow", r#"{"a": 1, "b": 3}"#));
+    assert_eq!(kind, PlatformFailure::ContractViolation);
+    assert!(message.contains("output schema"), "{message}");
+}
+
+#[test]
+fn a_step_s_platform_failure_passes_through_the_flow() {
+    let rt = runtime(&["fixture.spin", "fixture.sum"]);
+    let body = r#"
+steps = [
+  { id = "x", call = "fixture.sum@^1", input = "input" },
+  { id = "s", call = "fixture.spin@^1", input = "input.a" },
+]
+output = "{'total': x.sum}"
+"#;
+    rt.load_flow(flow(body, "")).unwrap();
+    let (kind, _) = platform(rt.call("fixture.flow", r#"{"a": 1, "b": 3}"#));
+    assert_eq!(kind, PlatformFailure::Timeout);
+    assert_still_serves(&rt);
+}
+
+#[test]
+fn a_flow_calling_a_missing_service_fails_as_unknown_service() {
+    let rt = runtime(&[]);
+    rt.load_flow(flow(TWO_WAVES, NEGATIVE)).unwrap();
+    let (kind, message) = platform(rt.call("fixture.flow", r#"{"a": 1, "b": 3}"#));
+    assert_eq!(kind, PlatformFailure::UnknownService);
+    assert!(message.contains("fixture.sum"), "{message}");
+}
+
+#[test]
+fn load_and_load_flow_refuse_the_other_kind() {
+    let rt = runtime(&[]);
+    let (contract, _) = &fixtures()["fixture.sum"];
+    assert!(matches!(
+        rt.load_flow(mote_contract::load(contract).unwrap()),
+        Err(LoadError::NotAFlow { .. })
+    ));
+    assert!(matches!(
+        rt.load(flow(TWO_WAVES, NEGATIVE), b""),
+        Err(LoadError::Flow { .. })
+    ));
+}

@@ -1,0 +1,269 @@
+//! The call graph of an app: who calls whom, through `effects.calls` and
+//! flow steps. The graph is where logic fragmented across services becomes
+//! visible again, and where an app is refused before it runs: a call to a
+//! service that does not exist, a callee at a version the caller does not
+//! accept, a flow mapping an error its callee never returns, or a cycle.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use crate::model::{CallTarget, Contract};
+
+/// The services of one app and the calls between them.
+#[derive(Debug)]
+pub struct CallGraph<'a> {
+    services: BTreeMap<&'a str, &'a Contract>,
+    edges: Vec<Edge<'a>>,
+}
+
+/// One declared call.
+#[derive(Debug, Clone, Copy)]
+pub struct Edge<'a> {
+    /// The calling service.
+    pub caller: &'a str,
+    /// The callee and the versions the caller accepts.
+    pub target: &'a CallTarget,
+    /// The flow step making the call; `None` for `effects.calls`.
+    pub step: Option<&'a str>,
+}
+
+/// A reason the app cannot run as declared.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GraphProblem {
+    /// A caller names a service the app does not have.
+    #[error("`{caller}` calls `{callee}`, which is not a service of this app")]
+    MissingService {
+        /// The caller.
+        caller: String,
+        /// The missing callee.
+        callee: String,
+    },
+    /// The callee exists at a version outside the caller's range.
+    #[error("`{caller}` calls `{callee}@{range}`, but the app has `{callee}` {version}")]
+    VersionOutOfRange {
+        /// The caller.
+        caller: String,
+        /// The callee.
+        callee: String,
+        /// The range the caller accepts.
+        range: String,
+        /// The version the app has.
+        version: String,
+    },
+    /// A flow maps an error code its callee does not declare.
+    #[error(
+        "`{flow}` maps `{callee}/{code}` in `on_error`, but `{callee}` declares no error `{code}`"
+    )]
+    UnknownCalleeError {
+        /// The flow.
+        flow: String,
+        /// The callee.
+        callee: String,
+        /// The code it does not declare.
+        code: String,
+    },
+    /// Services call each other in a circle; a call could recurse forever.
+    #[error("call cycle: {}", .services.join(" -> "))]
+    Cycle {
+        /// The services on the cycle, the first repeated at the end.
+        services: Vec<String>,
+    },
+}
+
+impl<'a> CallGraph<'a> {
+    /// The graph of these contracts (one per service).
+    pub fn new(contracts: impl IntoIterator<Item = &'a Contract>) -> Self {
+        let mut services = BTreeMap::new();
+        let mut edges = Vec::new();
+        for contract in contracts {
+            let caller = contract.service.name.as_str();
+            services.insert(caller, contract);
+            for target in &contract.effects.calls {
+                edges.push(Edge {
+                    caller,
+                    target,
+                    step: None,
+                });
+            }
+            if let Some(flow) = &contract.flow {
+                for step in &flow.steps {
+                    edges.push(Edge {
+                        caller,
+                        target: &step.call,
+                        step: Some(&step.id),
+                    });
+                }
+            }
+        }
+        CallGraph { services, edges }
+    }
+
+    /// Every declared call, callers in name order.
+    pub fn edges(&self) -> impl Iterator<Item = &Edge<'a>> {
+        let mut edges: Vec<&Edge<'a>> = self.edges.iter().collect();
+        edges.sort_by_key(|e| e.caller);
+        edges.into_iter()
+    }
+
+    /// Every problem, in a stable order: missing callees and version
+    /// mismatches per call, unknown mapped errors, then cycles.
+    pub fn problems(&self) -> Vec<GraphProblem> {
+        let mut problems = Vec::new();
+        for edge in self.edges() {
+            let callee = edge.target.service.as_str();
+            match self.services.get(callee) {
+                None => problems.push(GraphProblem::MissingService {
+                    caller: edge.caller.to_string(),
+                    callee: callee.to_string(),
+                }),
+                Some(contract) if !edge.target.versions.matches(&contract.service.version) => {
+                    problems.push(GraphProblem::VersionOutOfRange {
+                        caller: edge.caller.to_string(),
+                        callee: callee.to_string(),
+                        range: edge.target.versions.to_string(),
+                        version: contract.service.version.to_string(),
+                    });
+                }
+                Some(_) => {}
+            }
+        }
+        for (name, contract) in &self.services {
+            let Some(flow) = &contract.flow else { continue };
+            for mapping in &flow.on_error {
+                let Some(callee) = self.services.get(mapping.service.as_str()) else {
+                    continue;
+                };
+                if callee.error(&mapping.code).is_none() {
+                    problems.push(GraphProblem::UnknownCalleeError {
+                        flow: (*name).to_string(),
+                        callee: mapping.service.to_string(),
+                        code: mapping.code.clone(),
+                    });
+                }
+            }
+        }
+        problems.extend(self.cycles());
+        problems
+    }
+
+    /// One cycle per back edge of a depth-first walk in name order.
+    fn cycles(&self) -> Vec<GraphProblem> {
+        #[derive(Clone, Copy, PartialEq)]
+        enum Mark {
+            Unseen,
+            OnPath,
+            Done,
+        }
+        let names: Vec<&str> = self.services.keys().copied().collect();
+        let index = |name: &str| names.iter().position(|n| *n == name);
+        let mut callees: Vec<Vec<usize>> = vec![Vec::new(); names.len()];
+        for edge in &self.edges {
+            if let (Some(from), Some(to)) =
+                (index(edge.caller), index(edge.target.service.as_str()))
+                && !callees[from].contains(&to)
+            {
+                callees[from].push(to);
+            }
+        }
+        for list in &mut callees {
+            list.sort_unstable();
+        }
+        let mut marks = vec![Mark::Unseen; names.len()];
+        let mut cycles = Vec::new();
+        for root in 0..names.len() {
+            if marks[root] != Mark::Unseen {
+                continue;
+            }
+            // An explicit stack of (node, next callee to visit).
+            let mut path: Vec<(usize, usize)> = vec![(root, 0)];
+            marks[root] = Mark::OnPath;
+            while let Some(&mut (node, ref mut next)) = path.last_mut() {
+                if let Some(&callee) = callees[node].get(*next) {
+                    *next += 1;
+                    match marks[callee] {
+                        Mark::Unseen => {
+                            marks[callee] = Mark::OnPath;
+                            path.push((callee, 0));
+                        }
+                        Mark::OnPath => {
+                            let start = path.iter().position(|(n, _)| *n == callee).unwrap_or(0);
+                            let mut services: Vec<String> = path[start..]
+                                .iter()
+                                .map(|(n, _)| names[*n].to_string())
+                                .collect();
+                            services.push(names[callee].to_string());
+                            cycles.push(GraphProblem::Cycle { services });
+                        }
+                        Mark::Done => {}
+                    }
+                } else {
+                    marks[node] = Mark::Done;
+                    path.pop();
+                }
+            }
+        }
+        cycles
+    }
+
+    /// The graph as a Mermaid flowchart.
+    pub fn mermaid(&self) -> String {
+        let id = |name: &str| name.replace(['.', '-'], "_");
+        let mut out = String::from("flowchart LR\n");
+        for (name, contract) in &self.services {
+            let kind = if contract.flow.is_some() {
+                " (flow)"
+            } else {
+                ""
+            };
+            let _ = writeln!(
+                out,
+                "  {}[\"{name} {}{kind}\"]",
+                id(name),
+                contract.service.version
+            );
+        }
+        for edge in self.edges() {
+            let label = match edge.step {
+                Some(step) => format!("{step}: {}", edge.target.versions),
+                None => edge.target.versions.to_string(),
+            };
+            let _ = writeln!(
+                out,
+                "  {} -->|\"{label}\"| {}",
+                id(edge.caller),
+                id(edge.target.service.as_str())
+            );
+        }
+        out
+    }
+
+    /// The graph in Graphviz DOT.
+    pub fn dot(&self) -> String {
+        let mut out = String::from("digraph mote {\n  rankdir=LR;\n  node [shape=box];\n");
+        for (name, contract) in &self.services {
+            let style = if contract.flow.is_some() {
+                ", style=rounded"
+            } else {
+                ""
+            };
+            let _ = writeln!(
+                out,
+                "  \"{name}\" [label=\"{name}\\n{}\"{style}];",
+                contract.service.version
+            );
+        }
+        for edge in self.edges() {
+            let label = match edge.step {
+                Some(step) => format!("{step}: {}", edge.target.versions),
+                None => edge.target.versions.to_string(),
+            };
+            let _ = writeln!(
+                out,
+                "  \"{}\" -> \"{}\" [label=\"{label}\"];",
+                edge.caller, edge.target.service
+            );
+        }
+        out.push_str("}\n");
+        out
+    }
+}

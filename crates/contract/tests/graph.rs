@@ -1,0 +1,202 @@
+//! The call graph of an app: every way an app's calls can be wrong is
+//! named, and the renderings show every call.
+
+#![allow(clippy::expect_used, clippy::unwrap_used)] // a failed test should panic
+
+use std::path::Path;
+
+use mote_contract::{CallGraph, Contract, GraphProblem, SourceFile, check_source};
+
+/// A component service calling `calls` (each `name@range`).
+fn service(name: &str, version: &str, calls: &[&str]) -> Contract {
+    let calls: Vec<String> = calls.iter().map(|c| format!("{c:?}")).collect();
+    let effects = if calls.is_empty() {
+        String::new()
+    } else {
+        format!("[effects]\ncalls = [{}]\n", calls.join(", "))
+    };
+    compile(&format!(
+        r#"
+[service]
+name = "{name}"
+version = "{version}"
+summary = "A service of the graph tests."
+
+[input]
+type = "object"
+
+[output]
+type = "object"
+
+[[error]]
+code = "refused"
+summary = "Refuses."
+when = "size(input) == 0"
+
+{effects}
+"#
+    ))
+}
+
+/// A flow with one step per callee and `on_error` entries.
+fn flow(name: &str, steps: &[&str], on_error: &[(&str, &str)]) -> Contract {
+    let steps: Vec<String> = steps
+        .iter()
+        .enumerate()
+        .map(|(i, call)| format!("{{ id = \"s{i}\", call = \"{call}\", input = \"input\" }}"))
+        .collect();
+    let mapped: Vec<String> = on_error
+        .iter()
+        .map(|(from, to)| format!("\"{from}\" = \"{to}\""))
+        .collect();
+    compile(&format!(
+        r#"
+[service]
+name = "{name}"
+version = "1.0.0"
+summary = "A flow of the graph tests."
+
+[input]
+type = "object"
+
+[output]
+type = "object"
+
+[[error]]
+code = "failed"
+summary = "A step failed."
+
+[flow]
+steps = [{}]
+output = "s0"
+on_error = {{ {} }}
+"#,
+        steps.join(", "),
+        mapped.join(", ")
+    ))
+}
+
+fn compile(text: &str) -> Contract {
+    let checked = check_source(SourceFile::new("contract.toml", text));
+    checked
+        .contract
+        .unwrap_or_else(|| panic!("{:#?}\n{text}", checked.diagnostics))
+}
+
+#[test]
+fn a_sound_app_has_no_problems() {
+    let app = [
+        service("a.one", "1.2.0", &["b.two@^1"]),
+        service("b.two", "1.0.0", &[]),
+        flow(
+            "c.flow",
+            &["a.one@^1", "b.two@>=1, <2"],
+            &[("b.two/refused", "failed")],
+        ),
+    ];
+    assert_eq!(CallGraph::new(&app).problems(), vec![]);
+}
+
+#[test]
+fn a_missing_callee_and_a_version_outside_the_range_are_named() {
+    let app = [
+        service("a.one", "1.0.0", &["b.two@^2", "z.gone@^1"]),
+        service("b.two", "1.4.0", &[]),
+    ];
+    assert_eq!(
+        CallGraph::new(&app).problems(),
+        vec![
+            GraphProblem::VersionOutOfRange {
+                caller: "a.one".into(),
+                callee: "b.two".into(),
+                range: "^2".into(),
+                version: "1.4.0".into(),
+            },
+            GraphProblem::MissingService {
+                caller: "a.one".into(),
+                callee: "z.gone".into(),
+            },
+        ]
+    );
+}
+
+#[test]
+fn cycles_are_named_with_their_path() {
+    let app = [
+        service("a.one", "1.0.0", &["b.two@^1"]),
+        service("b.two", "1.0.0", &["c.three@^1"]),
+        service("c.three", "1.0.0", &["a.one@^1"]),
+        service("d.self", "1.0.0", &["d.self@^1"]),
+    ];
+    let problems = CallGraph::new(&app).problems();
+    assert_eq!(
+        problems,
+        vec![
+            GraphProblem::Cycle {
+                services: vec!["a.one", "b.two", "c.three", "a.one"]
+                    .into_iter()
+                    .map(String::from)
+                    .collect()
+            },
+            GraphProblem::Cycle {
+                services: vec!["d.self".to_string(), "d.self".to_string()]
+            },
+        ]
+    );
+    assert_eq!(
+        problems[0].to_string(),
+        "call cycle: a.one -> b.two -> c.three -> a.one"
+    );
+}
+
+#[test]
+fn a_cycle_through_a_flow_is_found() {
+    let app = [
+        service("a.one", "1.0.0", &["f.flow@^1"]),
+        flow("f.flow", &["a.one@^1"], &[]),
+    ];
+    assert!(matches!(
+        CallGraph::new(&app).problems().as_slice(),
+        [GraphProblem::Cycle { .. }]
+    ));
+}
+
+#[test]
+fn mapping_an_error_the_callee_does_not_declare_is_named() {
+    let app = [
+        service("b.two", "1.0.0", &[]),
+        flow("c.flow", &["b.two@^1"], &[("b.two/no_such", "failed")]),
+    ];
+    assert_eq!(
+        CallGraph::new(&app).problems(),
+        vec![GraphProblem::UnknownCalleeError {
+            flow: "c.flow".into(),
+            callee: "b.two".into(),
+            code: "no_such".into(),
+        }]
+    );
+}
+
+#[test]
+fn the_shop_is_sound_and_renders_every_call() {
+    let shop = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/shop");
+    let mut contracts = Vec::new();
+    for entry in std::fs::read_dir(&shop).unwrap() {
+        let path = entry.unwrap().path().join("contract.toml");
+        if path.exists() {
+            contracts.push(mote_contract::load(&path).unwrap());
+        }
+    }
+    let graph = CallGraph::new(&contracts);
+    assert_eq!(graph.problems(), vec![]);
+    let calls = graph.edges().count();
+    assert!(calls >= 3, "the checkout flow alone makes three calls");
+    let mermaid = graph.mermaid();
+    let dot = graph.dot();
+    assert!(mermaid.starts_with("flowchart LR\n"));
+    assert!(dot.starts_with("digraph mote {"));
+    assert_eq!(mermaid.matches("-->").count(), calls);
+    assert_eq!(dot.matches(" -> ").count(), calls);
+    assert!(mermaid.contains("shop_checkout -->|\"net: ^1\"| cart_total"));
+    assert!(dot.contains("\"shop.checkout\" -> \"tax.vat\" [label=\"vat: ^1\"];"));
+}
