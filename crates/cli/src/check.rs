@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use miette::{GraphicalReportHandler, GraphicalTheme};
-use mote_contract::{Checked, Severity, check_file};
+use mote_contract::{CallGraph, Checked, Contract, GraphProblem, Severity, check_file};
 
 use crate::{Format, exit};
 
@@ -30,9 +30,10 @@ pub fn run(paths: &[PathBuf], format: Format) -> ExitCode {
         return ExitCode::from(exit::USAGE);
     }
     let results: Vec<Checked> = files.iter().map(|f| check_file(f)).collect();
+    let graph_problems = graph_problems(paths, &results);
     let printed = match format {
-        Format::Human => print_human(&results),
-        Format::Json => print_json(&results),
+        Format::Human => print_human(&results, &graph_problems),
+        Format::Json => print_json(&results, &graph_problems),
     };
     if let Err(e) = printed {
         // A closed pipe (`mote check | head`) is not worth a panic.
@@ -40,11 +41,31 @@ pub fn run(paths: &[PathBuf], format: Format) -> ExitCode {
             eprintln!("error: cannot write output: {e}");
         }
     }
-    if results.iter().any(Checked::has_errors) {
+    if results.iter().any(Checked::has_errors) || !graph_problems.is_empty() {
         ExitCode::from(exit::PROBLEMS)
     } else {
         ExitCode::SUCCESS
     }
+}
+
+/// The call-graph problems of each folder argument: a folder is an app,
+/// so its contracts must call each other soundly. Contract files named one
+/// by one are checked alone.
+fn graph_problems(paths: &[PathBuf], results: &[Checked]) -> Vec<GraphProblem> {
+    let mut problems = Vec::new();
+    for dir in paths.iter().filter(|p| p.is_dir()) {
+        let app: Vec<&Contract> = results
+            .iter()
+            .filter(|r| r.file.path().starts_with(dir))
+            .filter_map(|r| r.contract.as_ref())
+            .collect();
+        for problem in CallGraph::new(app).problems() {
+            if !problems.contains(&problem) {
+                problems.push(problem);
+            }
+        }
+    }
+    problems
 }
 
 fn count(results: &[Checked], severity: Severity) -> usize {
@@ -55,7 +76,7 @@ fn count(results: &[Checked], severity: Severity) -> usize {
         .count()
 }
 
-fn print_human(results: &[Checked]) -> std::io::Result<()> {
+fn print_human(results: &[Checked], graph_problems: &[GraphProblem]) -> std::io::Result<()> {
     let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let theme = if color {
         GraphicalTheme::unicode()
@@ -85,15 +106,19 @@ fn print_human(results: &[Checked]) -> std::io::Result<()> {
             writeln!(out, "FAIL  {}", result.file.path().display())?;
         }
     }
+    for problem in graph_problems {
+        writeln!(out, "error[call-graph]: {problem}")?;
+    }
     let failed = results.iter().filter(|r| r.has_errors()).count();
     writeln!(
         out,
-        "\nchecked {} contract(s): {} ok, {} with errors ({} error(s), {} warning(s))",
+        "\nchecked {} contract(s): {} ok, {} with errors ({} error(s), {} warning(s)); {} call-graph problem(s)",
         results.len(),
         results.len() - failed,
         failed,
         count(results, Severity::Error),
         count(results, Severity::Warning),
+        graph_problems.len(),
     )
 }
 
@@ -101,7 +126,7 @@ fn short_hash(hash: &str) -> &str {
     &hash[..hash.len().min("sha256:".len() + 12)]
 }
 
-fn print_json(results: &[Checked]) -> std::io::Result<()> {
+fn print_json(results: &[Checked], graph_problems: &[GraphProblem]) -> std::io::Result<()> {
     let contracts: Vec<serde_json::Value> = results
         .iter()
         .map(|r| {
@@ -119,6 +144,7 @@ fn print_json(results: &[Checked]) -> std::io::Result<()> {
         "contracts": contracts,
         "errors": count(results, Severity::Error),
         "warnings": count(results, Severity::Warning),
+        "call_graph_problems": graph_problems.iter().map(ToString::to_string).collect::<Vec<_>>(),
     });
     let mut out = std::io::stdout().lock();
     writeln!(out, "{report:#}")

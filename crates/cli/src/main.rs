@@ -4,7 +4,9 @@
 mod attest;
 mod check;
 mod new;
+mod graph;
 mod run;
+mod up;
 mod verify;
 
 use std::path::PathBuf;
@@ -96,6 +98,29 @@ enum Command {
     /// service. Not yet: callee doubles (calls reach the real services),
     /// --url.
     Verify(verify::Request),
+    /// Serve an app over HTTP: build what changed, verify every service
+    /// without a valid attestation, then serve them all from one process.
+    ///
+    /// POST /v1/{service} with JSON; failures are application/problem+json
+    /// (RFC 9457) with the failure `code`. GET /v1/services lists the
+    /// catalog, GET /v1/services/{name} a contract, /openapi.json the
+    /// OpenAPI 3.1 document, /metrics Prometheus metrics, /healthz and
+    /// /readyz health. A service that fails verification stops the start
+    /// (exit 1). Ctrl-C or SIGTERM stops it after the calls in flight.
+    Up(up::Request),
+    /// Print the app's call graph (effects.calls and flow steps) as
+    /// Mermaid or Graphviz DOT, and name every problem in it: calls to
+    /// missing services, versions outside a caller's range, errors a flow
+    /// maps that its callee never returns, cycles. Exit status: 0 sound,
+    /// 1 problems, 2 the command could not run.
+    Graph {
+        /// The app folder.
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = graph::GraphFormat::Mermaid)]
+        format: graph::GraphFormat,
+    },
     /// Make a key pair for signing attestations: mote-key.secret and
     /// mote-key.pub. Existing files are never overwritten.
     Keygen {
@@ -166,7 +191,7 @@ fn main() -> ExitCode {
     // Verification provokes contract violations on purpose and reports
     // them itself; the runtime's warnings about each would only be noise.
     let default_filter = match cli.command {
-        Command::Verify(_) => "error",
+        Command::Verify(_) | Command::Up(_) => "error",
         _ => "warn",
     };
     tracing_subscriber::fmt()
@@ -187,6 +212,8 @@ fn main() -> ExitCode {
         } => run::call(&dir, &service, input, target_dir),
         Command::New { name, dir } => new::run(&name, &dir),
         Command::Verify(request) => verify::run(request),
+        Command::Up(request) => up::run(request),
+        Command::Graph { dir, format } => graph::run(&dir, format),
         Command::Keygen { out } => attest::keygen(&out),
         Command::Attest {
             action:

@@ -10,7 +10,7 @@ use mote_runtime::{Failure, RuntimeConfig};
 
 use crate::exit;
 
-fn report_progress(event: Progress<'_>) {
+pub(crate) fn report_progress(event: Progress<'_>) {
     match event {
         Progress::TargetInstalled => {
             eprintln!("   Installed the wasm32-wasip2 target (rustup target add wasm32-wasip2)")
@@ -34,7 +34,7 @@ fn report_progress(event: Progress<'_>) {
     }
 }
 
-fn render_app_error(error: &AppError) {
+pub(crate) fn render_app_error(error: &AppError) {
     eprintln!("error: {error}");
     if let AppError::Contract { diagnostics, .. } = error {
         let theme = if std::io::stderr().is_terminal() {

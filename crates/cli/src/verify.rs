@@ -112,7 +112,8 @@ pub fn run(request: Request) -> ExitCode {
             print_human(
                 &report,
                 &service.contract.service.version.to_string(),
-                &request,
+                &request.dir,
+                request.cases,
             );
         }
         if let Some(key) = &key
@@ -143,7 +144,7 @@ pub fn run(request: Request) -> ExitCode {
 }
 
 /// Signs and writes the attestation of a passing service, atomically.
-fn write_attestation(
+pub(crate) fn write_attestation(
     report: &Report,
     service: &mote_app::BuiltService,
     key: &mote_verify::attest::KeyPair,
@@ -169,7 +170,7 @@ fn write_attestation(
     Ok(path)
 }
 
-fn random_seed() -> u64 {
+pub(crate) fn random_seed() -> u64 {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos())
@@ -177,7 +178,8 @@ fn random_seed() -> u64 {
     (nanos as u64) ^ u64::from(std::process::id()).rotate_left(32)
 }
 
-fn print_human(report: &Report, version: &str, request: &Request) {
+/// Prints one service's report; the replay line names `dir` and `cases`.
+pub(crate) fn print_human(report: &Report, version: &str, dir: &std::path::Path, cases: u32) {
     let verdict = if report.passed() { "PASS" } else { "FAIL" };
     println!(
         "{verdict}  {} {version}  seed {}  {} examples, {} generated cases, {} dropped by requires",
@@ -204,10 +206,10 @@ fn print_human(report: &Report, version: &str, request: &Request) {
         println!("        actual:   {}", c.violation.actual);
         println!(
             "      replay: mote verify {} --service {} --seed {} --cases {}",
-            request.dir.display(),
+            dir.display(),
             report.service,
             report.seed,
-            request.cases
+            cases
         );
     }
 }

@@ -33,6 +33,9 @@ pub struct Contract {
     pub flow: Option<Flow>,
     /// The canonical hash attestations bind to.
     pub hash: ContractHash,
+    /// The contract's meaning as JSON, exactly what the hash covers: for
+    /// catalogs and tools that show a contract without its TOML form.
+    pub json: serde_json::Value,
     /// The file the contract was loaded from.
     pub path: PathBuf,
 }

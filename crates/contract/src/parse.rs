@@ -163,6 +163,7 @@ pub(crate) fn parse(file: &Arc<SourceFile>) -> (Option<Contract>, Vec<Diagnostic
         limits,
         flow,
         hash: crate::hash::hash(&meaning),
+        json: meaning,
         path: file.path().to_path_buf(),
     };
     consistency::check_examples(&contract, &example_spans, &error_spans, &mut reader);

@@ -1,0 +1,70 @@
+//! `mote graph`: the app's call graph, and what is wrong with it.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use mote_contract::{CallGraph, Contract};
+
+use crate::exit;
+
+/// How the graph is printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum GraphFormat {
+    /// A Mermaid flowchart (renders on GitHub and in most docs tools).
+    Mermaid,
+    /// Graphviz DOT (`dot -Tsvg`).
+    Dot,
+}
+
+pub fn run(dir: &Path, format: GraphFormat) -> ExitCode {
+    let contracts = match contracts_under(dir) {
+        Ok(contracts) => contracts,
+        Err(code) => return code,
+    };
+    let graph = CallGraph::new(&contracts);
+    match format {
+        GraphFormat::Mermaid => print!("{}", graph.mermaid()),
+        GraphFormat::Dot => print!("{}", graph.dot()),
+    }
+    let problems = graph.problems();
+    for problem in &problems {
+        eprintln!("error: {problem}");
+    }
+    if problems.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(exit::PROBLEMS)
+    }
+}
+
+/// Every contract under `dir`; a contract with errors stops the command,
+/// since its calls cannot be known.
+fn contracts_under(dir: &Path) -> Result<Vec<Contract>, ExitCode> {
+    let files = mote_build::contract_files(&[dir.to_path_buf()]).map_err(|e| {
+        eprintln!("error: {e}");
+        ExitCode::from(exit::USAGE)
+    })?;
+    if files.is_empty() {
+        eprintln!(
+            "error: no {} found under {}",
+            mote_build::CONTRACT_FILE,
+            dir.display()
+        );
+        return Err(ExitCode::from(exit::USAGE));
+    }
+    let mut contracts = Vec::new();
+    for file in files {
+        let checked = mote_contract::check_file(&file);
+        match checked.contract {
+            Some(contract) => contracts.push(contract),
+            None => {
+                eprintln!(
+                    "error: {} has errors; run `mote check` on it",
+                    file.display()
+                );
+                return Err(ExitCode::from(exit::PROBLEMS));
+            }
+        }
+    }
+    Ok(contracts)
+}

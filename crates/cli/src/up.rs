@@ -1,0 +1,310 @@
+//! `mote up`: build, verify and serve a whole app over HTTP.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use mote_app::{BuiltService, InProcess};
+use mote_runtime::{Runtime, RuntimeConfig};
+use mote_server::{Gateway, ServerConfig, Verification};
+use mote_verify::Options;
+use mote_verify::attest::{self, KeyPair};
+
+use crate::exit;
+
+/// The arguments of `mote up`.
+#[derive(Debug, clap::Args)]
+pub struct Request {
+    /// The app folder.
+    #[arg(default_value = ".")]
+    pub dir: PathBuf,
+    /// The address to listen on; port 0 picks a free port.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub addr: SocketAddr,
+    /// Where build output goes (default: DIR/target).
+    #[arg(long, value_name = "TARGET_DIR")]
+    pub target_dir: Option<PathBuf>,
+    /// Serve only services covered by a valid attestation signed by a
+    /// trusted key; name every other one and refuse to start.
+    #[arg(long, requires = "trusted_keys")]
+    pub require_attestation: bool,
+    /// A public key whose attestations are trusted (repeatable).
+    #[arg(long = "trusted-key", value_name = "PUBLIC_KEY")]
+    pub trusted_keys: Vec<PathBuf>,
+    /// Sign an attestation for each service verified at startup, so the
+    /// next start skips it (its public half is trusted too).
+    #[arg(long, value_name = "SECRET_KEY")]
+    pub key: Option<PathBuf>,
+    /// Where attestations are read and written (default:
+    /// TARGET_DIR/mote-attestations).
+    #[arg(long, value_name = "DIR")]
+    pub attest_dir: Option<PathBuf>,
+    /// Serve without verifying services that have no valid attestation
+    /// (they are listed as unverified).
+    #[arg(long, conflicts_with = "require_attestation")]
+    pub no_verify: bool,
+    /// Generated cases per service when verifying at startup.
+    #[arg(long, default_value_t = 1000)]
+    pub cases: u32,
+    /// The verification seed (default: random).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Largest accepted request body, in bytes.
+    #[arg(long, default_value_t = 1024 * 1024)]
+    pub max_body_bytes: usize,
+    /// Calls served at once; more are answered 503 with Retry-After.
+    #[arg(long, default_value_t = 256)]
+    pub max_in_flight: usize,
+    /// The deadline of one request at the edge, in milliseconds.
+    #[arg(long, default_value_t = 10_000)]
+    pub request_timeout_ms: u64,
+}
+
+pub fn run(request: Request) -> ExitCode {
+    if !request.dir.is_dir() {
+        eprintln!("error: {} is not a folder", request.dir.display());
+        return ExitCode::from(exit::USAGE);
+    }
+    let target_dir = request
+        .target_dir
+        .clone()
+        .unwrap_or_else(|| mote_app::default_target_dir(&request.dir));
+    let attest_dir = request
+        .attest_dir
+        .clone()
+        .unwrap_or_else(|| target_dir.join("mote-attestations"));
+    let key = match request.key.as_deref().map(crate::attest::read_key).transpose() {
+        Ok(key) => key,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(exit::USAGE);
+        }
+    };
+    let mut trusted = Vec::new();
+    for path in &request.trusted_keys {
+        match std::fs::read_to_string(path)
+            .map_err(|e| e.to_string())
+            .and_then(|t| attest::public_key_from_hex(&t).map_err(|e| e.to_string()))
+        {
+            Ok(public) => trusted.push(public),
+            Err(e) => {
+                eprintln!("error: {}: {e}", path.display());
+                return ExitCode::from(exit::USAGE);
+            }
+        }
+    }
+    if let Some(key) = &key
+        && let Ok(public) = attest::public_key_from_hex(&key.public_hex())
+    {
+        trusted.push(public);
+    }
+
+    let mut progress = crate::run::report_progress;
+    let built = match mote_app::build(&request.dir, &target_dir, &mut progress) {
+        Ok(built) => built,
+        Err(e) => {
+            crate::run::render_app_error(&e);
+            return ExitCode::from(exit::PROBLEMS);
+        }
+    };
+    let runtime =
+        match mote_app::load_built(&built, &target_dir, RuntimeConfig::default(), &mut progress)
+        {
+            Ok(runtime) => runtime,
+            Err(e) => {
+                crate::run::render_app_error(&e);
+                return ExitCode::from(exit::PROBLEMS);
+            }
+        };
+
+    let verification = match decide(&request, &built, &runtime, &trusted, key.as_ref(), &attest_dir) {
+        Ok(verification) => verification,
+        Err(code) => return code,
+    };
+    let config = ServerConfig {
+        max_body_bytes: request.max_body_bytes,
+        max_in_flight: request.max_in_flight.max(1),
+        request_timeout: Duration::from_millis(request.request_timeout_ms.max(1)),
+    };
+    let gateway = Arc::new(Gateway::new(runtime, verification, config));
+    serve(&request, gateway, &built)
+}
+
+/// How each service earns its place: a valid attestation, or verification
+/// now. `Err` is the exit code when something may not be served.
+fn decide(
+    request: &Request,
+    built: &[BuiltService],
+    runtime: &Runtime,
+    trusted: &[attest::VerifyingKey],
+    key: Option<&KeyPair>,
+    attest_dir: &Path,
+) -> Result<BTreeMap<String, Verification>, ExitCode> {
+    let mut verification = BTreeMap::new();
+    let mut refused = Vec::new();
+    let seed = request.seed.unwrap_or_else(crate::verify::random_seed);
+    for service in built {
+        let name = service.contract.service.name.to_string();
+        let attested = attestation(service, trusted, attest_dir);
+        match attested {
+            Ok(public_key) => {
+                verification.insert(name, Verification::Attested { public_key });
+                continue;
+            }
+            Err(why) if request.require_attestation => {
+                refused.push(format!("{name}: {why}"));
+                continue;
+            }
+            Err(_) if request.no_verify => {
+                verification.insert(name, Verification::Unverified);
+                continue;
+            }
+            Err(_) => {}
+        }
+        eprintln!("   Verifying {name} ({} cases, seed {seed})", request.cases);
+        let options = Options {
+            seed,
+            cases: request.cases,
+            allow_unreached: Vec::new(),
+        };
+        let report =
+            mote_verify::verify(&service.contract, &InProcess::new(runtime, &name), &options);
+        if !report.passed() {
+            crate::verify::print_human(
+                &report,
+                &service.contract.service.version.to_string(),
+                &request.dir,
+                request.cases,
+            );
+            eprintln!(
+                "error: {name} does not keep its contract; not serving the app (fix it, or start with --no-verify to serve it unverified)"
+            );
+            return Err(ExitCode::from(exit::PROBLEMS));
+        }
+        if let Some(key) = key
+            && let Err(e) = crate::verify::write_attestation(&report, service, key, attest_dir)
+        {
+            eprintln!("warning: cannot write the attestation of {name}: {e}");
+        }
+        verification.insert(
+            name,
+            Verification::Verified {
+                seed,
+                cases: report.cases,
+            },
+        );
+    }
+    if !refused.is_empty() {
+        eprintln!("error: --require-attestation: these services have no valid attestation from a trusted key:");
+        for line in refused {
+            eprintln!("  - {line}");
+        }
+        return Err(ExitCode::from(exit::PROBLEMS));
+    }
+    Ok(verification)
+}
+
+/// The signer of a valid attestation for exactly this contract and
+/// artefact, or why there is none.
+fn attestation(
+    service: &BuiltService,
+    trusted: &[attest::VerifyingKey],
+    attest_dir: &Path,
+) -> Result<String, String> {
+    if trusted.is_empty() {
+        return Err("no trusted key was given".into());
+    }
+    let name = service.contract.service.name.as_str();
+    let path = attest_dir.join(format!("{name}.json"));
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| format!("no attestation at {} ({e})", path.display()))?;
+    let value: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    let artefact = std::fs::read(service.artefact())
+        .map_err(|e| format!("cannot read {}: {e}", service.artefact().display()))?;
+    attest::check(
+        &value,
+        trusted,
+        Some(&service.contract.hash.to_string()),
+        Some(&attest::artefact_hash(&artefact)),
+    )
+    .map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(value
+        .get("public_key")
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or_default()
+        .to_string())
+}
+
+fn serve(request: &Request, gateway: Arc<Gateway>, built: &[BuiltService]) -> ExitCode {
+    let tokio = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(tokio) => tokio,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(exit::USAGE);
+        }
+    };
+    tokio.block_on(async move {
+        let listener = match tokio::net::TcpListener::bind(request.addr).await {
+            Ok(listener) => listener,
+            Err(e) => {
+                eprintln!("error: cannot listen on {}: {e}", request.addr);
+                return ExitCode::from(exit::USAGE);
+            }
+        };
+        let addr = listener.local_addr().unwrap_or(request.addr);
+        let catalog = gateway.catalog();
+        for entry in catalog["services"].as_array().into_iter().flatten() {
+            let name = entry["name"].as_str().unwrap_or_default();
+            let kind = if built
+                .iter()
+                .any(|b| b.contract.service.name.as_str() == name && b.wasm.is_none())
+            {
+                " (flow)"
+            } else {
+                ""
+            };
+            println!(
+                "  {name:<20} {:<8} POST http://{addr}/v1/{name:<20} {}{kind}",
+                entry["version"].as_str().unwrap_or_default(),
+                entry["verification"]["status"].as_str().unwrap_or_default(),
+            );
+        }
+        println!("listening on http://{addr}  (catalog /v1/services, OpenAPI /openapi.json, metrics /metrics; Ctrl-C stops)");
+        match mote_server::serve(listener, gateway, shutdown_signal()).await {
+            Ok(()) => {
+                eprintln!("stopped: calls in flight finished");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: the server failed: {e}");
+                ExitCode::from(exit::PLATFORM)
+            }
+        }
+    })
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {}
+        () = terminate => {}
+    }
+}

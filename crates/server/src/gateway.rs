@@ -1,0 +1,171 @@
+//! What the routes share: the runtime, what is known about each service,
+//! the metrics and the edge limits.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use mote_runtime::{Runtime, ServiceContract};
+use serde_json::Value;
+use tokio::sync::Semaphore;
+
+use crate::metrics::Metrics;
+
+/// Limits applied at the edge, before a call reaches the runtime.
+#[derive(Debug, Clone, Copy)]
+pub struct ServerConfig {
+    /// Largest accepted request body, in bytes; larger ones get 413.
+    pub max_body_bytes: usize,
+    /// Calls served at once; more get 503 with `Retry-After`.
+    pub max_in_flight: usize,
+    /// Longest a request may take end to end; longer ones get 504.
+    pub request_timeout: Duration,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            max_body_bytes: 1024 * 1024,
+            max_in_flight: 256,
+            request_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// How a served service earned its place, as the catalog reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verification {
+    /// A valid attestation signed by the named key covers this contract
+    /// and artefact.
+    Attested {
+        /// The signer's public key, hex.
+        public_key: String,
+    },
+    /// `mote verify` passed in this process, with this seed and these
+    /// many generated cases.
+    Verified {
+        /// The seed.
+        seed: u64,
+        /// Generated cases.
+        cases: u32,
+    },
+    /// Served without verification.
+    Unverified,
+}
+
+impl Verification {
+    /// One word for the catalog and the startup lines.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Verification::Attested { .. } => "attested",
+            Verification::Verified { .. } => "verified",
+            Verification::Unverified => "unverified",
+        }
+    }
+
+    fn to_json(&self) -> Value {
+        match self {
+            Verification::Attested { public_key } => {
+                serde_json::json!({"status": "attested", "public_key": public_key})
+            }
+            Verification::Verified { seed, cases } => {
+                serde_json::json!({"status": "verified", "seed": seed, "cases": cases})
+            }
+            Verification::Unverified => serde_json::json!({"status": "unverified"}),
+        }
+    }
+}
+
+/// One served service.
+pub(crate) struct Served {
+    pub(crate) contract: ServiceContract,
+    pub(crate) verification: Verification,
+}
+
+/// Everything the HTTP routes share.
+pub struct Gateway {
+    pub(crate) runtime: Runtime,
+    pub(crate) services: BTreeMap<String, Served>,
+    pub(crate) metrics: Metrics,
+    pub(crate) openapi: Value,
+    pub(crate) in_flight: Arc<Semaphore>,
+    pub(crate) config: ServerConfig,
+    ready: AtomicBool,
+}
+
+impl Gateway {
+    /// A gateway over every service loaded in `runtime`, each with how it
+    /// was verified (a service missing from `verification` is reported as
+    /// unverified).
+    pub fn new(
+        runtime: Runtime,
+        mut verification: BTreeMap<String, Verification>,
+        config: ServerConfig,
+    ) -> Self {
+        let services: BTreeMap<String, Served> = runtime
+            .services()
+            .into_iter()
+            .filter_map(|name| {
+                let contract = runtime.contract(&name)?;
+                let verification = verification
+                    .remove(&name)
+                    .unwrap_or(Verification::Unverified);
+                Some((
+                    name,
+                    Served {
+                        contract,
+                        verification,
+                    },
+                ))
+            })
+            .collect();
+        let openapi = crate::openapi::openapi(services.values().map(|s| &*s.contract));
+        let metrics = Metrics::new(services.keys().map(String::as_str));
+        Gateway {
+            runtime,
+            services,
+            metrics,
+            openapi,
+            in_flight: Arc::new(Semaphore::new(config.max_in_flight)),
+            config,
+            ready: AtomicBool::new(true),
+        }
+    }
+
+    /// The catalog entry of every service: what `GET /v1/services` lists.
+    pub fn catalog(&self) -> Value {
+        let services: Vec<Value> = self
+            .services
+            .iter()
+            .map(|(name, served)| {
+                let contract = &served.contract;
+                serde_json::json!({
+                    "name": name,
+                    "version": contract.service.version.to_string(),
+                    "summary": contract.service.summary,
+                    "kind": if contract.flow.is_some() { "flow" } else { "component" },
+                    "endpoint": format!("/v1/{name}"),
+                    "contract_sha256": contract.hash.to_string(),
+                    "effects": contract.json.get("effects").cloned().unwrap_or(Value::Null),
+                    "errors": contract.errors.iter().map(|e| serde_json::json!({
+                        "code": e.code, "status": e.status, "summary": e.summary,
+                    })).collect::<Vec<_>>(),
+                    "verification": served.verification.to_json(),
+                })
+            })
+            .collect();
+        serde_json::json!({ "services": services })
+    }
+
+    /// Whether `/readyz` says yes: true until shutdown begins.
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Relaxed)
+    }
+
+    /// Marks the gateway as draining: `/readyz` answers 503 so a load
+    /// balancer stops sending work, while calls in flight finish.
+    pub fn begin_shutdown(&self) {
+        self.ready.store(false, Ordering::Relaxed);
+    }
+}

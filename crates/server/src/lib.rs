@@ -1,0 +1,26 @@
+//! The HTTP gateway: one process serves every service of an app.
+//!
+//! `POST /v1/{service}` takes the JSON input and answers with the JSON
+//! output, or with an `application/problem+json` body (RFC 9457) carrying
+//! the failure's `code`: the contract's status for declared errors, a
+//! fitting one for each platform failure. Around it: the catalog
+//! (`/v1/services`), each contract as JSON, OpenAPI 3.1 generated from the
+//! contracts (`/openapi.json`), `/healthz`, `/readyz`, and Prometheus
+//! `/metrics`. At the edge: a body size limit, a limit on calls in flight
+//! answered with 503 and `Retry-After`, a per-request deadline, and
+//! graceful shutdown that lets calls in flight finish.
+//!
+//! Architecture invariant: the gateway translates between HTTP and the
+//! runtime's call path and measures it; it never judges an answer itself.
+//! Every check of a call happens in mote-runtime.
+
+mod gateway;
+mod metrics;
+mod openapi;
+mod problem;
+mod routes;
+
+pub use gateway::{Gateway, ServerConfig, Verification};
+pub use openapi::openapi;
+pub use problem::platform_status;
+pub use routes::{router, serve};

@@ -1,0 +1,156 @@
+//! Prometheus metrics per service: calls by outcome, a latency histogram,
+//! errors by code, contract violations and calls in flight.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ServiceLabel {
+    service: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
+    service: String,
+    outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CodeLabels {
+    service: String,
+    code: String,
+}
+
+fn latency_histogram() -> Histogram {
+    // 10 µs to about 5 s, doubling.
+    Histogram::new(exponential_buckets(0.000_01, 2.0, 20))
+}
+
+/// The gateway's metrics and the registry that renders them.
+pub(crate) struct Metrics {
+    registry: Registry,
+    calls: Family<OutcomeLabels, Counter>,
+    errors: Family<CodeLabels, Counter>,
+    violations: Family<ServiceLabel, Counter>,
+    latency: Family<ServiceLabel, Histogram, fn() -> Histogram>,
+    in_flight: Family<ServiceLabel, Gauge>,
+}
+
+impl Metrics {
+    /// Metrics for these services, each present (at zero) from the start
+    /// so that dashboards see a service before its first call.
+    pub(crate) fn new<'a>(services: impl Iterator<Item = &'a str>) -> Metrics {
+        let mut registry = Registry::with_prefix("mote");
+        let calls = Family::<OutcomeLabels, Counter>::default();
+        let errors = Family::<CodeLabels, Counter>::default();
+        let violations = Family::<ServiceLabel, Counter>::default();
+        let latency = Family::<ServiceLabel, Histogram, fn() -> Histogram>::new_with_constructor(
+            latency_histogram,
+        );
+        let in_flight = Family::<ServiceLabel, Gauge>::default();
+        registry.register(
+            "calls",
+            "Calls per service, by outcome (success or the failure code)",
+            calls.clone(),
+        );
+        registry.register(
+            "errors",
+            "Failed calls per service, by code (declared and platform)",
+            errors.clone(),
+        );
+        registry.register(
+            "contract_violations",
+            "Answers the runtime refused because they break the service's contract",
+            violations.clone(),
+        );
+        registry.register(
+            "call_duration_seconds",
+            "Time from request body read to answer, per service",
+            latency.clone(),
+        );
+        registry.register(
+            "calls_in_flight",
+            "Calls being served now, per service",
+            in_flight.clone(),
+        );
+        for service in services {
+            let label = ServiceLabel {
+                service: service.to_string(),
+            };
+            let _ = violations.get_or_create(&label);
+            let _ = latency.get_or_create(&label);
+            let _ = in_flight.get_or_create(&label);
+        }
+        Metrics {
+            registry,
+            calls,
+            errors,
+            violations,
+            latency,
+            in_flight,
+        }
+    }
+
+    /// Counts a call as in flight until the guard is dropped.
+    pub(crate) fn in_flight(&self, service: &str) -> InFlight {
+        let gauge = self
+            .in_flight
+            .get_or_create(&ServiceLabel {
+                service: service.to_string(),
+            })
+            .clone();
+        gauge.inc();
+        InFlight(gauge)
+    }
+
+    /// Records a finished call: `outcome` is `success` or the failure code.
+    pub(crate) fn record(&self, service: &str, outcome: &str, seconds: f64) {
+        let service = service.to_string();
+        self.calls
+            .get_or_create(&OutcomeLabels {
+                service: service.clone(),
+                outcome: outcome.to_string(),
+            })
+            .inc();
+        if outcome != "success" {
+            self.errors
+                .get_or_create(&CodeLabels {
+                    service: service.clone(),
+                    code: outcome.to_string(),
+                })
+                .inc();
+        }
+        if outcome == mote_runtime::PlatformFailure::ContractViolation.code() {
+            self.violations
+                .get_or_create(&ServiceLabel {
+                    service: service.clone(),
+                })
+                .inc();
+        }
+        self.latency
+            .get_or_create(&ServiceLabel { service })
+            .observe(seconds);
+    }
+
+    /// Everything in the Prometheus text exposition format.
+    pub(crate) fn render(&self) -> String {
+        let mut text = String::new();
+        if prometheus_client::encoding::text::encode(&mut text, &self.registry).is_err() {
+            text.clear();
+        }
+        text
+    }
+}
+
+/// A call counted in `calls_in_flight`; dropping it ends the count.
+pub(crate) struct InFlight(Gauge);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}

@@ -1,0 +1,179 @@
+//! OpenAPI 3.1 generated from the contracts: one `POST /v1/{service}` per
+//! service, its input and output schemas as they are (OpenAPI 3.1 speaks
+//! JSON Schema 2020-12), its examples, and every error response with the
+//! codes that travel under each status.
+
+use std::collections::BTreeMap;
+
+use mote_contract::{Contract, Expected};
+use mote_runtime::PlatformFailure;
+use serde_json::{Map, Value, json};
+
+use crate::problem::{PROBLEM_JSON, platform_status, platform_title};
+
+/// The OpenAPI 3.1 document of these services.
+pub fn openapi<'a>(contracts: impl IntoIterator<Item = &'a Contract>) -> Value {
+    let mut paths = Map::new();
+    for contract in contracts {
+        paths.insert(
+            format!("/v1/{}", contract.service.name),
+            json!({ "post": operation(contract) }),
+        );
+    }
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "mote app",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Every operation is one nanoservice, served by mote and checked against its contract on every call. Failures are RFC 9457 problem details whose `code` is the contract's error code or a platform failure code.",
+        },
+        "jsonSchemaDialect": "https://json-schema.org/draft/2020-12/schema",
+        "paths": paths,
+        "components": { "schemas": { "Problem": problem_schema() } },
+    })
+}
+
+fn problem_schema() -> Value {
+    json!({
+        "type": "object",
+        "description": "RFC 9457 problem details; `code` is what clients match on.",
+        "required": ["type", "title", "status", "code"],
+        "properties": {
+            "type": { "type": "string" },
+            "title": { "type": "string" },
+            "status": { "type": "integer" },
+            "detail": { "type": "string" },
+            "code": { "type": "string" },
+            "service": { "type": "string" },
+        },
+    })
+}
+
+/// The failures that may travel under one status.
+#[derive(Default)]
+struct Failures {
+    lines: Vec<String>,
+    codes: Vec<String>,
+    examples: Map<String, Value>,
+}
+
+fn operation(contract: &Contract) -> Value {
+    let name = contract.service.name.as_str();
+    let mut request_examples = Map::new();
+    let mut success_examples = Map::new();
+    let mut by_status: BTreeMap<u16, Failures> = BTreeMap::new();
+    for error in &contract.errors {
+        let entry = by_status.entry(error.status).or_default();
+        let when = error
+            .when
+            .as_ref()
+            .map(|w| format!(" (when `{}`)", w.source().trim()))
+            .unwrap_or_default();
+        entry
+            .lines
+            .push(format!("`{}`: {}{when}", error.code, error.summary));
+        entry.codes.push(error.code.clone());
+    }
+    for (index, example) in contract.examples.iter().enumerate() {
+        let key = example
+            .name
+            .clone()
+            .unwrap_or_else(|| format!("example-{}", index + 1));
+        request_examples.insert(key.clone(), json!({ "value": example.input }));
+        match &example.expected {
+            Expected::Output(output) => {
+                success_examples.insert(key, json!({ "value": output }));
+            }
+            Expected::Error(code) => {
+                if let Some(error) = contract.error(code) {
+                    by_status.entry(error.status).or_default().examples.insert(
+                        key,
+                        json!({ "value": {
+                            "type": format!("urn:mote:error:{name}:{code}"),
+                            "title": error.summary,
+                            "status": error.status,
+                            "code": code,
+                            "service": name,
+                        }}),
+                    );
+                }
+            }
+        }
+    }
+    for kind in PlatformFailure::ALL {
+        if kind == PlatformFailure::UnknownService {
+            continue;
+        }
+        let entry = by_status.entry(platform_status(kind)).or_default();
+        entry
+            .lines
+            .push(format!("`{}` (platform): {}", kind.code(), platform_title(kind)));
+        entry.codes.push(kind.code().to_string());
+    }
+
+    let mut responses = Map::new();
+    let mut success = json!({ "schema": contract.output.json() });
+    if !success_examples.is_empty() {
+        success["examples"] = Value::Object(success_examples);
+    }
+    responses.insert(
+        "200".into(),
+        json!({ "description": "Success", "content": { "application/json": success } }),
+    );
+    for (status, failures) in by_status {
+        let mut content = json!({
+            "schema": {
+                "allOf": [
+                    { "$ref": "#/components/schemas/Problem" },
+                    { "properties": { "code": { "enum": failures.codes } } },
+                ],
+            },
+        });
+        if !failures.examples.is_empty() {
+            content["examples"] = Value::Object(failures.examples);
+        }
+        let mut response = json!({
+            "description": failures.lines.join("; "),
+            "content": { PROBLEM_JSON: content },
+        });
+        if status == platform_status(PlatformFailure::Overloaded) {
+            response["headers"] = json!({
+                "Retry-After": {
+                    "description": "Seconds to wait before trying again.",
+                    "schema": { "type": "integer" },
+                },
+            });
+        }
+        responses.insert(status.to_string(), response);
+    }
+
+    let mut request = json!({ "schema": contract.input.json() });
+    if !request_examples.is_empty() {
+        request["examples"] = Value::Object(request_examples);
+    }
+    json!({
+        "operationId": name,
+        "summary": contract.service.summary,
+        "description": description(contract),
+        "tags": [name.split('.').next().unwrap_or(name)],
+        "requestBody": { "required": true, "content": { "application/json": request } },
+        "responses": responses,
+    })
+}
+
+fn description(contract: &Contract) -> String {
+    let mut lines = vec![format!(
+        "Version {}. Contract {}.",
+        contract.service.version, contract.hash
+    )];
+    for requires in &contract.behavior.requires {
+        lines.push(format!("Requires `{}`.", requires.source().trim()));
+    }
+    for ensures in &contract.behavior.ensures {
+        lines.push(format!("Ensures `{}`.", ensures.source().trim()));
+    }
+    if contract.flow.is_some() {
+        lines.push("A flow: composed in-process from other services.".into());
+    }
+    lines.join("\n\n")
+}
