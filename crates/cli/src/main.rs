@@ -3,8 +3,8 @@
 
 mod attest;
 mod check;
-mod new;
 mod graph;
+mod new;
 mod run;
 mod up;
 mod verify;

@@ -76,7 +76,12 @@ pub fn run(request: Request) -> ExitCode {
         .attest_dir
         .clone()
         .unwrap_or_else(|| target_dir.join("mote-attestations"));
-    let key = match request.key.as_deref().map(crate::attest::read_key).transpose() {
+    let key = match request
+        .key
+        .as_deref()
+        .map(crate::attest::read_key)
+        .transpose()
+    {
         Ok(key) => key,
         Err(e) => {
             eprintln!("error: {e}");
@@ -111,8 +116,7 @@ pub fn run(request: Request) -> ExitCode {
         }
     };
     let runtime =
-        match mote_app::load_built(&built, &target_dir, RuntimeConfig::default(), &mut progress)
-        {
+        match mote_app::load_built(&built, &target_dir, RuntimeConfig::default(), &mut progress) {
             Ok(runtime) => runtime,
             Err(e) => {
                 crate::run::render_app_error(&e);
@@ -120,7 +124,14 @@ pub fn run(request: Request) -> ExitCode {
             }
         };
 
-    let verification = match decide(&request, &built, &runtime, &trusted, key.as_ref(), &attest_dir) {
+    let verification = match decide(
+        &request,
+        &built,
+        &runtime,
+        &trusted,
+        key.as_ref(),
+        &attest_dir,
+    ) {
         Ok(verification) => verification,
         Err(code) => return code,
     };
@@ -198,7 +209,9 @@ fn decide(
         );
     }
     if !refused.is_empty() {
-        eprintln!("error: --require-attestation: these services have no valid attestation from a trusted key:");
+        eprintln!(
+            "error: --require-attestation: these services have no valid attestation from a trusted key:"
+        );
         for line in refused {
             eprintln!("  - {line}");
         }
@@ -240,7 +253,10 @@ fn attestation(
 }
 
 fn serve(request: &Request, gateway: Arc<Gateway>, built: &[BuiltService]) -> ExitCode {
-    let tokio = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let tokio = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(tokio) => tokio,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");

@@ -227,7 +227,11 @@ fn the_shop_verifies_with_full_coverage() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
     let report = json(&out);
     let reports = report["reports"].as_array().unwrap();
-    assert_eq!(reports.len(), 6, "every component service is verified");
+    assert_eq!(
+        reports.len(),
+        7,
+        "every service is verified, the checkout flow too"
+    );
     for r in reports {
         assert_eq!(r["passed"], true, "{r}");
         assert!(

@@ -105,9 +105,11 @@ fn operation(contract: &Contract) -> Value {
             continue;
         }
         let entry = by_status.entry(platform_status(kind)).or_default();
-        entry
-            .lines
-            .push(format!("`{}` (platform): {}", kind.code(), platform_title(kind)));
+        entry.lines.push(format!(
+            "`{}` (platform): {}",
+            kind.code(),
+            platform_title(kind)
+        ));
         entry.codes.push(kind.code().to_string());
     }
 

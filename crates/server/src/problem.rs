@@ -23,9 +23,9 @@ pub fn platform_status(kind: PlatformFailure) -> u16 {
         PlatformFailure::ContractViolation => 502,
         PlatformFailure::Overloaded => 503,
         PlatformFailure::Timeout => 504,
-        PlatformFailure::ResourceExhausted | PlatformFailure::Trap | PlatformFailure::UndeclaredCall => {
-            500
-        }
+        PlatformFailure::ResourceExhausted
+        | PlatformFailure::Trap
+        | PlatformFailure::UndeclaredCall => 500,
     }
 }
 
@@ -44,9 +44,17 @@ pub(crate) fn platform_title(kind: PlatformFailure) -> &'static str {
 }
 
 /// The problem-details response for a failed call of `service`.
-pub(crate) fn failure_response(service: &str, contract: Option<&Contract>, failure: &Failure) -> Response {
+pub(crate) fn failure_response(
+    service: &str,
+    contract: Option<&Contract>,
+    failure: &Failure,
+) -> Response {
     match failure {
-        Failure::Declared { code, message, status } => {
+        Failure::Declared {
+            code,
+            message,
+            status,
+        } => {
             let title = contract
                 .and_then(|c| c.error(code))
                 .map_or_else(|| code.clone(), |e| e.summary.clone());
@@ -64,7 +72,11 @@ pub(crate) fn failure_response(service: &str, contract: Option<&Contract>, failu
 }
 
 /// The problem-details response for a platform failure.
-pub(crate) fn platform_problem(kind: PlatformFailure, detail: &str, service: Option<&str>) -> Response {
+pub(crate) fn platform_problem(
+    kind: PlatformFailure,
+    detail: &str,
+    service: Option<&str>,
+) -> Response {
     let mut response = problem(
         platform_status(kind),
         &format!("urn:mote:platform:{}", kind.code()),
@@ -81,7 +93,14 @@ pub(crate) fn platform_problem(kind: PlatformFailure, detail: &str, service: Opt
     response
 }
 
-pub(crate) fn problem(status: u16, kind: &str, title: &str, detail: &str, code: &str, service: Option<&str>) -> Response {
+pub(crate) fn problem(
+    status: u16,
+    kind: &str,
+    title: &str,
+    detail: &str,
+    code: &str,
+    service: Option<&str>,
+) -> Response {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::UNPROCESSABLE_ENTITY);
     let mut body = serde_json::json!({
         "type": kind,

@@ -6,9 +6,9 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use ed25519_dalek::{Signature, Signer, SigningKey};
 /// A trusted public key, as [`check`] takes them.
 pub use ed25519_dalek::VerifyingKey;
+use ed25519_dalek::{Signature, Signer, SigningKey};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 

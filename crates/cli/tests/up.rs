@@ -1,0 +1,241 @@
+//! `mote up` as a user runs it: build, verify, serve the shop over HTTP,
+//! stop on SIGTERM; and `--require-attestation` refusing what no trusted
+//! key signed.
+
+#![allow(clippy::expect_used, clippy::unwrap_used)] // a failed test should panic
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn shared_target() -> String {
+    Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("fixtures")
+        .to_str()
+        .unwrap()
+        .to_string()
+}
+
+fn command(args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_mote"));
+    command.args(args).current_dir(root()).env("NO_COLOR", "1");
+    command
+}
+
+fn mote(args: &[&str]) -> Output {
+    command(args).output().unwrap()
+}
+
+/// A running `mote up`, its service lines and the address it listens on.
+struct Up {
+    child: Child,
+    lines: Vec<String>,
+    addr: String,
+}
+
+impl Up {
+    fn start(args: &[&str]) -> Up {
+        let child = command(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut up = Up {
+            child,
+            lines: Vec::new(),
+            addr: String::new(),
+        };
+        let stdout = BufReader::new(up.child.stdout.take().unwrap());
+        for line in stdout.lines() {
+            let line = line.unwrap();
+            if let Some(rest) = line.strip_prefix("listening on http://") {
+                up.addr = rest.split_whitespace().next().unwrap().to_string();
+                return up;
+            }
+            up.lines.push(line);
+        }
+        let _ = up.child.wait();
+        let mut stderr = String::new();
+        let _ = up.child.stderr.take().unwrap().read_to_string(&mut stderr);
+        panic!(
+            "mote up stopped before listening:\n{}\n{stderr}",
+            up.lines.join("\n")
+        );
+    }
+
+    /// POSTs JSON; the status and the body as JSON.
+    fn post(&self, path: &str, body: &str) -> (u16, serde_json::Value) {
+        let mut stream = TcpStream::connect(&self.addr).unwrap();
+        write!(
+            stream,
+            "POST {path} HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+        let mut text = String::new();
+        stream.read_to_string(&mut text).unwrap();
+        let (head, body) = text.split_once("\r\n\r\n").unwrap();
+        let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+        (status, serde_json::from_str(body).unwrap())
+    }
+
+    /// Sends SIGTERM and waits: the exit status and standard error.
+    fn terminate(mut self) -> (Option<i32>, String) {
+        let pid = self.child.id().to_string();
+        assert!(
+            Command::new("kill")
+                .args(["-TERM", &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+        let status = self.child.wait().unwrap();
+        let mut stderr = String::new();
+        self.child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut stderr)
+            .unwrap();
+        (status.code(), stderr)
+    }
+}
+
+/// A failed assertion must not leave a server running.
+impl Drop for Up {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn the_shop_is_verified_served_and_stopped() {
+    let target = shared_target();
+    let up = Up::start(&[
+        "up",
+        "examples/shop",
+        "--addr",
+        "127.0.0.1:0",
+        "--cases",
+        "100",
+        "--seed",
+        "3",
+        "--target-dir",
+        &target,
+    ]);
+    assert_eq!(up.lines.len(), 7, "{:#?}", up.lines);
+    assert!(
+        up.lines.iter().all(|l| l.contains("verified")),
+        "{:#?}",
+        up.lines
+    );
+    assert!(
+        up.lines.iter().any(|l| l.contains("shop.checkout")
+            && l.contains("(flow)")
+            && l.contains("/v1/shop.checkout")),
+        "{:#?}",
+        up.lines
+    );
+    let (status, body) = up.post(
+        "/v1/shop.checkout",
+        r#"{"items":[{"sku":"MUG-001","unit_cents":1299,"qty":2}],"country":"NL","weight_grams":800}"#,
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body,
+        serde_json::json!({"net_cents": 2598, "vat_cents": 546, "shipping_cents": 595, "gross_cents": 3739})
+    );
+    let (status, body) = up.post(
+        "/v1/shop.checkout",
+        r#"{"items":[],"country":"DE","weight_grams":100}"#,
+    );
+    assert_eq!(
+        (status, &body["code"]),
+        (422, &serde_json::json!("empty_cart")),
+        "{body}"
+    );
+    let (code, stderr) = up.terminate();
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stderr.contains("stopped"), "{stderr}");
+}
+
+#[test]
+fn require_attestation_serves_only_what_a_trusted_key_signed() {
+    let app =
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("up-attested-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&app);
+    let app_arg = app.to_str().unwrap();
+    let keys = app.join("keys");
+    let target = shared_target();
+    let attestations = app.join("attestations");
+    let public = keys.join("mote-key.pub");
+    assert_eq!(
+        mote(&["new", "demo.served", "--dir", app_arg])
+            .status
+            .code(),
+        Some(0)
+    );
+    assert_eq!(
+        mote(&["keygen", "--out", keys.to_str().unwrap()])
+            .status
+            .code(),
+        Some(0)
+    );
+    let strict = [
+        "up",
+        app_arg,
+        "--addr",
+        "127.0.0.1:0",
+        "--target-dir",
+        &target,
+        "--attest-dir",
+        attestations.to_str().unwrap(),
+        "--require-attestation",
+        "--trusted-key",
+        public.to_str().unwrap(),
+    ];
+
+    let out = mote(&strict);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("demo.served"), "{stderr}");
+    assert!(stderr.contains("no attestation"), "{stderr}");
+
+    let out = mote(&[
+        "verify",
+        app_arg,
+        "--cases",
+        "50",
+        "--seed",
+        "1",
+        "--target-dir",
+        &target,
+        "--key",
+        keys.join("mote-key.secret").to_str().unwrap(),
+        "--attest-dir",
+        attestations.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+
+    let up = Up::start(&strict);
+    assert_eq!(up.lines.len(), 1);
+    assert!(
+        up.lines[0].contains("demo.served") && up.lines[0].contains("attested"),
+        "{:?}",
+        up.lines
+    );
+    let (code, stderr) = up.terminate();
+    assert_eq!(code, Some(0), "{stderr}");
+    let _ = std::fs::remove_dir_all(&app);
+}

@@ -1,0 +1,525 @@
+//! The gateway end to end over real HTTP on 127.0.0.1: the fixtures of
+//! mote-runtime (well-behaved and hostile guests) behind a real server,
+//! reached by a plain TCP client so that malformed requests can be sent
+//! too.
+
+#![allow(clippy::expect_used, clippy::unwrap_used)] // a failed test should panic
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use mote_runtime::{Runtime, RuntimeConfig};
+use mote_server::{Gateway, ServerConfig, Verification};
+use serde_json::{Value, json};
+
+/// Contract and component of every fixture, by service name, built once
+/// per run into the directory mote-runtime's tests use too.
+fn fixtures() -> &'static HashMap<String, (PathBuf, PathBuf)> {
+    static BUILT: OnceLock<HashMap<String, (PathBuf, PathBuf)>> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let app = Path::new(env!("CARGO_MANIFEST_DIR")).join("../runtime/tests/fixtures");
+        let target = Path::new(env!("CARGO_TARGET_TMPDIR")).join("fixtures");
+        mote_build::ensure_wasm_target().expect("the wasm32-wasip2 target is available");
+        let mut built = HashMap::new();
+        for service in mote_build::discover(&app).expect("fixtures are readable") {
+            let wasm = mote_build::build(&service, &target)
+                .unwrap_or_else(|e| panic!("{e}"))
+                .expect("every fixture is a cargo package");
+            let contract = mote_contract::load(&service.contract).expect("valid");
+            built.insert(
+                contract.service.name.to_string(),
+                (service.contract.clone(), wasm),
+            );
+        }
+        built
+    })
+}
+
+/// A gateway serving the named fixtures on a free port, stopped (gracefully)
+/// when dropped.
+struct Server {
+    addr: SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Server {
+    fn start(names: &[&str], config: ServerConfig) -> Server {
+        let runtime = Runtime::new(RuntimeConfig::default()).unwrap();
+        for name in names {
+            let (contract, wasm) = &fixtures()[*name];
+            runtime
+                .load_file(mote_contract::load(contract).unwrap(), wasm)
+                .unwrap();
+        }
+        Server::serve(runtime, config)
+    }
+
+    fn serve(runtime: Runtime, config: ServerConfig) -> Server {
+        let verification = BTreeMap::from([(
+            "fixture.sum".to_string(),
+            Verification::Verified {
+                seed: 7,
+                cases: 1000,
+            },
+        )]);
+        let gateway = Arc::new(Gateway::new(runtime, verification, config));
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let (ready, bound) = std::sync::mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            let tokio = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap();
+            tokio.block_on(async move {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                ready.send(listener.local_addr().unwrap()).unwrap();
+                mote_server::serve(listener, gateway, async {
+                    let _ = stopped.await;
+                })
+                .await
+                .unwrap();
+            });
+        });
+        Server {
+            addr: bound.recv().unwrap(),
+            stop: Some(stop),
+            thread: Some(thread),
+        }
+    }
+
+    /// Sends raw bytes, returns the response.
+    fn raw(&self, request: &[u8]) -> Response {
+        let mut stream = TcpStream::connect(self.addr).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
+        stream.write_all(request).unwrap();
+        let mut bytes = Vec::new();
+        stream.read_to_end(&mut bytes).unwrap();
+        Response::parse(&bytes)
+    }
+
+    fn post(&self, path: &str, body: &str) -> Response {
+        self.raw(
+            format!(
+                "POST {path} HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            )
+            .as_bytes(),
+        )
+    }
+
+    fn get(&self, path: &str) -> Response {
+        self.raw(format!("GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").as_bytes())
+    }
+
+    fn stop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            thread.join().unwrap();
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+#[derive(Debug)]
+struct Response {
+    status: u16,
+    headers: HashMap<String, String>,
+    body: String,
+}
+
+impl Response {
+    fn parse(bytes: &[u8]) -> Response {
+        let text = String::from_utf8_lossy(bytes);
+        let (head, body) = text.split_once("\r\n\r\n").expect("a complete response");
+        let mut lines = head.lines();
+        let status = lines
+            .next()
+            .unwrap()
+            .split(' ')
+            .nth(1)
+            .unwrap()
+            .parse()
+            .unwrap();
+        let headers = lines
+            .filter_map(|l| l.split_once(':'))
+            .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+            .collect();
+        Response {
+            status,
+            headers,
+            body: body.to_string(),
+        }
+    }
+
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.body))
+    }
+
+    /// Asserts an RFC 9457 problem with this status and code.
+    fn assert_problem(&self, status: u16, code: &str) -> Value {
+        assert_eq!(self.status, status, "{self:?}");
+        assert_eq!(
+            self.headers.get("content-type").map(String::as_str),
+            Some("application/problem+json"),
+            "{self:?}"
+        );
+        let problem = self.json();
+        assert_eq!(problem["code"], code, "{problem}");
+        assert_eq!(problem["status"], status, "{problem}");
+        for member in ["type", "title", "detail"] {
+            assert!(problem[member].is_string(), "{member} missing: {problem}");
+        }
+        problem
+    }
+}
+
+const ALL: &[&str] = &[
+    "fixture.sum",
+    "fixture.spin",
+    "fixture.memory-bomb",
+    "fixture.panic",
+    "fixture.bad-output",
+    "fixture.bad-code",
+    "fixture.caller",
+];
+
+#[test]
+fn a_call_answers_with_the_output_as_json() {
+    let server = Server::start(ALL, ServerConfig::default());
+    let response = server.post("/v1/fixture.sum", r#"{"a": 2, "b": 3}"#);
+    assert_eq!(response.status, 200, "{response:?}");
+    assert_eq!(
+        response.headers.get("content-type").map(String::as_str),
+        Some("application/json")
+    );
+    assert_eq!(response.json(), json!({"sum": 5}));
+    // Calls between services stay in the process.
+    assert_eq!(server.post("/v1/fixture.caller", "3").json(), json!(12));
+}
+
+#[test]
+fn a_declared_error_travels_with_its_contract_status_and_code() {
+    let server = Server::start(ALL, ServerConfig::default());
+    let problem = server
+        .post("/v1/fixture.sum", r#"{"a": -1, "b": 3}"#)
+        .assert_problem(400, "negative");
+    assert_eq!(problem["title"], "The first number is negative.");
+    assert_eq!(problem["detail"], "a is negative");
+    assert_eq!(problem["service"], "fixture.sum");
+}
+
+#[test]
+fn every_platform_failure_has_its_code_and_status() {
+    let server = Server::start(ALL, ServerConfig::default());
+    let cases = [
+        ("fixture.sum", r#"{"a": "two"}"#, 400, "invalid_input"),
+        ("fixture.sum", r#"{"a": 1, "b""#, 400, "invalid_input"),
+        ("fixture.spin", "1", 504, "timeout"),
+        ("fixture.memory-bomb", "1", 500, "resource_exhausted"),
+        ("fixture.panic", "1", 500, "trap"),
+        ("fixture.bad-output", "7", 502, "contract_violation"),
+        ("fixture.caller", "-99", 500, "undeclared_call"),
+        ("fixture.nothing", "1", 404, "unknown_service"),
+    ];
+    for (service, input, status, code) in cases {
+        server
+            .post(&format!("/v1/{service}"), input)
+            .assert_problem(status, code);
+    }
+    // The host still serves after each of them.
+    assert_eq!(
+        server.post("/v1/fixture.sum", r#"{"a": 1, "b": 1}"#).json(),
+        json!({"sum": 2})
+    );
+}
+
+#[test]
+fn the_edge_refuses_oversized_bodies_and_non_json_content() {
+    let config = ServerConfig {
+        max_body_bytes: 64,
+        ..ServerConfig::default()
+    };
+    let server = Server::start(&["fixture.sum"], config);
+    let big = format!(r#"{{"a": 1, "b": 2, "pad": "{}"}}"#, "x".repeat(100));
+    server
+        .post("/v1/fixture.sum", &big)
+        .assert_problem(413, "invalid_input");
+    // A chunked body gives no length up front; it is cut off while read.
+    let chunk = "x".repeat(200);
+    let chunked = format!(
+        "POST /v1/fixture.sum HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n{:x}\r\n{chunk}\r\n0\r\n\r\n",
+        chunk.len()
+    );
+    server
+        .raw(chunked.as_bytes())
+        .assert_problem(413, "invalid_input");
+    let form = "POST /v1/fixture.sum HTTP/1.1\r\nHost: t\r\nContent-Type: text/plain\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}";
+    server
+        .raw(form.as_bytes())
+        .assert_problem(415, "invalid_input");
+    assert_eq!(
+        server.post("/v1/fixture.sum", r#"{"a":1,"b":1}"#).status,
+        200
+    );
+}
+
+#[test]
+fn malformed_http_is_refused_and_the_server_carries_on() {
+    let server = Server::start(&["fixture.sum"], ServerConfig::default());
+    let mut stream = TcpStream::connect(server.addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    stream
+        .write_all(b"\x00\x01GARBAGE / NOT-HTTP\r\n\r\n")
+        .unwrap();
+    let mut bytes = Vec::new();
+    let _ = stream.read_to_end(&mut bytes);
+    let text = String::from_utf8_lossy(&bytes);
+    assert!(
+        text.is_empty() || text.starts_with("HTTP/1.1 400"),
+        "{text}"
+    );
+    assert_eq!(server.get("/v1/services").status, 200);
+    server.get("/nowhere").assert_problem(404, "not_found");
+    assert_eq!(server.get("/v1/fixture.sum").status, 405);
+}
+
+#[test]
+fn calls_beyond_the_in_flight_limit_get_503_with_retry_after() {
+    let config = ServerConfig {
+        max_in_flight: 1,
+        ..ServerConfig::default()
+    };
+    let server = Arc::new(Server::serve(slow_spin_and_sum(), config));
+    let busy = {
+        let server = Arc::clone(&server);
+        std::thread::spawn(move || server.post("/v1/fixture.spin", "1"))
+    };
+    wait_until_in_flight(&server, "fixture.spin");
+    let refused = server.post("/v1/fixture.sum", r#"{"a":1,"b":1}"#);
+    refused.assert_problem(503, "overloaded");
+    assert_eq!(
+        refused.headers.get("retry-after").map(String::as_str),
+        Some("1")
+    );
+    busy.join().unwrap().assert_problem(504, "timeout");
+    assert_eq!(
+        server.post("/v1/fixture.sum", r#"{"a":1,"b":1}"#).status,
+        200
+    );
+}
+
+/// fixture.sum, and fixture.spin with a one-second deadline: a spinning
+/// call stays in flight long enough to observe whatever the machine's load.
+fn slow_spin_and_sum() -> Runtime {
+    let runtime = Runtime::new(RuntimeConfig::default()).unwrap();
+    let (contract, wasm) = &fixtures()["fixture.spin"];
+    let text = std::fs::read_to_string(contract)
+        .unwrap()
+        .replace("timeout_ms = 50", "timeout_ms = 1000");
+    let checked = mote_contract::check_source(mote_contract::SourceFile::new("spin.toml", text));
+    runtime.load_file(checked.contract.unwrap(), wasm).unwrap();
+    let (contract, wasm) = &fixtures()["fixture.sum"];
+    runtime
+        .load_file(mote_contract::load(contract).unwrap(), wasm)
+        .unwrap();
+    runtime
+}
+
+/// Waits until the runtime is running a call of `service`.
+fn wait_until_in_flight(server: &Server, service: &str) {
+    let series = format!(r#"mote_calls_in_flight{{service="{service}"}}"#);
+    let started = std::time::Instant::now();
+    while scrape(&server.get("/metrics").body).get(&series) != Some(&1.0) {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "{service} never came in flight"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+#[test]
+fn the_catalog_and_each_contract_are_served() {
+    let server = Server::start(&["fixture.sum", "fixture.caller"], ServerConfig::default());
+    let catalog = server.get("/v1/services").json();
+    let services = catalog["services"].as_array().unwrap();
+    assert_eq!(services.len(), 2);
+    let sum = services
+        .iter()
+        .find(|s| s["name"] == "fixture.sum")
+        .unwrap();
+    assert_eq!(sum["version"], "1.0.0");
+    assert_eq!(sum["endpoint"], "/v1/fixture.sum");
+    assert_eq!(sum["verification"]["status"], "verified");
+    assert_eq!(sum["errors"][0]["code"], "negative");
+    let caller = services
+        .iter()
+        .find(|s| s["name"] == "fixture.caller")
+        .unwrap();
+    assert_eq!(caller["effects"]["calls"], json!(["fixture.sum@^1"]));
+    assert_eq!(caller["verification"]["status"], "unverified");
+
+    let contract = server.get("/v1/services/fixture.sum").json();
+    assert_eq!(contract["contract"]["input"]["required"], json!(["a", "b"]));
+    assert!(
+        contract["contract_sha256"]
+            .as_str()
+            .unwrap()
+            .starts_with("sha256:")
+    );
+    server
+        .get("/v1/services/fixture.none")
+        .assert_problem(404, "unknown_service");
+}
+
+#[test]
+fn the_openapi_document_is_valid_openapi_3_1_with_examples_and_errors() {
+    let server = Server::start(ALL, ServerConfig::default());
+    let document = server.get("/openapi.json").json();
+    let schema: Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/openapi-3.1.schema.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let validator = jsonschema::draft202012::new(&schema).unwrap();
+    let errors: Vec<String> = validator
+        .iter_errors(&document)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+    // The validator really does reject what is not OpenAPI 3.1.
+    assert!(!validator.is_valid(&json!({"openapi": "3.0.0", "paths": {}})));
+
+    let sum = &document["paths"]["/v1/fixture.sum"]["post"];
+    assert_eq!(sum["operationId"], "fixture.sum");
+    let request = &sum["requestBody"]["content"]["application/json"];
+    assert_eq!(request["schema"]["required"], json!(["a", "b"]));
+    assert_eq!(
+        request["examples"]["example-1"]["value"],
+        json!({"a": 2, "b": 3})
+    );
+    let ok = &sum["responses"]["200"]["content"]["application/json"];
+    assert_eq!(ok["examples"]["example-1"]["value"], json!({"sum": 5}));
+    let declared = &sum["responses"]["400"]["content"]["application/problem+json"];
+    let codes = &declared["schema"]["allOf"][1]["properties"]["code"]["enum"];
+    assert!(
+        codes.as_array().unwrap().contains(&json!("negative")),
+        "{codes}"
+    );
+    assert!(
+        codes.as_array().unwrap().contains(&json!("invalid_input")),
+        "{codes}"
+    );
+    assert_eq!(
+        declared["examples"]["example-2"]["value"]["code"],
+        "negative"
+    );
+    for status in ["500", "502", "503", "504"] {
+        assert!(sum["responses"][status].is_object(), "no {status} response");
+    }
+}
+
+/// Parses the Prometheus text format: `name{labels} value` per sample.
+fn scrape(text: &str) -> BTreeMap<String, f64> {
+    let mut samples = BTreeMap::new();
+    for line in text.lines() {
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let (series, value) = line.rsplit_once(' ').unwrap_or_else(|| panic!("{line}"));
+        let value: f64 = value.parse().unwrap_or_else(|_| panic!("{line}"));
+        samples.insert(series.to_string(), value);
+    }
+    samples
+}
+
+#[test]
+fn metrics_count_calls_outcomes_violations_and_latency() {
+    let server = Server::start(
+        &["fixture.sum", "fixture.bad-output"],
+        ServerConfig::default(),
+    );
+    server.post("/v1/fixture.sum", r#"{"a":1,"b":1}"#);
+    server.post("/v1/fixture.sum", r#"{"a":2,"b":1}"#);
+    server.post("/v1/fixture.sum", r#"{"a":-2,"b":1}"#);
+    server.post("/v1/fixture.bad-output", "7");
+    let response = server.get("/metrics");
+    assert_eq!(response.status, 200);
+    assert!(response.headers["content-type"].starts_with("text/plain; version=0.0.4"));
+    let samples = scrape(&response.body);
+    let sample = |series: &str| {
+        *samples
+            .get(series)
+            .unwrap_or_else(|| panic!("no {series} in\n{}", response.body))
+    };
+    assert_eq!(
+        sample(r#"mote_calls_total{service="fixture.sum",outcome="success"}"#),
+        2.0
+    );
+    assert_eq!(
+        sample(r#"mote_calls_total{service="fixture.sum",outcome="negative"}"#),
+        1.0
+    );
+    assert_eq!(
+        sample(r#"mote_errors_total{service="fixture.sum",code="negative"}"#),
+        1.0
+    );
+    assert_eq!(
+        sample(r#"mote_contract_violations_total{service="fixture.bad-output"}"#),
+        1.0
+    );
+    assert_eq!(
+        sample(r#"mote_contract_violations_total{service="fixture.sum"}"#),
+        0.0
+    );
+    assert_eq!(
+        sample(r#"mote_call_duration_seconds_count{service="fixture.sum"}"#),
+        3.0
+    );
+    assert_eq!(
+        sample(r#"mote_calls_in_flight{service="fixture.sum"}"#),
+        0.0
+    );
+    assert!(sample(r#"mote_call_duration_seconds_sum{service="fixture.sum"}"#) > 0.0);
+}
+
+#[test]
+fn health_readiness_and_graceful_shutdown() {
+    let mut server = Server::serve(slow_spin_and_sum(), ServerConfig::default());
+    assert_eq!(server.get("/healthz").status, 200);
+    assert_eq!(server.get("/readyz").status, 200);
+    // A call in flight when shutdown begins still gets its answer.
+    let addr = server.addr;
+    let in_flight = std::thread::spawn(move || {
+        let mut stream = TcpStream::connect(addr).unwrap();
+        stream
+            .write_all(b"POST /v1/fixture.spin HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: 1\r\nConnection: close\r\n\r\n1")
+            .unwrap();
+        let mut bytes = Vec::new();
+        stream.read_to_end(&mut bytes).unwrap();
+        Response::parse(&bytes)
+    });
+    wait_until_in_flight(&server, "fixture.spin");
+    server.stop();
+    in_flight.join().unwrap().assert_problem(504, "timeout");
+    assert!(TcpStream::connect(addr).is_err(), "the listener is closed");
+}
