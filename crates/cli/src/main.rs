@@ -95,8 +95,10 @@ enum Command {
     /// the run unless allowed. Exit status: 0 every service passed, 1 some
     /// failed, 2 the command could not run. With --key, each passing
     /// service gets a signed attestation. Flows are verified like any
-    /// service. Not yet: callee doubles (calls reach the real services),
-    /// --url.
+    /// service. With --url URL, DIR is one contract and the service behind
+    /// URL is verified over HTTP, whatever it is written in. --junit FILE
+    /// also writes JUnit XML. Not yet: callee doubles (a service's calls
+    /// reach the real services).
     Verify(verify::Request),
     /// Serve an app over HTTP: build what changed, verify every service
     /// without a valid attestation, then serve them all from one process.

@@ -187,8 +187,7 @@ fn decide(
             crate::verify::print_human(
                 &report,
                 &service.contract.service.version.to_string(),
-                &request.dir,
-                request.cases,
+                &crate::verify::replay_command(&request.dir, &name, seed, request.cases),
             );
             eprintln!(
                 "error: {name} does not keep its contract; not serving the app (fix it, or start with --no-verify to serve it unverified)"

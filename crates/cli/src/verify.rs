@@ -40,9 +40,172 @@ pub struct Request {
     /// Where attestations go (default: TARGET_DIR/mote-attestations).
     #[arg(long, value_name = "DIR")]
     pub attest_dir: Option<PathBuf>,
+    /// Verify the service behind this HTTP endpoint (POST of the JSON
+    /// input) instead of an app's components; DIR is then its contract: a
+    /// contract.toml, or a folder holding one. Static checks (imports,
+    /// effects) are not possible from outside and are skipped.
+    #[arg(long, value_name = "URL", conflicts_with_all = ["key", "services"])]
+    pub url: Option<String>,
+    /// With --url: the longest one HTTP call may take, in milliseconds.
+    #[arg(long, default_value_t = 10_000, value_name = "MS")]
+    pub timeout_ms: u64,
+    /// Also write the results as JUnit XML (one test case per service),
+    /// for CI systems.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+}
+
+/// Verifies the service behind `--url` against the contract at DIR.
+fn run_url(request: &Request, url: &str) -> ExitCode {
+    let path = if request.dir.is_dir() {
+        request.dir.join(mote_build::CONTRACT_FILE)
+    } else {
+        request.dir.clone()
+    };
+    let contract = match mote_contract::load(&path) {
+        Ok(contract) => contract,
+        Err(e) => {
+            eprintln!("error: {e}; run `mote check` on it");
+            return ExitCode::from(exit::USAGE);
+        }
+    };
+    let timeout = std::time::Duration::from_millis(request.timeout_ms.max(1));
+    let target = match mote_server::HttpTarget::new(url, &contract, timeout) {
+        Ok(target) => target,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(exit::USAGE);
+        }
+    };
+    let seed = request.seed.unwrap_or_else(random_seed);
+    let options = Options {
+        seed,
+        cases: request.cases,
+        allow_unreached: request.allow_unreached.clone(),
+    };
+    let report = mote_verify::verify(&contract, &target, &options);
+    let replay = format!(
+        "mote verify --url {url} {} --seed {seed} --cases {}",
+        path.display(),
+        request.cases
+    );
+    let version = contract.service.version.to_string();
+    finish(request, seed, &[(report, version, replay)])
+}
+
+/// Prints the reports as asked, writes JUnit when asked, and gives the
+/// exit status.
+fn finish(request: &Request, seed: u64, reports: &[(Report, String, String)]) -> ExitCode {
+    match request.format {
+        Format::Human => {
+            for (report, version, replay) in reports {
+                print_human(report, version, replay);
+            }
+        }
+        Format::Json => {
+            let json: Vec<serde_json::Value> =
+                reports.iter().map(|(r, _, _)| report_json(r)).collect();
+            println!("{:#}", serde_json::json!({"seed": seed, "reports": json}));
+        }
+    }
+    if let Some(path) = &request.junit
+        && let Err(e) = write_junit(path, reports)
+    {
+        eprintln!("error: cannot write {}: {e}", path.display());
+        return ExitCode::from(exit::USAGE);
+    }
+    if reports.iter().all(|(r, _, _)| r.passed()) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(exit::PROBLEMS)
+    }
+}
+
+/// JUnit XML: one test suite, one test case per service, a failure with
+/// the counterexample, unreached outcomes or starvation when it failed.
+fn write_junit(
+    path: &std::path::Path,
+    reports: &[(Report, String, String)],
+) -> std::io::Result<()> {
+    let failures = reports.iter().filter(|(r, _, _)| !r.passed()).count();
+    let mut xml = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    xml.push_str(&format!(
+        "<testsuites name=\"mote verify\" tests=\"{}\" failures=\"{failures}\">\n  <testsuite name=\"mote verify\" tests=\"{}\" failures=\"{failures}\">\n",
+        reports.len(),
+        reports.len()
+    ));
+    for (report, version, replay) in reports {
+        xml.push_str(&format!(
+            "    <testcase classname=\"mote.verify\" name=\"{} {}\">\n",
+            escape(&report.service),
+            escape(version)
+        ));
+        let coverage: Vec<String> = report
+            .coverage
+            .iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect();
+        let summary = format!(
+            "seed {}; {} examples, {} generated cases, {} dropped by requires; coverage: {}",
+            report.seed,
+            report.examples,
+            report.cases,
+            report.dropped,
+            coverage.join(", ")
+        );
+        if !report.passed() {
+            let mut lines = Vec::new();
+            let message = if let Some(c) = &report.counterexample {
+                lines.push(format!("input:    {}", c.input));
+                lines.push(format!("expected: {}", c.violation.expected));
+                lines.push(format!("actual:   {}", c.violation.actual));
+                format!("{}: {}", c.violation.oracle, c.violation.message)
+            } else if let Some(why) = &report.starved {
+                format!("starved: {why}")
+            } else {
+                format!("unreached: {}", report.unreached.join(", "))
+            };
+            lines.push(format!("replay:   {replay}"));
+            xml.push_str(&format!(
+                "      <failure message=\"{}\" type=\"mote-verify\">{}</failure>\n",
+                escape(&message),
+                escape(&lines.join("\n"))
+            ));
+        }
+        xml.push_str(&format!(
+            "      <system-out>{}</system-out>\n    </testcase>\n",
+            escape(&summary)
+        ));
+    }
+    xml.push_str("  </testsuite>\n</testsuites>\n");
+    let temporary = path.with_extension("xml.tmp");
+    std::fs::write(&temporary, xml)?;
+    std::fs::rename(&temporary, path)
+}
+
+/// XML text and attribute escaping; characters XML 1.0 cannot carry at
+/// all become U+FFFD.
+fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            '\t' | '\n' | '\r' => out.push(c),
+            c if (c as u32) < 0x20 || c == '\u{fffe}' || c == '\u{ffff}' => out.push('\u{fffd}'),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 pub fn run(request: Request) -> ExitCode {
+    if let Some(url) = &request.url {
+        return run_url(&request, url);
+    }
     if !request.dir.is_dir() {
         eprintln!("error: {} is not a folder", request.dir.display());
         return ExitCode::from(exit::USAGE);
@@ -108,14 +271,6 @@ pub fn run(request: Request) -> ExitCode {
         }
         let report =
             mote_verify::verify(&service.contract, &InProcess::new(&runtime, name), &options);
-        if request.format == Format::Human {
-            print_human(
-                &report,
-                &service.contract.service.version.to_string(),
-                &request.dir,
-                request.cases,
-            );
-        }
         if let Some(key) = &key
             && report.passed()
         {
@@ -130,17 +285,23 @@ pub fn run(request: Request) -> ExitCode {
                 }
             }
         }
-        reports.push(report);
+        let replay = replay_command(&request.dir, name, seed, request.cases);
+        reports.push((report, service.contract.service.version.to_string(), replay));
     }
-    if request.format == Format::Json {
-        let json: Vec<serde_json::Value> = reports.iter().map(report_json).collect();
-        println!("{:#}", serde_json::json!({"seed": seed, "reports": json}));
-    }
-    if reports.iter().all(Report::passed) {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(exit::PROBLEMS)
-    }
+    finish(&request, seed, &reports)
+}
+
+/// The command that replays exactly one service's run.
+pub(crate) fn replay_command(
+    dir: &std::path::Path,
+    service: &str,
+    seed: u64,
+    cases: u32,
+) -> String {
+    format!(
+        "mote verify {} --service {service} --seed {seed} --cases {cases}",
+        dir.display()
+    )
 }
 
 /// Signs and writes the attestation of a passing service, atomically.
@@ -178,8 +339,8 @@ pub(crate) fn random_seed() -> u64 {
     (nanos as u64) ^ u64::from(std::process::id()).rotate_left(32)
 }
 
-/// Prints one service's report; the replay line names `dir` and `cases`.
-pub(crate) fn print_human(report: &Report, version: &str, dir: &std::path::Path, cases: u32) {
+/// Prints one service's report, with the command that replays it.
+pub(crate) fn print_human(report: &Report, version: &str, replay: &str) {
     let verdict = if report.passed() { "PASS" } else { "FAIL" };
     println!(
         "{verdict}  {} {version}  seed {}  {} examples, {} generated cases, {} dropped by requires",
@@ -204,13 +365,7 @@ pub(crate) fn print_human(report: &Report, version: &str, dir: &std::path::Path,
         println!("        input:    {}", c.input);
         println!("        expected: {}", c.violation.expected);
         println!("        actual:   {}", c.violation.actual);
-        println!(
-            "      replay: mote verify {} --service {} --seed {} --cases {}",
-            dir.display(),
-            report.service,
-            report.seed,
-            cases
-        );
+        println!("      replay: {replay}");
     }
 }
 

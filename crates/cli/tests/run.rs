@@ -283,6 +283,7 @@ fn a_wrong_implementation_fails_verification_with_a_shrunk_counterexample() {
         "the replay command is printed: {stdout}"
     );
 
+    let junit = app.join("report.xml");
     let out = mote(&[
         "verify",
         app_arg,
@@ -294,7 +295,23 @@ fn a_wrong_implementation_fails_verification_with_a_shrunk_counterexample() {
         "json",
         "--target-dir",
         target_arg,
+        "--junit",
+        junit.to_str().unwrap(),
     ]);
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(
+        xml.contains(r#"<testsuite name="mote verify" tests="1" failures="1">"#),
+        "{xml}"
+    );
+    assert!(
+        xml.contains(r#"<testcase classname="mote.verify" name="demo.wrong 0.1.0">"#),
+        "{xml}"
+    );
+    assert!(xml.contains(r#"<failure message="ensures: "#), "{xml}");
+    assert!(
+        xml.contains(r#"input:    {&quot;a&quot;:6,&quot;b&quot;:0}"#),
+        "{xml}"
+    );
     let report = json(&out);
     let counterexample = &report["reports"][0]["counterexample"];
     assert_eq!(counterexample["oracle"], "ensures");

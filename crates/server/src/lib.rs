@@ -10,16 +10,21 @@
 //! answered with 503 and `Retry-After`, a per-request deadline, and
 //! graceful shutdown that lets calls in flight finish.
 //!
+//! The same protocol from the client side is [`HttpTarget`]: a service
+//! behind a URL as a verification target (`mote verify --url`).
+//!
 //! Architecture invariant: the gateway translates between HTTP and the
 //! runtime's call path and measures it; it never judges an answer itself.
 //! Every check of a call happens in mote-runtime.
 
+mod client;
 mod gateway;
 mod metrics;
 mod openapi;
 mod problem;
 mod routes;
 
+pub use client::{HttpTarget, UrlError};
 pub use gateway::{Gateway, ServerConfig, Verification};
 pub use openapi::openapi;
 pub use problem::platform_status;

@@ -523,3 +523,128 @@ fn health_readiness_and_graceful_shutdown() {
     in_flight.join().unwrap().assert_problem(504, "timeout");
     assert!(TcpStream::connect(addr).is_err(), "the listener is closed");
 }
+
+/// Serves `router` on a free port until the test process ends.
+fn serve_router(router: axum::Router) -> SocketAddr {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let tokio = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        tokio.block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            tx.send(listener.local_addr().unwrap()).unwrap();
+            axum::serve(listener, router).await.unwrap();
+        });
+    });
+    rx.recv().unwrap()
+}
+
+fn sum_contract() -> mote_contract::Contract {
+    mote_contract::load(&fixtures()["fixture.sum"].0).unwrap()
+}
+
+fn verify_url(url: &str, seed: u64) -> mote_verify::Report {
+    let contract = sum_contract();
+    let target = mote_server::HttpTarget::new(url, &contract, Duration::from_secs(5)).unwrap();
+    let options = mote_verify::Options {
+        seed,
+        cases: 300,
+        allow_unreached: Vec::new(),
+    };
+    mote_verify::verify(&contract, &target, &options)
+}
+
+/// fixture.sum written natively behind axum, with `wrong` deciding how it
+/// breaks the contract: the answer for (a, b), as status and JSON body.
+fn native_sum(wrong: fn(i64, i64) -> Option<(u16, Value)>) -> axum::Router {
+    axum::Router::new().route(
+        "/sum",
+        axum::routing::post(move |axum::Json(input): axum::Json<Value>| async move {
+            let a = input["a"].as_i64().unwrap();
+            let b = input["b"].as_i64().unwrap();
+            let (status, body) = wrong(a, b).unwrap_or(if a < 0 {
+                (400, json!({"type": "urn:x", "title": "negative", "status": 400, "code": "negative"}))
+            } else {
+                (200, json!({"sum": a + b}))
+            });
+            let media = if status == 200 {
+                "application/json"
+            } else {
+                "application/problem+json"
+            };
+            (
+                axum::http::StatusCode::from_u16(status).unwrap(),
+                [(axum::http::header::CONTENT_TYPE, media)],
+                body.to_string(),
+            )
+        }),
+    )
+}
+
+#[test]
+fn verify_over_http_passes_the_served_fixture_and_a_correct_native_twin() {
+    let server = Server::start(&["fixture.sum"], ServerConfig::default());
+    for seed in [1, 2] {
+        let report = verify_url(&format!("http://{}/v1/fixture.sum", server.addr), seed);
+        assert!(report.passed(), "{report:#?}");
+        assert!(report.coverage["negative"] > 0 && report.coverage["success"] > 0);
+    }
+    let native = serve_router(native_sum(|_, _| None));
+    let report = verify_url(&format!("http://{native}/sum"), 3);
+    assert!(report.passed(), "{report:#?}");
+}
+
+#[test]
+fn verify_over_http_shrinks_a_wrong_native_service_to_its_smallest_failure() {
+    let native = serve_router(native_sum(|a, b| {
+        (a > 5).then(|| (200, json!({"sum": a + b + 1})))
+    }));
+    let report = verify_url(&format!("http://{native}/sum"), 4);
+    let counterexample = report.counterexample.expect("the wrong sum is caught");
+    assert_eq!(
+        counterexample.violation.oracle,
+        mote_verify::oracle::Oracle::Ensures
+    );
+    assert_eq!(counterexample.input, json!({"a": 6, "b": 0}));
+}
+
+#[test]
+fn verify_over_http_holds_errors_to_their_declared_status_and_problem_body() {
+    let wrong_status = serve_router(native_sum(|a, _| {
+        (a < 0).then(|| {
+            (
+                422,
+                json!({"type": "urn:x", "title": "n", "status": 422, "code": "negative"}),
+            )
+        })
+    }));
+    let report = verify_url(&format!("http://{wrong_status}/sum"), 5);
+    let counterexample = report.counterexample.expect("the wrong status is caught");
+    assert_eq!(
+        counterexample.violation.oracle,
+        mote_verify::oracle::Oracle::Protocol
+    );
+    assert!(
+        counterexample
+            .violation
+            .message
+            .contains("status 422; the contract gives it 400"),
+        "{}",
+        counterexample.violation.message
+    );
+    // The contract's own example is the first input to show it.
+    assert_eq!(counterexample.input, json!({"a": -1, "b": 3}));
+
+    let bare = serve_router(native_sum(|a, _| (a < 0).then(|| (400, json!("no")))));
+    let report = verify_url(&format!("http://{bare}/sum"), 6);
+    let counterexample = report.counterexample.expect("a bare error is caught");
+    assert_eq!(
+        counterexample.violation.oracle,
+        mote_verify::oracle::Oracle::Protocol
+    );
+
+    let nowhere = verify_url("http://127.0.0.1:9/sum", 7);
+    assert!(!nowhere.passed());
+}

@@ -25,6 +25,10 @@ pub enum Oracle {
     Determinism,
     /// The call must finish within its limits, without trapping.
     Limits,
+    /// Over HTTP, the answer must travel as the contract says: JSON on
+    /// success, problem details carrying the code under the declared
+    /// status otherwise.
+    Protocol,
 }
 
 impl Oracle {
@@ -38,6 +42,7 @@ impl Oracle {
             Oracle::Examples => "examples",
             Oracle::Determinism => "determinism",
             Oracle::Limits => "limits",
+            Oracle::Protocol => "protocol",
         }
     }
 }
@@ -102,6 +107,12 @@ pub fn judge(contract: &Contract, input: &Value, answer: &Answer) -> Result<Stri
             message: format!("the platform stopped the call: {code}: {message}"),
             expected: expected_outcome(due),
             actual: format!("platform failure `{code}`"),
+        }),
+        Answer::Protocol { message } => Err(Violation {
+            oracle: Oracle::Protocol,
+            message: message.clone(),
+            expected: expected_outcome(due),
+            actual: message.clone(),
         }),
         Answer::Error { code, message } => {
             let Some(declared) = contract.error(code) else {

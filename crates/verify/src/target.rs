@@ -21,6 +21,13 @@ pub enum Answer {
         /// What happened.
         message: String,
     },
+    /// The answer did not travel the way the protocol says: over HTTP, an
+    /// error status without a problem body carrying `code`, or a declared
+    /// error under a status other than its contract's.
+    Protocol {
+        /// What was wrong with it.
+        message: String,
+    },
 }
 
 /// A service under verification. It may run in-process or behind a URL;

@@ -412,9 +412,18 @@ fn check_example(expected: &Expected, answer: &Answer) -> Option<Violation> {
         (Expected::Error(want), Answer::Error { code, .. }) => want == code,
         _ => false,
     };
+    // An answer that did not even travel as the protocol says is named
+    // for that, not for the example it also misses.
+    let (oracle, message) = match answer {
+        Answer::Protocol { message } => (Oracle::Protocol, message.clone()),
+        _ => (
+            Oracle::Examples,
+            "the answer differs from the contract's example".to_string(),
+        ),
+    };
     (!matches).then(|| Violation {
-        oracle: Oracle::Examples,
-        message: "the answer differs from the contract's example".into(),
+        oracle,
+        message,
         expected: match expected {
             Expected::Output(v) => format!("success {v}"),
             Expected::Error(code) => format!("error `{code}`"),
@@ -430,5 +439,6 @@ pub fn describe(answer: &Answer) -> String {
         Answer::Output(Err(text)) => format!("non-JSON output {text:?}"),
         Answer::Error { code, message } => format!("error `{code}`: {message}"),
         Answer::Platform { code, message } => format!("platform failure `{code}`: {message}"),
+        Answer::Protocol { message } => format!("protocol breach: {message}"),
     }
 }

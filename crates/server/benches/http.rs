@@ -1,0 +1,318 @@
+//! Serving throughput and latency, same run, same machine:
+//!
+//! 1. `fixture.sum` served by mote-server against a plain axum handler
+//!    doing the same JSON work natively, both driven over loopback by the
+//!    same keep-alive load generator;
+//! 2. a five-step flow composed in-process against the same five steps as
+//!    separate HTTP calls chained over loopback: what composing costs,
+//!    beyond the steps' own work, in each.
+//!
+//! Run: `cargo bench -p mote-server --bench http`
+
+#![allow(clippy::expect_used, clippy::unwrap_used)] // a benchmark that fails should stop
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::routing::post;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper_util::rt::TokioIo;
+use mote_runtime::{Runtime, RuntimeConfig};
+use mote_server::{Gateway, ServerConfig};
+use serde::{Deserialize, Serialize};
+
+const CONNECTIONS: usize = 16;
+const LOAD_SECONDS: u64 = 5;
+const CHAIN_SAMPLES: usize = 3_000;
+
+#[derive(Deserialize)]
+struct Input {
+    a: i64,
+    b: i64,
+}
+
+#[derive(Serialize)]
+struct Output {
+    sum: i64,
+}
+
+/// The plain axum baseline: parse, check the range the contract allows,
+/// add, serialize.
+async fn native_sum(body: Bytes) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    match serde_json::from_slice::<Input>(&body) {
+        Ok(input) if input.a.abs() <= 1_000_000 && input.b.abs() <= 1_000_000 => {
+            axum::Json(Output {
+                sum: input.a + input.b,
+            })
+            .into_response()
+        }
+        _ => (axum::http::StatusCode::BAD_REQUEST, "invalid input").into_response(),
+    }
+}
+
+const FLOW: &str = r#"
+[service]
+name = "bench.flow"
+version = "1.0.0"
+summary = "Five dependent sums."
+
+[input]
+type = "object"
+required = ["a", "b"]
+additionalProperties = false
+properties.a = { type = "integer", minimum = 0, maximum = 1000 }
+properties.b = { type = "integer", minimum = 0, maximum = 1000 }
+
+[output]
+type = "object"
+required = ["total"]
+additionalProperties = false
+properties.total = { type = "integer" }
+
+[[error]]
+code = "negative"
+summary = "A step refused a negative number."
+
+[flow]
+steps = [
+  { id = "s1", call = "fixture.sum@^1", input = "{'a': input.a, 'b': input.b}" },
+  { id = "s2", call = "fixture.sum@^1", input = "{'a': s1.sum, 'b': 1}" },
+  { id = "s3", call = "fixture.sum@^1", input = "{'a': s2.sum, 'b': 1}" },
+  { id = "s4", call = "fixture.sum@^1", input = "{'a': s3.sum, 'b': 1}" },
+  { id = "s5", call = "fixture.sum@^1", input = "{'a': s4.sum, 'b': 1}" },
+]
+output = "{'total': s5.sum}"
+on_error = { "fixture.sum/negative" = "negative" }
+"#;
+
+fn runtime() -> Runtime {
+    let app = Path::new(env!("CARGO_MANIFEST_DIR")).join("../runtime/tests/fixtures/sum");
+    let target = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/tmp/fixtures");
+    mote_build::ensure_wasm_target().unwrap();
+    let source = mote_build::discover(&app).unwrap().remove(0);
+    let wasm = mote_build::build(&source, &target).unwrap().unwrap();
+    let runtime = Runtime::new(RuntimeConfig::default()).unwrap();
+    runtime
+        .load_file(mote_contract::load(&source.contract).unwrap(), &wasm)
+        .unwrap();
+    let checked = mote_contract::check_source(mote_contract::SourceFile::new("flow.toml", FLOW));
+    runtime.load_flow(checked.contract.unwrap()).unwrap();
+    runtime
+}
+
+/// Starts a server on its own two-worker runtime; returns its address.
+fn spawn_server(router: axum::Router) -> SocketAddr {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let tokio = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        tokio.block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            tx.send(listener.local_addr().unwrap()).unwrap();
+            axum::serve(listener, router).await.unwrap();
+        });
+    });
+    rx.recv().unwrap()
+}
+
+type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
+
+async fn connect(addr: SocketAddr) -> Sender {
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.set_nodelay(true).unwrap();
+    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    sender
+}
+
+async fn post_json(sender: &mut Sender, path: &str, body: String) -> Bytes {
+    sender.ready().await.unwrap();
+    let request = hyper::Request::post(path)
+        .header("host", "bench")
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(body)))
+        .unwrap();
+    let response = sender.send_request(request).await.unwrap();
+    assert_eq!(response.status(), 200);
+    response.into_body().collect().await.unwrap().to_bytes()
+}
+
+struct Load {
+    requests_per_second: f64,
+    p50: Duration,
+    p99: Duration,
+}
+
+/// Keeps CONNECTIONS keep-alive connections busy for LOAD_SECONDS.
+async fn load(addr: SocketAddr, path: &'static str) -> Load {
+    let deadline = Instant::now() + Duration::from_secs(LOAD_SECONDS);
+    let mut tasks = Vec::new();
+    for connection in 0..CONNECTIONS {
+        tasks.push(tokio::spawn(async move {
+            let mut sender = connect(addr).await;
+            let mut latencies = Vec::new();
+            let mut i = connection as i64;
+            while Instant::now() < deadline {
+                let body = format!(r#"{{"a": {}, "b": 7}}"#, i % 1000);
+                let start = Instant::now();
+                post_json(&mut sender, path, body).await;
+                latencies.push(start.elapsed());
+                i += 1;
+            }
+            latencies
+        }));
+    }
+    let started = Instant::now();
+    let mut latencies = Vec::new();
+    for task in tasks {
+        latencies.extend(task.await.unwrap());
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    latencies.sort();
+    Load {
+        requests_per_second: latencies.len() as f64 / elapsed,
+        p50: latencies[latencies.len() / 2],
+        p99: latencies[latencies.len() * 99 / 100],
+    }
+}
+
+fn median(mut samples: Vec<Duration>) -> Duration {
+    samples.sort();
+    samples[samples.len() / 2]
+}
+
+fn main() {
+    let runtime = runtime();
+    let gateway = Arc::new(Gateway::new(
+        runtime.clone(),
+        BTreeMap::new(),
+        ServerConfig::default(),
+    ));
+    let mote = spawn_server(mote_server::router(gateway));
+    let native = spawn_server(axum::Router::new().route("/v1/fixture.sum", post(native_sum)));
+    let client = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+
+    println!(
+        "== serving a trivial service ({CONNECTIONS} keep-alive connections, {LOAD_SECONDS} s each, loopback)"
+    );
+    client.block_on(async {
+        let mut a = connect(mote).await;
+        let mut b = connect(native).await;
+        for i in 0..2000 {
+            post_json(&mut a, "/v1/fixture.sum", format!(r#"{{"a":{i},"b":1}}"#)).await;
+            post_json(&mut b, "/v1/fixture.sum", format!(r#"{{"a":{i},"b":1}}"#)).await;
+        }
+    });
+    let plain = client.block_on(load(native, "/v1/fixture.sum"));
+    let served = client.block_on(load(mote, "/v1/fixture.sum"));
+    for (name, l) in [
+        ("plain axum, native handler", &plain),
+        ("mote up, fixture.sum", &served),
+    ] {
+        println!(
+            "{name:<28} {:>9.0} req/s   p50 {:>7.1} µs   p99 {:>7.1} µs",
+            l.requests_per_second,
+            l.p50.as_secs_f64() * 1e6,
+            l.p99.as_secs_f64() * 1e6
+        );
+    }
+    println!(
+        "mote / plain throughput: {:.0} %",
+        100.0 * served.requests_per_second / plain.requests_per_second
+    );
+
+    println!("\n== composing five steps (median of {CHAIN_SAMPLES}, one at a time)");
+    let input = r#"{"a": 3, "b": 4}"#;
+    for _ in 0..500 {
+        runtime.call("bench.flow", input).unwrap();
+    }
+    let steps: Vec<Duration> = (0..CHAIN_SAMPLES)
+        .map(|_| {
+            let start = Instant::now();
+            let mut value = 7;
+            for _ in 0..5 {
+                let output = runtime
+                    .call("fixture.sum", &format!(r#"{{"a": {value}, "b": 1}}"#))
+                    .unwrap();
+                value = output["sum"].as_i64().unwrap();
+            }
+            start.elapsed()
+        })
+        .collect();
+    let flow: Vec<Duration> = (0..CHAIN_SAMPLES)
+        .map(|_| {
+            let start = Instant::now();
+            runtime.call("bench.flow", input).unwrap();
+            start.elapsed()
+        })
+        .collect();
+    let (chain, flow_over_http) = client.block_on(async {
+        let mut sender = connect(mote).await;
+        let mut chain = Vec::new();
+        for _ in 0..CHAIN_SAMPLES {
+            let start = Instant::now();
+            let mut value = 7;
+            for _ in 0..5 {
+                let body = post_json(
+                    &mut sender,
+                    "/v1/fixture.sum",
+                    format!(r#"{{"a": {value}, "b": 1}}"#),
+                )
+                .await;
+                let output: serde_json::Value = serde_json::from_slice(&body).unwrap();
+                value = output["sum"].as_i64().unwrap();
+            }
+            chain.push(start.elapsed());
+        }
+        let mut flow = Vec::new();
+        for _ in 0..CHAIN_SAMPLES {
+            let start = Instant::now();
+            post_json(&mut sender, "/v1/bench.flow", input.to_string()).await;
+            flow.push(start.elapsed());
+        }
+        (chain, flow)
+    });
+    let steps = median(steps);
+    let flow = median(flow);
+    let chain = median(chain);
+    let flow_over_http = median(flow_over_http);
+    let micros = |d: Duration| d.as_secs_f64() * 1e6;
+    println!(
+        "five direct in-process calls (the steps' own work) {:>8.1} µs",
+        micros(steps)
+    );
+    println!(
+        "the five-step flow, in-process                      {:>8.1} µs",
+        micros(flow)
+    );
+    println!(
+        "the five steps chained over loopback HTTP           {:>8.1} µs",
+        micros(chain)
+    );
+    println!(
+        "the flow called once over loopback HTTP             {:>8.1} µs",
+        micros(flow_over_http)
+    );
+    let flow_added = flow.saturating_sub(steps);
+    let chain_added = chain.saturating_sub(steps);
+    println!(
+        "added by composing: flow {:.1} µs, chain {:.1} µs; flow / chain = {:.3}",
+        micros(flow_added),
+        micros(chain_added),
+        flow_added.as_secs_f64() / chain_added.as_secs_f64()
+    );
+}

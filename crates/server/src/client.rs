@@ -1,0 +1,240 @@
+//! The client side of mote's HTTP protocol: a service behind a URL as a
+//! verification target, so that `mote verify --url` judges services in
+//! any language, deployed anywhere, by the same oracles.
+//!
+//! The protocol: POST the JSON input; a success is a 2xx with the JSON
+//! output; a failure is `application/problem+json` whose `code` is the
+//! contract's error code (under the contract's status) or a platform code.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper::client::conn::http1::SendRequest;
+use hyper::{Uri, header};
+use hyper_util::rt::TokioIo;
+use mote_contract::Contract;
+use mote_runtime::PlatformFailure;
+use mote_verify::{Answer, Target};
+use serde_json::Value;
+
+/// Why a URL cannot be a target.
+#[derive(Debug, thiserror::Error)]
+pub enum UrlError {
+    /// Not a URL this client speaks.
+    #[error("`{url}` is not an http:// URL with a host: {why}")]
+    Invalid {
+        /// The URL given.
+        url: String,
+        /// What is wrong.
+        why: String,
+    },
+    /// The async runtime could not start.
+    #[error("cannot start the HTTP client: {0}")]
+    Runtime(std::io::Error),
+}
+
+/// A service behind an HTTP endpoint, judged as a [`Target`].
+pub struct HttpTarget {
+    uri: Uri,
+    authority: String,
+    statuses: HashMap<String, u16>,
+    timeout: Duration,
+    tokio: tokio::runtime::Runtime,
+    connection: Mutex<Option<SendRequest<Full<Bytes>>>>,
+}
+
+impl HttpTarget {
+    /// The endpoint `url` (e.g. `http://127.0.0.1:8080/v1/tax.vat`) of a
+    /// service with `contract`; each call waits at most `timeout`.
+    pub fn new(url: &str, contract: &Contract, timeout: Duration) -> Result<Self, UrlError> {
+        let invalid = |why: &str| UrlError::Invalid {
+            url: url.to_string(),
+            why: why.to_string(),
+        };
+        let uri: Uri = url
+            .parse()
+            .map_err(|e: hyper::http::uri::InvalidUri| invalid(&e.to_string()))?;
+        match uri.scheme_str() {
+            Some("http") => {}
+            Some("https") => {
+                return Err(invalid(
+                    "https is not supported yet; verify through a plain-HTTP address or a local proxy",
+                ));
+            }
+            _ => return Err(invalid("the scheme must be http")),
+        }
+        let authority = uri
+            .authority()
+            .map(|a| a.to_string())
+            .ok_or_else(|| invalid("it has no host"))?;
+        let tokio = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(UrlError::Runtime)?;
+        Ok(HttpTarget {
+            uri,
+            authority,
+            statuses: contract
+                .errors
+                .iter()
+                .map(|e| (e.code.clone(), e.status))
+                .collect(),
+            timeout,
+            tokio,
+            connection: Mutex::new(None),
+        })
+    }
+
+    async fn send(
+        &self,
+        connection: &mut Option<SendRequest<Full<Bytes>>>,
+        body: String,
+    ) -> Result<(u16, Option<String>, Bytes), String> {
+        // A kept-alive connection the server closed is replaced once.
+        for attempt in 0..2 {
+            if connection.as_ref().is_none_or(|c| c.is_closed()) {
+                let stream = tokio::net::TcpStream::connect(&self.authority)
+                    .await
+                    .map_err(|e| format!("cannot connect to {}: {e}", self.authority))?;
+                let _ = stream.set_nodelay(true);
+                let (sender, driver) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+                    .await
+                    .map_err(|e| format!("HTTP handshake with {} failed: {e}", self.authority))?;
+                tokio::spawn(driver);
+                *connection = Some(sender);
+            }
+            let Some(sender) = connection.as_mut() else {
+                continue;
+            };
+            if sender.ready().await.is_err() {
+                *connection = None;
+                continue;
+            }
+            let path = self.uri.path_and_query().map_or("/", |p| p.as_str());
+            let request = hyper::Request::post(path)
+                .header(header::HOST, &self.authority)
+                .header(header::CONTENT_TYPE, "application/json")
+                .header(header::ACCEPT, "application/json, application/problem+json")
+                .body(Full::new(Bytes::from(body.clone())))
+                .map_err(|e| e.to_string())?;
+            match sender.send_request(request).await {
+                Ok(response) => {
+                    let status = response.status().as_u16();
+                    let media = response
+                        .headers()
+                        .get(header::CONTENT_TYPE)
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_string);
+                    let bytes = response
+                        .into_body()
+                        .collect()
+                        .await
+                        .map_err(|e| format!("the response body broke off: {e}"))?
+                        .to_bytes();
+                    return Ok((status, media, bytes));
+                }
+                Err(e) if attempt == 0 => {
+                    tracing::debug!("retrying on a fresh connection: {e}");
+                    *connection = None;
+                }
+                Err(e) => return Err(format!("the request failed: {e}")),
+            }
+        }
+        Err(format!("no usable connection to {}", self.authority))
+    }
+
+    /// Reads one HTTP answer as the protocol defines it.
+    fn answer(&self, status: u16, media: Option<&str>, body: &[u8]) -> Answer {
+        let text = String::from_utf8_lossy(body).into_owned();
+        if (200..300).contains(&status) {
+            return Answer::Output(serde_json::from_str(&text).map_err(|_| text));
+        }
+        let problem = media
+            .filter(|m| {
+                m.split(';')
+                    .next()
+                    .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/problem+json"))
+            })
+            .and_then(|_| serde_json::from_str::<Value>(&text).ok());
+        let Some(code) = problem
+            .as_ref()
+            .and_then(|p| p.get("code"))
+            .and_then(Value::as_str)
+        else {
+            return Answer::Protocol {
+                message: format!(
+                    "status {status} without an application/problem+json body carrying `code` (content type {}, body {})",
+                    media.unwrap_or("none"),
+                    truncate(&text)
+                ),
+            };
+        };
+        let message = problem
+            .as_ref()
+            .and_then(|p| p.get("detail").or_else(|| p.get("title")))
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        if let Some(&declared) = self.statuses.get(code) {
+            if declared != status {
+                return Answer::Protocol {
+                    message: format!(
+                        "declared error `{code}` came with status {status}; the contract gives it {declared}"
+                    ),
+                };
+            }
+            return Answer::Error {
+                code: code.to_string(),
+                message,
+            };
+        }
+        if PlatformFailure::from_code(code).is_some() {
+            return Answer::Platform {
+                code: code.to_string(),
+                message,
+            };
+        }
+        Answer::Error {
+            code: code.to_string(),
+            message,
+        }
+    }
+}
+
+fn truncate(text: &str) -> String {
+    const MAX: usize = 200;
+    match text.char_indices().nth(MAX) {
+        Some((end, _)) => format!("{:?}…", &text[..end]),
+        None => format!("{text:?}"),
+    }
+}
+
+impl Target for HttpTarget {
+    fn call(&self, input: &Value) -> Answer {
+        let mut connection = self
+            .connection
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let exchange = self.tokio.block_on(async {
+            tokio::time::timeout(self.timeout, self.send(&mut connection, input.to_string())).await
+        });
+        match exchange {
+            Ok(Ok((status, media, body))) => self.answer(status, media.as_deref(), &body),
+            Ok(Err(message)) => Answer::Platform {
+                code: "unreachable".into(),
+                message,
+            },
+            Err(_) => {
+                // The request may still be in flight; start afresh.
+                *connection = None;
+                Answer::Platform {
+                    code: PlatformFailure::Timeout.code().into(),
+                    message: format!("no answer within {} ms", self.timeout.as_millis()),
+                }
+            }
+        }
+    }
+}
