@@ -9,7 +9,15 @@ use std::path::{Path, PathBuf};
 
 use mote_build::{BuildError, ServiceSource, TargetStatus};
 use mote_contract::{CallGraph, Contract, Diagnostic, GraphProblem};
-use mote_runtime::{GuestAnswer, LoadError, Runtime, RuntimeConfig, RuntimeError};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use mote_contract::CallTarget;
+use mote_runtime::{
+    CalleeDouble, Failure, GuestAnswer, LoadError, PlatformFailure, Runtime, RuntimeConfig,
+    RuntimeError,
+};
+use mote_verify::double::{DoubleAnswer, Doubles};
 use mote_verify::{Answer, Target};
 
 /// Where an app's build output goes, unless told otherwise.
@@ -222,24 +230,125 @@ pub fn load_built(
 pub struct InProcess<'a> {
     runtime: &'a Runtime,
     service: String,
+    doubles: Option<Arc<dyn CalleeDouble>>,
+    counts: Option<Arc<DoubleCounts>>,
 }
 
 impl<'a> InProcess<'a> {
-    /// The service `service` of `runtime`.
+    /// The service `service` of `runtime`; its calls reach the real
+    /// callees.
     pub fn new(runtime: &'a Runtime, service: impl Into<String>) -> Self {
         InProcess {
             runtime,
             service: service.into(),
+            doubles: None,
+            counts: None,
         }
+    }
+
+    /// The service `service` of `runtime`, alone: its calls are answered
+    /// by doubles built from the callees' contracts, fixed by `seed`.
+    pub fn isolated(runtime: &'a Runtime, service: impl Into<String>, seed: u64) -> Self {
+        let counts = Arc::new(DoubleCounts::default());
+        let doubles: Arc<dyn CalleeDouble> = Arc::new(ContractDoubles {
+            runtime: runtime.clone(),
+            doubles: Doubles::new(seed),
+            counts: Arc::clone(&counts),
+        });
+        InProcess {
+            runtime,
+            service: service.into(),
+            doubles: Some(doubles),
+            counts: Some(counts),
+        }
+    }
+
+    /// How the service's calls were answered so far (`None` when they
+    /// reach the real callees).
+    pub fn double_counts(&self) -> Option<&DoubleCounts> {
+        self.counts.as_deref()
+    }
+}
+
+/// How the calls of a service verified alone were answered.
+#[derive(Debug, Default)]
+pub struct DoubleCounts {
+    /// Successes made up from the callee's contract.
+    pub outputs: AtomicU64,
+    /// Declared errors of the callee (due, from an example, or injected).
+    pub errors: AtomicU64,
+    /// Inputs the callee's contract refuses.
+    pub refused: AtomicU64,
+    /// Calls the double could not answer, so the real callee did.
+    pub declined: AtomicU64,
+}
+
+/// The runtime's [`CalleeDouble`] over mote-verify's doubles: callee
+/// contracts come from the runtime's loaded services.
+struct ContractDoubles {
+    runtime: Runtime,
+    doubles: Doubles,
+    counts: Arc<DoubleCounts>,
+}
+
+impl CalleeDouble for ContractDoubles {
+    fn answer(
+        &self,
+        target: &CallTarget,
+        input: &str,
+    ) -> Option<Result<serde_json::Value, Failure>> {
+        // A callee that is not loaded, or not in the range, is the real
+        // call path's to report.
+        let callee = self.runtime.contract(target.service.as_str())?;
+        if !target.versions.matches(&callee.service.version) {
+            return None;
+        }
+        let count = |counter: &AtomicU64| counter.fetch_add(1, Ordering::Relaxed);
+        let invalid = |message: String| Failure::Platform {
+            kind: PlatformFailure::InvalidInput,
+            message,
+        };
+        let value: serde_json::Value = match serde_json::from_str(input) {
+            Ok(value) => value,
+            Err(e) => {
+                count(&self.counts.refused);
+                return Some(Err(invalid(format!("input is not JSON: {e}"))));
+            }
+        };
+        Some(match self.doubles.answer(&callee, &value) {
+            DoubleAnswer::Output(output) => {
+                count(&self.counts.outputs);
+                Ok(output)
+            }
+            DoubleAnswer::Error { code, message } => {
+                count(&self.counts.errors);
+                let status = callee.error(&code).map_or(422, |e| e.status);
+                Err(Failure::Declared {
+                    code,
+                    message,
+                    status,
+                })
+            }
+            DoubleAnswer::InvalidInput(message) => {
+                count(&self.counts.refused);
+                Err(invalid(message))
+            }
+            DoubleAnswer::Declined => {
+                count(&self.counts.declined);
+                return None;
+            }
+        })
     }
 }
 
 impl Target for InProcess<'_> {
     fn call(&self, input: &serde_json::Value) -> Answer {
-        match self
-            .runtime
-            .call_unchecked(&self.service, &input.to_string())
-        {
+        let text = input.to_string();
+        let answer = match &self.doubles {
+            Some(doubles) => self.runtime.call_isolated(&self.service, &text, doubles),
+            None => self.runtime.call_unchecked(&self.service, &text),
+        };
+        match answer {
             Ok(GuestAnswer::Output(text)) => {
                 Answer::Output(serde_json::from_str(&text).map_err(|_| text))
             }

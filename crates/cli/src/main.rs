@@ -97,8 +97,9 @@ enum Command {
     /// service gets a signed attestation. Flows are verified like any
     /// service. With --url URL, DIR is one contract and the service behind
     /// URL is verified over HTTP, whatever it is written in. --junit FILE
-    /// also writes JUnit XML. Not yet: callee doubles (a service's calls
-    /// reach the real services).
+    /// also writes JUnit XML. A service's calls (a flow's steps too) are
+    /// answered by doubles built from the callees' contracts, so each
+    /// service is verified alone (--real-callees to call the real ones).
     Verify(verify::Request),
     /// Serve an app over HTTP: build what changed, verify every service
     /// without a valid attestation, then serve them all from one process.

@@ -181,8 +181,13 @@ fn decide(
             cases: request.cases,
             allow_unreached: Vec::new(),
         };
-        let report =
-            mote_verify::verify(&service.contract, &InProcess::new(runtime, &name), &options);
+        let calls = service.contract.flow.is_some() || !service.contract.effects.calls.is_empty();
+        let target = if calls {
+            InProcess::isolated(runtime, &name, seed)
+        } else {
+            InProcess::new(runtime, &name)
+        };
+        let report = mote_verify::verify(&service.contract, &target, &options);
         if !report.passed() {
             crate::verify::print_human(
                 &report,

@@ -53,6 +53,19 @@ pub struct Request {
     /// for CI systems.
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
+    /// Let a service's calls reach the real callees instead of doubles
+    /// built from the callees' contracts.
+    #[arg(long)]
+    pub real_callees: bool,
+}
+
+/// One service's verification, ready to print.
+struct Outcome {
+    report: Report,
+    version: String,
+    replay: String,
+    /// How its calls were answered, when doubles stood in for callees.
+    doubles: Option<serde_json::Value>,
 }
 
 /// Verifies the service behind `--url` against the contract at DIR.
@@ -90,21 +103,42 @@ fn run_url(request: &Request, url: &str) -> ExitCode {
         request.cases
     );
     let version = contract.service.version.to_string();
-    finish(request, seed, &[(report, version, replay)])
+    finish(
+        request,
+        seed,
+        &[Outcome {
+            report,
+            version,
+            replay,
+            doubles: None,
+        }],
+    )
 }
 
 /// Prints the reports as asked, writes JUnit when asked, and gives the
 /// exit status.
-fn finish(request: &Request, seed: u64, reports: &[(Report, String, String)]) -> ExitCode {
+fn finish(request: &Request, seed: u64, reports: &[Outcome]) -> ExitCode {
     match request.format {
         Format::Human => {
-            for (report, version, replay) in reports {
-                print_human(report, version, replay);
+            for outcome in reports {
+                print_human(&outcome.report, &outcome.version, &outcome.replay);
+                if let Some(d) = &outcome.doubles {
+                    println!(
+                        "      callees: doubles answered {} with an output and {} with a declared error, refused {} inputs; {} calls went to the real callee",
+                        d["outputs"], d["errors"], d["refused"], d["declined"]
+                    );
+                }
             }
         }
         Format::Json => {
-            let json: Vec<serde_json::Value> =
-                reports.iter().map(|(r, _, _)| report_json(r)).collect();
+            let json: Vec<serde_json::Value> = reports
+                .iter()
+                .map(|o| {
+                    let mut json = report_json(&o.report);
+                    json["doubles"] = o.doubles.clone().unwrap_or(serde_json::Value::Null);
+                    json
+                })
+                .collect();
             println!("{:#}", serde_json::json!({"seed": seed, "reports": json}));
         }
     }
@@ -114,7 +148,7 @@ fn finish(request: &Request, seed: u64, reports: &[(Report, String, String)]) ->
         eprintln!("error: cannot write {}: {e}", path.display());
         return ExitCode::from(exit::USAGE);
     }
-    if reports.iter().all(|(r, _, _)| r.passed()) {
+    if reports.iter().all(|o| o.report.passed()) {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(exit::PROBLEMS)
@@ -123,18 +157,21 @@ fn finish(request: &Request, seed: u64, reports: &[(Report, String, String)]) ->
 
 /// JUnit XML: one test suite, one test case per service, a failure with
 /// the counterexample, unreached outcomes or starvation when it failed.
-fn write_junit(
-    path: &std::path::Path,
-    reports: &[(Report, String, String)],
-) -> std::io::Result<()> {
-    let failures = reports.iter().filter(|(r, _, _)| !r.passed()).count();
+fn write_junit(path: &std::path::Path, reports: &[Outcome]) -> std::io::Result<()> {
+    let failures = reports.iter().filter(|o| !o.report.passed()).count();
     let mut xml = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     xml.push_str(&format!(
         "<testsuites name=\"mote verify\" tests=\"{}\" failures=\"{failures}\">\n  <testsuite name=\"mote verify\" tests=\"{}\" failures=\"{failures}\">\n",
         reports.len(),
         reports.len()
     ));
-    for (report, version, replay) in reports {
+    for Outcome {
+        report,
+        version,
+        replay,
+        ..
+    } in reports
+    {
         xml.push_str(&format!(
             "    <testcase classname=\"mote.verify\" name=\"{} {}\">\n",
             escape(&report.service),
@@ -269,8 +306,23 @@ pub fn run(request: Request) -> ExitCode {
         if !request.services.is_empty() && !request.services.iter().any(|s| s == name) {
             continue;
         }
-        let report =
-            mote_verify::verify(&service.contract, &InProcess::new(&runtime, name), &options);
+        let calls = service.contract.flow.is_some() || !service.contract.effects.calls.is_empty();
+        let target = if calls && !request.real_callees {
+            InProcess::isolated(&runtime, name, seed)
+        } else {
+            InProcess::new(&runtime, name)
+        };
+        let report = mote_verify::verify(&service.contract, &target, &options);
+        let doubles = target.double_counts().map(|c| {
+            let read =
+                |n: &std::sync::atomic::AtomicU64| n.load(std::sync::atomic::Ordering::Relaxed);
+            serde_json::json!({
+                "outputs": read(&c.outputs),
+                "errors": read(&c.errors),
+                "refused": read(&c.refused),
+                "declined": read(&c.declined),
+            })
+        });
         if let Some(key) = &key
             && report.passed()
         {
@@ -286,7 +338,12 @@ pub fn run(request: Request) -> ExitCode {
             }
         }
         let replay = replay_command(&request.dir, name, seed, request.cases);
-        reports.push((report, service.contract.service.version.to_string(), replay));
+        reports.push(Outcome {
+            report,
+            version: service.contract.service.version.to_string(),
+            replay,
+            doubles,
+        });
     }
     finish(&request, seed, &reports)
 }

@@ -232,6 +232,17 @@ fn the_shop_verifies_with_full_coverage() {
         7,
         "every service is verified, the checkout flow too"
     );
+    let checkout = reports
+        .iter()
+        .find(|r| r["service"] == "shop.checkout")
+        .unwrap();
+    let doubles = &checkout["doubles"];
+    assert!(doubles["outputs"].as_u64().unwrap() > 0, "{doubles}");
+    assert!(doubles["errors"].as_u64().unwrap() > 0, "{doubles}");
+    assert_eq!(
+        doubles["declined"], 0,
+        "every callee answer was made up: {doubles}"
+    );
     for r in reports {
         assert_eq!(r["passed"], true, "{r}");
         assert!(

@@ -13,6 +13,7 @@ use mote_contract::{Bindings, CallTarget, Contract};
 use serde_json::Value;
 use wasmtime::{Store, Trap};
 
+use crate::CalleeDouble;
 use crate::bindings::ServicePre;
 use crate::bindings::mote::service::types;
 use crate::failure::{Failure, PlatformFailure};
@@ -28,7 +29,7 @@ pub(crate) fn call(shared: &Arc<Shared>, service: &str, input: &str) -> Result<V
             format!("no service named `{service}` is loaded"),
         ));
     };
-    run(shared, &loaded, input, 0)
+    run(shared, &loaded, input, 0, None)
 }
 
 /// Runs steps 1 and 2 only: the guest's own answer, unchecked, for a
@@ -38,6 +39,7 @@ pub(crate) fn call_unchecked(
     shared: &Arc<Shared>,
     service: &str,
     input: &str,
+    double: Option<&Arc<dyn CalleeDouble>>,
 ) -> Result<GuestAnswer, Failure> {
     let Some(loaded) = shared.lookup(service) else {
         return Err(Failure::platform(
@@ -49,7 +51,7 @@ pub(crate) fn call_unchecked(
     let Invocation {
         answer,
         callee_failures,
-    } = execute(shared, &loaded, input, &value, 0)?;
+    } = execute(shared, &loaded, input, &value, 0, double)?;
     match answer {
         Ok(output) => Ok(GuestAnswer::Output(output)),
         Err(failure) => match callee_failures
@@ -80,13 +82,18 @@ pub enum GuestAnswer {
 }
 
 /// Calls the service a caller declared, checking the loaded version is one
-/// the caller accepts.
+/// the caller accepts; a double, when one is given and answers, stands in
+/// for the callee.
 pub(crate) fn call_declared(
     shared: &Arc<Shared>,
     target: &CallTarget,
     input: &str,
     depth: u32,
+    double: Option<&Arc<dyn CalleeDouble>>,
 ) -> Result<Value, Failure> {
+    if let Some(answer) = double.and_then(|d| d.answer(target, input)) {
+        return answer;
+    }
     let Some(loaded) = shared.lookup(target.service.as_str()) else {
         return Err(Failure::platform(
             PlatformFailure::UnknownService,
@@ -109,7 +116,7 @@ pub(crate) fn call_declared(
             format!("calls nested deeper than {}", shared.config.max_call_depth),
         ));
     }
-    run(shared, &loaded, input, depth)
+    run(shared, &loaded, input, depth, double)
 }
 
 fn run(
@@ -117,13 +124,14 @@ fn run(
     service: &Arc<LoadedService>,
     input: &str,
     depth: u32,
+    double: Option<&Arc<dyn CalleeDouble>>,
 ) -> Result<Value, Failure> {
     let contract = &service.contract;
     let value = admit(contract, service.limits.max_input_bytes, input)?;
     let Invocation {
         answer,
         callee_failures,
-    } = execute(shared, service, input, &value, depth)?;
+    } = execute(shared, service, input, &value, depth, double)?;
     let checks = Postconditions {
         contract,
         input: &value,
@@ -200,9 +208,10 @@ fn execute(
     input: &str,
     value: &Value,
     depth: u32,
+    double: Option<&Arc<dyn CalleeDouble>>,
 ) -> Result<Invocation, Failure> {
     match &service.implementation {
-        Implementation::Component(pre) => invoke(shared, service, pre, input, depth),
+        Implementation::Component(pre) => invoke(shared, service, pre, input, depth, double),
         Implementation::Flow(plan) => {
             let Some(flow) = &service.contract.flow else {
                 return Err(Failure::platform(
@@ -211,7 +220,7 @@ fn execute(
                 ));
             };
             Ok(Invocation {
-                answer: crate::flow::run(shared, service, flow, plan, value, depth)?,
+                answer: crate::flow::run(shared, service, flow, plan, value, depth, double)?,
                 callee_failures: Vec::new(),
             })
         }
@@ -226,9 +235,13 @@ fn invoke(
     pre: &ServicePre<HostState>,
     input: &str,
     depth: u32,
+    double: Option<&Arc<dyn CalleeDouble>>,
 ) -> Result<Invocation, Failure> {
     let limits = service.limits;
-    let mut store = Store::new(&shared.engine, HostState::new(shared, service, depth));
+    let mut store = Store::new(
+        &shared.engine,
+        HostState::new(shared, service, depth, double),
+    );
     store.limiter(|state| &mut state.memory);
     store
         .set_fuel(limits.fuel)

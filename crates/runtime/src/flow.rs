@@ -13,6 +13,7 @@ use std::time::Instant;
 use mote_contract::{Bindings, Flow, FlowStep};
 use serde_json::Value;
 
+use crate::CalleeDouble;
 use crate::bindings::mote::service::types;
 use crate::failure::{Failure, PlatformFailure};
 use crate::service::LoadedService;
@@ -66,6 +67,7 @@ pub(crate) fn run(
     plan: &FlowPlan,
     input: &Value,
     depth: u32,
+    double: Option<&Arc<dyn CalleeDouble>>,
 ) -> Result<Result<String, types::Failure>, Failure> {
     let name = service.contract.service.name.as_str();
     let started = Instant::now();
@@ -80,7 +82,7 @@ pub(crate) fn run(
                 ),
             ));
         }
-        let outcomes = run_wave(shared, flow, wave, input, &results, depth);
+        let outcomes = run_wave(shared, flow, wave, input, &results, depth, double);
         for (&index, outcome) in wave.iter().zip(outcomes) {
             match outcome {
                 Ok(value) => results[index] = Some(value),
@@ -147,6 +149,7 @@ fn run_wave(
     input: &Value,
     results: &[Option<Value>],
     depth: u32,
+    double: Option<&Arc<dyn CalleeDouble>>,
 ) -> Vec<Result<Value, StepFailure>> {
     let parent = tracing::Span::current();
     let one = |index: usize| {
@@ -157,7 +160,7 @@ fn run_wave(
             step = step.id.as_str(),
             service = step.call.service.as_str()
         );
-        span.in_scope(|| run_step(shared, flow, step, input, results, depth))
+        span.in_scope(|| run_step(shared, flow, step, input, results, depth, double))
     };
     match wave {
         [] => Vec::new(),
@@ -185,6 +188,7 @@ fn run_step(
     input: &Value,
     results: &[Option<Value>],
     depth: u32,
+    double: Option<&Arc<dyn CalleeDouble>>,
 ) -> Result<Value, StepFailure> {
     let mut bindings = Bindings::new().with("input", input);
     for id in &step.depends_on {
@@ -203,7 +207,13 @@ fn run_step(
             step.id
         ))
     })?;
-    match crate::call::call_declared(shared, &step.call, &step_input.to_string(), depth + 1) {
+    match crate::call::call_declared(
+        shared,
+        &step.call,
+        &step_input.to_string(),
+        depth + 1,
+        double,
+    ) {
         Ok(output) => Ok(output),
         Err(failure) => match failure.platform_kind() {
             None => Err(StepFailure::Declared(failure)),

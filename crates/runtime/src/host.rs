@@ -13,6 +13,7 @@ use wasmtime_wasi::{
     WasiView,
 };
 
+use crate::CalleeDouble;
 use crate::bindings::mote::service::{host, types};
 use crate::failure::{Failure, PlatformFailure};
 use crate::service::LoadedService;
@@ -26,6 +27,7 @@ pub(crate) struct HostState {
     shared: Arc<Shared>,
     service: Arc<LoadedService>,
     depth: u32,
+    double: Option<Arc<dyn CalleeDouble>>,
     /// A breach of the contract the guest committed through an import
     /// (an undeclared call); it decides the call's outcome.
     pub(crate) breach: Option<Failure>,
@@ -37,7 +39,12 @@ pub(crate) struct HostState {
 }
 
 impl HostState {
-    pub(crate) fn new(shared: &Arc<Shared>, service: &Arc<LoadedService>, depth: u32) -> Self {
+    pub(crate) fn new(
+        shared: &Arc<Shared>,
+        service: &Arc<LoadedService>,
+        depth: u32,
+        double: Option<&Arc<dyn CalleeDouble>>,
+    ) -> Self {
         let capture = shared.config.max_output_capture;
         let stdout = MemoryOutputPipe::new(capture);
         let stderr = MemoryOutputPipe::new(capture);
@@ -71,6 +78,7 @@ impl HostState {
             shared: Arc::clone(shared),
             service: Arc::clone(service),
             depth,
+            double: double.cloned(),
             breach: None,
             callee_failures: Vec::new(),
             stdout,
@@ -183,7 +191,13 @@ impl host::Host for HostState {
             // Trap: the guest must not carry on as if the call were allowed.
             return Err(wasmtime::Error::msg(failure.to_string()));
         };
-        let outcome = crate::call::call_declared(&self.shared, target, &input, self.depth + 1);
+        let outcome = crate::call::call_declared(
+            &self.shared,
+            target,
+            &input,
+            self.depth + 1,
+            self.double.as_ref(),
+        );
         Ok(match outcome {
             Ok(output) => Ok(output.to_string()),
             Err(failure) => {

@@ -25,7 +25,7 @@ mod shared;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use mote_contract::Contract;
+use mote_contract::{CallTarget, Contract};
 use wasmtime::component::Component;
 
 pub use call::GuestAnswer;
@@ -124,6 +124,18 @@ pub enum LoadError {
         /// The service.
         service: String,
     },
+}
+
+/// Stands in for callees during verification (see
+/// [`Runtime::call_isolated`]).
+pub trait CalleeDouble: Send + Sync {
+    /// The answer to a call of `target` with the JSON text `input`, or
+    /// `None` to let the real callee answer.
+    fn answer(
+        &self,
+        target: &CallTarget,
+        input: &str,
+    ) -> Option<Result<serde_json::Value, Failure>>;
 }
 
 /// A loaded service's contract, shared with the runtime (cheap to clone).
@@ -280,7 +292,22 @@ impl Runtime {
     /// checks on the way out: for verifiers, which judge the answer against
     /// the contract themselves and report precisely how it fails.
     pub fn call_unchecked(&self, service: &str, input: &str) -> Result<GuestAnswer, Failure> {
-        call::call_unchecked(&self.shared, service, input)
+        call::call_unchecked(&self.shared, service, input, None)
+    }
+
+    /// Like [`Runtime::call_unchecked`], but every call the service makes
+    /// (through `effects.calls`, or as a flow's steps) is first offered to
+    /// `double`: a verifier's stand-in built from the callee's contract, so
+    /// that a service is judged alone and its handling of each answer a
+    /// callee may give (declared errors included) is exercised. Calls the
+    /// double declines reach the loaded callee.
+    pub fn call_isolated(
+        &self,
+        service: &str,
+        input: &str,
+        double: &Arc<dyn CalleeDouble>,
+    ) -> Result<GuestAnswer, Failure> {
+        call::call_unchecked(&self.shared, service, input, Some(double))
     }
 
     /// The names of the loaded services, sorted.

@@ -17,6 +17,7 @@
 //! sees a [`Target`].
 
 pub mod attest;
+pub mod double;
 pub mod generate;
 pub mod oracle;
 mod target;
