@@ -187,7 +187,12 @@ fn decide(
         } else {
             InProcess::new(runtime, &name)
         };
-        let report = mote_verify::verify(&service.contract, &target, &options);
+        let bar = crate::verify::progress_bar(&name, request.cases, crate::Format::Human);
+        let report =
+            mote_verify::verify_with_progress(&service.contract, &target, &options, &|n| {
+                bar.set_position(u64::from(n))
+            });
+        bar.finish_and_clear();
         if !report.passed() {
             crate::verify::print_human(
                 &report,

@@ -96,7 +96,15 @@ fn run_url(request: &Request, url: &str) -> ExitCode {
         cases: request.cases,
         allow_unreached: request.allow_unreached.clone(),
     };
-    let report = mote_verify::verify(&contract, &target, &options);
+    let bar = progress_bar(
+        contract.service.name.as_str(),
+        request.cases,
+        request.format,
+    );
+    let report = mote_verify::verify_with_progress(&contract, &target, &options, &|n| {
+        bar.set_position(u64::from(n))
+    });
+    bar.finish_and_clear();
     let replay = format!(
         "mote verify --url {url} {} --seed {seed} --cases {}",
         path.display(),
@@ -312,7 +320,12 @@ pub fn run(request: Request) -> ExitCode {
         } else {
             InProcess::new(&runtime, name)
         };
-        let report = mote_verify::verify(&service.contract, &target, &options);
+        let bar = progress_bar(name, request.cases, request.format);
+        let report =
+            mote_verify::verify_with_progress(&service.contract, &target, &options, &|n| {
+                bar.set_position(u64::from(n))
+            });
+        bar.finish_and_clear();
         let doubles = target.double_counts().map(|c| {
             let read =
                 |n: &std::sync::atomic::AtomicU64| n.load(std::sync::atomic::Ordering::Relaxed);
@@ -346,6 +359,22 @@ pub fn run(request: Request) -> ExitCode {
         });
     }
     finish(&request, seed, &reports)
+}
+
+/// A progress bar on standard error for one service's generated cases;
+/// hidden when standard error is not a terminal or the output is JSON.
+pub(crate) fn progress_bar(service: &str, cases: u32, format: Format) -> indicatif::ProgressBar {
+    if format == Format::Json {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(u64::from(cases));
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "{prefix:>20} [{bar:30}] {pos}/{len} cases ({per_sec}, {eta} left)",
+    ) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar.set_prefix(service.to_string());
+    bar
 }
 
 /// The command that replays exactly one service's run.

@@ -330,9 +330,10 @@ fn calls_beyond_the_in_flight_limit_get_503_with_retry_after() {
 fn slow_spin_and_sum() -> Runtime {
     let runtime = Runtime::new(RuntimeConfig::default()).unwrap();
     let (contract, wasm) = &fixtures()["fixture.spin"];
-    let text = std::fs::read_to_string(contract)
-        .unwrap()
-        .replace("timeout_ms = 50", "timeout_ms = 1000\nfuel = 1000000000000000");
+    let text = std::fs::read_to_string(contract).unwrap().replace(
+        "timeout_ms = 50",
+        "timeout_ms = 1000\nfuel = 1000000000000000",
+    );
     let checked = mote_contract::check_source(mote_contract::SourceFile::new("spin.toml", text));
     runtime.load_file(checked.contract.unwrap(), wasm).unwrap();
     let (contract, wasm) = &fixtures()["fixture.sum"];

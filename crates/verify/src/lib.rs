@@ -24,4 +24,4 @@ mod target;
 mod verify;
 
 pub use target::{Answer, Target};
-pub use verify::{Counterexample, Options, Report, describe, verify};
+pub use verify::{Counterexample, Options, Report, describe, verify, verify_with_progress};

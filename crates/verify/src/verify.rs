@@ -77,6 +77,18 @@ impl Report {
 
 /// Verifies `target` against `contract`.
 pub fn verify(contract: &Contract, target: &dyn Target, options: &Options) -> Report {
+    verify_with_progress(contract, target, options, &|_| {})
+}
+
+/// [`verify`], telling `progress` the number of generated cases passed so
+/// far after each one (for a progress bar; shrinking and the directed
+/// search after a failure or for rare outcomes are not counted).
+pub fn verify_with_progress(
+    contract: &Contract,
+    target: &dyn Target,
+    options: &Options,
+    progress: &dyn Fn(u32),
+) -> Report {
     let mut report = Report {
         service: contract.service.name.to_string(),
         seed: options.seed,
@@ -137,6 +149,7 @@ pub fn verify(contract: &Contract, target: &dyn Target, options: &Options) -> Re
                 if !tally.failed {
                     tally.cases += 1;
                     *tally.coverage.entry(outcome).or_default() += 1;
+                    progress(tally.cases);
                 }
                 Ok(())
             }
