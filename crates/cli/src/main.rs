@@ -6,6 +6,7 @@ mod check;
 mod graph;
 mod new;
 mod run;
+mod strength;
 mod up;
 mod verify;
 
@@ -111,6 +112,15 @@ enum Command {
     /// /readyz health. A service that fails verification stops the start
     /// (exit 1). Ctrl-C or SIGTERM stops it after the calls in flight.
     Up(up::Request),
+    /// Measure what each contract leaves unsaid: mutate the real answers
+    /// (numbers ±1 and doubled, strings changed and emptied, booleans
+    /// flipped, optional members dropped, array elements removed and
+    /// duplicated, a member added, success and errors swapped) and count
+    /// the mutants the contract still accepts. Each survivor is a hole: a
+    /// wrong implementation answering that way would pass `mote verify`.
+    /// Also reports errors whose `when` overlap. Exit status: 0, or 1 when
+    /// a service scores below --min-strength; 2 the command could not run.
+    Strength(strength::Request),
     /// Print the app's call graph (effects.calls and flow steps) as
     /// Mermaid or Graphviz DOT, and name every problem in it: calls to
     /// missing services, versions outside a caller's range, errors a flow
@@ -194,7 +204,7 @@ fn main() -> ExitCode {
     // Verification provokes contract violations on purpose and reports
     // them itself; the runtime's warnings about each would only be noise.
     let default_filter = match cli.command {
-        Command::Verify(_) | Command::Up(_) => "error",
+        Command::Verify(_) | Command::Up(_) | Command::Strength(_) => "error",
         _ => "warn",
     };
     tracing_subscriber::fmt()
@@ -216,6 +226,7 @@ fn main() -> ExitCode {
         Command::New { name, dir } => new::run(&name, &dir),
         Command::Verify(request) => verify::run(request),
         Command::Up(request) => up::run(request),
+        Command::Strength(request) => strength::run(request),
         Command::Graph { dir, format } => graph::run(&dir, format),
         Command::Keygen { out } => attest::keygen(&out),
         Command::Attest {

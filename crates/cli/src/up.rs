@@ -205,7 +205,8 @@ fn decide(
             return Err(ExitCode::from(exit::PROBLEMS));
         }
         if let Some(key) = key
-            && let Err(e) = crate::verify::write_attestation(&report, service, key, attest_dir)
+            && let Err(e) =
+                crate::verify::write_attestation(&report, None, service, key, attest_dir)
         {
             eprintln!("warning: cannot write the attestation of {name}: {e}");
         }

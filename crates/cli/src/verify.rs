@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use mote_app::InProcess;
 use mote_runtime::RuntimeConfig;
+use mote_verify::strength::{StrengthOptions, StrengthReport};
 use mote_verify::{Options, Report};
 
 use crate::{Format, exit};
@@ -57,6 +58,10 @@ pub struct Request {
     /// built from the callees' contracts.
     #[arg(long)]
     pub real_callees: bool,
+    /// Fail (exit 1, no attestation) when a contract pins less than this
+    /// share (0 to 1) of its answers' mutants; see `mote strength`.
+    #[arg(long, value_name = "SCORE")]
+    pub min_strength: Option<f64>,
 }
 
 /// One service's verification, ready to print.
@@ -66,6 +71,21 @@ struct Outcome {
     replay: String,
     /// How its calls were answered, when doubles stood in for callees.
     doubles: Option<serde_json::Value>,
+    /// How strongly the contract pins the answers (when it passed).
+    strength: Option<StrengthReport>,
+    /// The attestation written, if any.
+    attestation: Option<PathBuf>,
+}
+
+impl Outcome {
+    /// Passed, and strong enough when a minimum strength is asked for.
+    fn passed(&self, min_strength: Option<f64>) -> bool {
+        self.report.passed()
+            && match (&self.strength, min_strength) {
+                (Some(strength), Some(min)) => strength.score() >= min,
+                _ => true,
+            }
+    }
 }
 
 /// Verifies the service behind `--url` against the contract at DIR.
@@ -119,6 +139,8 @@ fn run_url(request: &Request, url: &str) -> ExitCode {
             version,
             replay,
             doubles: None,
+            strength: None,
+            attestation: None,
         }],
     )
 }
@@ -130,6 +152,25 @@ fn finish(request: &Request, seed: u64, reports: &[Outcome]) -> ExitCode {
         Format::Human => {
             for outcome in reports {
                 print_human(&outcome.report, &outcome.version, &outcome.replay);
+                if let Some(strength) = &outcome.strength {
+                    let verdict = match request.min_strength {
+                        Some(min) if strength.score() < min => {
+                            format!(", below --min-strength {min}: FAIL")
+                        }
+                        _ => String::new(),
+                    };
+                    println!(
+                        "      strength: {:.1} % of {} answer mutants rejected, {} holes{verdict} (mote strength {} --service {} lists them)",
+                        strength.score() * 100.0,
+                        strength.mutants,
+                        strength.survivors.len(),
+                        request.dir.display(),
+                        outcome.report.service
+                    );
+                }
+                if let Some(path) = &outcome.attestation {
+                    println!("      attested: {}", path.display());
+                }
                 if let Some(d) = &outcome.doubles {
                     println!(
                         "      callees: doubles answered {} with an output and {} with a declared error, refused {} inputs; {} calls went to the real callee",
@@ -143,7 +184,18 @@ fn finish(request: &Request, seed: u64, reports: &[Outcome]) -> ExitCode {
                 .iter()
                 .map(|o| {
                     let mut json = report_json(&o.report);
+                    json["passed"] = o.passed(request.min_strength).into();
                     json["doubles"] = o.doubles.clone().unwrap_or(serde_json::Value::Null);
+                    json["strength"] = o
+                        .strength
+                        .as_ref()
+                        .map(crate::strength::report_json)
+                        .unwrap_or(serde_json::Value::Null);
+                    json["attestation"] = o
+                        .attestation
+                        .as_ref()
+                        .map(|p| p.display().to_string().into())
+                        .unwrap_or(serde_json::Value::Null);
                     json
                 })
                 .collect();
@@ -151,12 +203,12 @@ fn finish(request: &Request, seed: u64, reports: &[Outcome]) -> ExitCode {
         }
     }
     if let Some(path) = &request.junit
-        && let Err(e) = write_junit(path, reports)
+        && let Err(e) = write_junit(path, reports, request.min_strength)
     {
         eprintln!("error: cannot write {}: {e}", path.display());
         return ExitCode::from(exit::USAGE);
     }
-    if reports.iter().all(|o| o.report.passed()) {
+    if reports.iter().all(|o| o.passed(request.min_strength)) {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(exit::PROBLEMS)
@@ -165,21 +217,25 @@ fn finish(request: &Request, seed: u64, reports: &[Outcome]) -> ExitCode {
 
 /// JUnit XML: one test suite, one test case per service, a failure with
 /// the counterexample, unreached outcomes or starvation when it failed.
-fn write_junit(path: &std::path::Path, reports: &[Outcome]) -> std::io::Result<()> {
-    let failures = reports.iter().filter(|o| !o.report.passed()).count();
+fn write_junit(
+    path: &std::path::Path,
+    reports: &[Outcome],
+    min_strength: Option<f64>,
+) -> std::io::Result<()> {
+    let failures = reports.iter().filter(|o| !o.passed(min_strength)).count();
     let mut xml = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     xml.push_str(&format!(
         "<testsuites name=\"mote verify\" tests=\"{}\" failures=\"{failures}\">\n  <testsuite name=\"mote verify\" tests=\"{}\" failures=\"{failures}\">\n",
         reports.len(),
         reports.len()
     ));
-    for Outcome {
-        report,
-        version,
-        replay,
-        ..
-    } in reports
-    {
+    for outcome in reports {
+        let Outcome {
+            report,
+            version,
+            replay,
+            ..
+        } = outcome;
         xml.push_str(&format!(
             "    <testcase classname=\"mote.verify\" name=\"{} {}\">\n",
             escape(&report.service),
@@ -198,7 +254,7 @@ fn write_junit(path: &std::path::Path, reports: &[Outcome]) -> std::io::Result<(
             report.dropped,
             coverage.join(", ")
         );
-        if !report.passed() {
+        if !outcome.passed(min_strength) {
             let mut lines = Vec::new();
             let message = if let Some(c) = &report.counterexample {
                 lines.push(format!("input:    {}", c.input));
@@ -207,6 +263,13 @@ fn write_junit(path: &std::path::Path, reports: &[Outcome]) -> std::io::Result<(
                 format!("{}: {}", c.violation.oracle, c.violation.message)
             } else if let Some(why) = &report.starved {
                 format!("starved: {why}")
+            } else if report.unreached.is_empty() {
+                let score = outcome.strength.as_ref().map_or(0.0, StrengthReport::score);
+                format!(
+                    "strength {:.1} % is below --min-strength {}",
+                    score * 100.0,
+                    min_strength.unwrap_or_default()
+                )
             } else {
                 format!("unreached: {}", report.unreached.join(", "))
             };
@@ -336,14 +399,27 @@ pub fn run(request: Request) -> ExitCode {
                 "declined": read(&c.declined),
             })
         });
+        // Strength means something only for an implementation that keeps
+        // its contract.
+        let strength = report.passed().then(|| {
+            let options = StrengthOptions {
+                seed,
+                inputs: request.cases.clamp(1, 1000),
+            };
+            mote_verify::strength::strength(&service.contract, &target, &options)
+        });
+        let strong_enough = match (&strength, request.min_strength) {
+            (Some(strength), Some(min)) => strength.score() >= min,
+            _ => true,
+        };
+        let mut attestation = None;
         if let Some(key) = &key
             && report.passed()
+            && strong_enough
         {
-            match write_attestation(&report, service, key, &attest_dir) {
-                Ok(path) if request.format == Format::Human => {
-                    println!("      attested: {}", path.display())
-                }
-                Ok(_) => {}
+            let score = strength.as_ref().map(StrengthReport::score);
+            match write_attestation(&report, score, service, key, &attest_dir) {
+                Ok(path) => attestation = Some(path),
                 Err(e) => {
                     eprintln!("error: cannot write the attestation of {name}: {e}");
                     return ExitCode::from(exit::USAGE);
@@ -356,6 +432,8 @@ pub fn run(request: Request) -> ExitCode {
             version: service.contract.service.version.to_string(),
             replay,
             doubles,
+            strength,
+            attestation,
         });
     }
     finish(&request, seed, &reports)
@@ -393,6 +471,7 @@ pub(crate) fn replay_command(
 /// Signs and writes the attestation of a passing service, atomically.
 pub(crate) fn write_attestation(
     report: &Report,
+    strength: Option<f64>,
     service: &mote_app::BuiltService,
     key: &mote_verify::attest::KeyPair,
     dir: &std::path::Path,
@@ -403,6 +482,7 @@ pub(crate) fn write_attestation(
         &service.contract.service.version.to_string(),
         &service.contract.hash.to_string(),
         &mote_verify::attest::artefact_hash(&bytes),
+        strength,
         key,
     );
     std::fs::create_dir_all(dir)?;

@@ -439,3 +439,86 @@ fn verify_signs_attestations_that_break_when_anything_changes() {
     );
     let _ = std::fs::remove_dir_all(&app);
 }
+
+#[test]
+fn strength_scores_a_pinned_contract_full_and_names_the_holes_of_a_weak_one() {
+    let target = shared_target();
+    let target_arg = target.to_str().unwrap();
+    let out = mote(&[
+        "strength",
+        "examples/strength",
+        "--inputs",
+        "300",
+        "--format",
+        "json",
+        "--target-dir",
+        target_arg,
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let report = json(&out);
+    let by_name = |name: &str| {
+        report["reports"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["service"] == name)
+            .unwrap()
+            .clone()
+    };
+    let pinned = by_name("order.pinned");
+    assert_eq!(pinned["score"], 1.0, "{pinned}");
+    assert_eq!(pinned["survivors"], serde_json::json!([]));
+    let weak = by_name("order.weak");
+    let holes: Vec<String> = weak["survivors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            format!(
+                "{} {}",
+                s["path"].as_str().unwrap(),
+                s["mutation"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(
+        holes,
+        [
+            "output.label changed",
+            "output.label emptied",
+            "output.total_cents +1",
+            "output.total_cents doubled"
+        ]
+    );
+    assert_eq!(
+        weak["overlaps"][0]["codes"],
+        serde_json::json!(["too_many", "bulk"])
+    );
+
+    // The same figure gates verification.
+    let out = mote(&[
+        "verify",
+        "examples/strength",
+        "--seed",
+        "1",
+        "--cases",
+        "200",
+        "--min-strength",
+        "0.9",
+        "--format",
+        "json",
+        "--target-dir",
+        target_arg,
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let report = json(&out);
+    for r in report["reports"].as_array().unwrap() {
+        let strong = r["service"] == "order.pinned";
+        assert_eq!(r["passed"], strong, "{r}");
+        assert_eq!(
+            r["strength"]["score"].as_f64().unwrap() == 1.0,
+            strong,
+            "{r}"
+        );
+    }
+}

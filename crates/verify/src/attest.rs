@@ -108,6 +108,7 @@ pub fn attest(
     version: &str,
     contract_hash: &str,
     artefact_hash: &str,
+    strength: Option<f64>,
     key: &KeyPair,
 ) -> Value {
     let coverage: BTreeMap<&String, &u32> = report.coverage.iter().collect();
@@ -123,6 +124,7 @@ pub fn attest(
         "dropped": report.dropped,
         "coverage": coverage,
         "passed": report.passed(),
+        "strength": strength,
         "verifier": format!("mote {}", env!("CARGO_PKG_VERSION")),
         "public_key": key.public_hex(),
     });
@@ -243,7 +245,7 @@ mod tests {
     fn a_signed_attestation_checks_and_any_change_breaks_it() {
         let key = KeyPair::generate().unwrap();
         let trusted = [public_key_from_hex(&key.public_hex()).unwrap()];
-        let a = attest(&report(), "1.0.0", "sha256:c", "sha256:a", &key);
+        let a = attest(&report(), "1.0.0", "sha256:c", "sha256:a", Some(0.75), &key);
         assert_eq!(
             check(&a, &trusted, Some("sha256:c"), Some("sha256:a")),
             Ok(())
@@ -286,7 +288,7 @@ mod tests {
         let trusted = [public_key_from_hex(&key.public_hex()).unwrap()];
         let mut failed = report();
         failed.unreached = vec!["zero_amount".into()];
-        let a = attest(&failed, "1.0.0", "sha256:c", "sha256:a", &key);
+        let a = attest(&failed, "1.0.0", "sha256:c", "sha256:a", None, &key);
         assert_eq!(check(&a, &trusted, None, None), Err(AttestError::NotPassed));
     }
 }

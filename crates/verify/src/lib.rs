@@ -20,6 +20,7 @@ pub mod attest;
 pub mod double;
 pub mod generate;
 pub mod oracle;
+pub mod strength;
 mod target;
 mod verify;
 

@@ -1,0 +1,207 @@
+//! `mote strength`: how much of each service's behaviour its contract pins.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use mote_app::InProcess;
+use mote_runtime::RuntimeConfig;
+use mote_verify::strength::{StrengthOptions, StrengthReport, strength};
+
+use crate::{Format, exit};
+
+/// The arguments of `mote strength`.
+#[derive(Debug, clap::Args)]
+pub struct Request {
+    /// The app folder.
+    #[arg(default_value = ".")]
+    pub dir: PathBuf,
+    /// Only these services (default: all).
+    #[arg(long = "service", value_name = "NAME")]
+    pub services: Vec<String>,
+    /// The seed; the same seed gives the same inputs (default: 0).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Inputs whose answers are mutated, per service.
+    #[arg(long, default_value_t = 1000)]
+    pub inputs: u32,
+    /// Fail (exit 1) when a service scores below this (0 to 1).
+    #[arg(long, value_name = "SCORE")]
+    pub min_strength: Option<f64>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+    /// Where build output goes (default: DIR/target).
+    #[arg(long, value_name = "TARGET_DIR")]
+    pub target_dir: Option<PathBuf>,
+}
+
+pub fn run(request: Request) -> ExitCode {
+    if !request.dir.is_dir() {
+        eprintln!("error: {} is not a folder", request.dir.display());
+        return ExitCode::from(exit::USAGE);
+    }
+    let target_dir = request
+        .target_dir
+        .clone()
+        .unwrap_or_else(|| mote_app::default_target_dir(&request.dir));
+    let built = match mote_app::build(&request.dir, &target_dir, &mut |_| {}) {
+        Ok(built) => built,
+        Err(e) => {
+            crate::run::render_app_error(&e);
+            return ExitCode::from(exit::PROBLEMS);
+        }
+    };
+    let runtime =
+        match mote_app::load_built(&built, &target_dir, RuntimeConfig::default(), &mut |_| {}) {
+            Ok(runtime) => runtime,
+            Err(e) => {
+                crate::run::render_app_error(&e);
+                return ExitCode::from(exit::PROBLEMS);
+            }
+        };
+    for wanted in &request.services {
+        if !built
+            .iter()
+            .any(|b| b.contract.service.name.as_str() == wanted)
+        {
+            eprintln!(
+                "error: {} has no service named `{wanted}`",
+                request.dir.display()
+            );
+            return ExitCode::from(exit::USAGE);
+        }
+    }
+    let options = StrengthOptions {
+        seed: request.seed,
+        inputs: request.inputs,
+    };
+    let mut reports = Vec::new();
+    for service in &built {
+        let name = service.contract.service.name.as_str();
+        if !request.services.is_empty() && !request.services.iter().any(|s| s == name) {
+            continue;
+        }
+        let calls = service.contract.flow.is_some() || !service.contract.effects.calls.is_empty();
+        let target = if calls {
+            InProcess::isolated(&runtime, name, request.seed)
+        } else {
+            InProcess::new(&runtime, name)
+        };
+        reports.push(strength(&service.contract, &target, &options));
+    }
+    match request.format {
+        Format::Human => reports.iter().for_each(print_human),
+        Format::Json => {
+            let json: Vec<serde_json::Value> = reports.iter().map(report_json).collect();
+            println!(
+                "{:#}",
+                serde_json::json!({ "seed": request.seed, "reports": json })
+            );
+        }
+    }
+    let weak: Vec<&StrengthReport> = reports
+        .iter()
+        .filter(|r| request.min_strength.is_some_and(|min| r.score() < min))
+        .collect();
+    for report in &weak {
+        eprintln!(
+            "error: {} scores {:.1} %, below --min-strength {}",
+            report.service,
+            report.score() * 100.0,
+            request.min_strength.unwrap_or_default()
+        );
+    }
+    if weak.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(exit::PROBLEMS)
+    }
+}
+
+/// One service's strength for people: the score, per path, each hole with
+/// an input, overlapping errors.
+pub(crate) fn print_human(report: &StrengthReport) {
+    println!(
+        "{}  strength {:.1} %  ({} of {} mutants rejected, {} inputs, seed {})",
+        report.service,
+        report.score() * 100.0,
+        report.killed,
+        report.mutants,
+        report.inputs,
+        report.seed
+    );
+    for (path, (killed, made)) in &report.paths {
+        println!(
+            "      {path:<32} {:>5.1} %  ({killed}/{made})",
+            100.0 * f64::from(*killed) / f64::from((*made).max(1))
+        );
+    }
+    for hole in &report.survivors {
+        println!(
+            "      hole: `{}` {} for input {} and the contract still holds\n            answer {}, accepted {}",
+            hole.path,
+            describe_mutation(&hole.mutation),
+            hole.input,
+            hole.original,
+            hole.mutant
+        );
+    }
+    for (codes, input) in &report.overlaps {
+        println!(
+            "      overlap: the `when` of {} all hold for input {input}; only the first is ever returned there",
+            codes
+                .iter()
+                .map(|c| format!("`{c}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    if report.broken > 0 {
+        println!(
+            "      note: {} answers already broke the contract and were not mutated; run mote verify",
+            report.broken
+        );
+    }
+}
+
+fn describe_mutation(mutation: &str) -> String {
+    match mutation {
+        "+1" => "can be one more".into(),
+        "-1" => "can be one less".into(),
+        "doubled" => "can be doubled".into(),
+        "changed" => "can be changed".into(),
+        "emptied" => "can be empty".into(),
+        "flipped" => "can be flipped".into(),
+        "dropped" => "can be left out".into(),
+        "member added" => "can carry an extra member".into(),
+        "element removed" => "can lose an element".into(),
+        "element duplicated" => "can repeat an element".into(),
+        other => format!("can be turned from {other}"),
+    }
+}
+
+/// One service's strength as JSON.
+pub(crate) fn report_json(report: &StrengthReport) -> serde_json::Value {
+    serde_json::json!({
+        "service": report.service,
+        "score": report.score(),
+        "inputs": report.inputs,
+        "mutants": report.mutants,
+        "killed": report.killed,
+        "broken": report.broken,
+        "paths": report.paths.iter().map(|(path, (killed, made))| {
+            (path.clone(), serde_json::json!({"killed": killed, "mutants": made}))
+        }).collect::<serde_json::Map<_, _>>(),
+        "survivors": report.survivors.iter().map(|s| serde_json::json!({
+            "path": s.path,
+            "mutation": s.mutation,
+            "input": s.input,
+            "original": s.original,
+            "mutant": s.mutant,
+        })).collect::<Vec<_>>(),
+        "overlaps": report.overlaps.iter().map(|(codes, input)| serde_json::json!({
+            "codes": codes,
+            "input": input,
+        })).collect::<Vec<_>>(),
+    })
+}
