@@ -72,4 +72,59 @@ fn main() {
         "fixture.sum in-process, fresh instance per call",
         f64::from(report.cases) / elapsed.as_secs_f64()
     );
+
+    // A service with one callee: fixture.caller calls fixture.sum. Its
+    // contract is narrowed to the inputs on which it behaves (the fixture
+    // misbehaves on -99 on purpose) and states its output.
+    let caller = mote_build::discover(&fixtures)
+        .expect("fixtures")
+        .into_iter()
+        .find(|s| s.package.as_deref() == Some("fixture-caller"))
+        .expect("the caller fixture");
+    let caller_wasm = mote_build::build(&caller, &target_dir)
+        .expect("builds")
+        .expect("a package");
+    let narrowed = std::fs::read_to_string(&caller.contract)
+        .expect("readable")
+        .replace(
+            "[input]\ntype = \"integer\"",
+            "[input]\ntype = \"integer\"\nminimum = 0\nmaximum = 100000",
+        )
+        .replace(
+            "[effects]",
+            "[behavior]\nensures = [\"output == 4 * input\"]\n\n[effects]",
+        );
+    let load = || {
+        mote_contract::check_source(mote_contract::SourceFile::new(
+            "caller.toml",
+            narrowed.clone(),
+        ))
+        .contract
+        .expect("valid")
+    };
+    runtime.load_file(load(), &caller_wasm).expect("loads");
+    let caller_contract = load();
+    let options = Options {
+        allow_unreached: vec!["negative".into()],
+        ..options
+    };
+    for (name, target) in [
+        (
+            "fixture.caller, its call answered by a double",
+            InProcess::isolated(&runtime, "fixture.caller", 1),
+        ),
+        (
+            "fixture.caller, its call reaching fixture.sum",
+            InProcess::new(&runtime, "fixture.caller"),
+        ),
+    ] {
+        let start = Instant::now();
+        let report = verify(&caller_contract, &target, &options);
+        let elapsed = start.elapsed();
+        assert!(report.passed(), "{report:?}");
+        println!(
+            "{name:<46} {:>8.0} cases/s ({elapsed:.2?})",
+            f64::from(report.cases) / elapsed.as_secs_f64()
+        );
+    }
 }
