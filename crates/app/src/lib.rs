@@ -263,6 +263,18 @@ impl<'a> InProcess<'a> {
         }
     }
 
+    /// The service `service` of `runtime` as verification sees it: alone
+    /// (doubles for its callees, fixed by `seed`) when it makes calls or
+    /// is a flow, as it is otherwise.
+    pub fn alone(runtime: &'a Runtime, contract: &Contract, seed: u64) -> Self {
+        let name = contract.service.name.as_str();
+        if contract.flow.is_some() || !contract.effects.calls.is_empty() {
+            InProcess::isolated(runtime, name, seed)
+        } else {
+            InProcess::new(runtime, name)
+        }
+    }
+
     /// How the service's calls were answered so far (`None` when they
     /// reach the real callees).
     pub fn double_counts(&self) -> Option<&DoubleCounts> {

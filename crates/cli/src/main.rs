@@ -7,6 +7,7 @@ mod graph;
 mod new;
 mod run;
 mod strength;
+mod telemetry;
 mod up;
 mod verify;
 
@@ -207,13 +208,7 @@ fn main() -> ExitCode {
         Command::Verify(_) | Command::Up(_) | Command::Strength(_) => "error",
         _ => "warn",
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("MOTE_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter)),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    let _telemetry = telemetry::init(default_filter);
     match cli.command {
         Command::Check { paths, format } => check::run(&paths, format),
         Command::Build { dir, target_dir } => run::build(&dir, target_dir),

@@ -81,12 +81,7 @@ pub fn run(request: Request) -> ExitCode {
         if !request.services.is_empty() && !request.services.iter().any(|s| s == name) {
             continue;
         }
-        let calls = service.contract.flow.is_some() || !service.contract.effects.calls.is_empty();
-        let target = if calls {
-            InProcess::isolated(&runtime, name, request.seed)
-        } else {
-            InProcess::new(&runtime, name)
-        };
+        let target = InProcess::alone(&runtime, &service.contract, request.seed);
         reports.push(strength(&service.contract, &target, &options));
     }
     match request.format {

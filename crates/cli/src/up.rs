@@ -181,12 +181,7 @@ fn decide(
             cases: request.cases,
             allow_unreached: Vec::new(),
         };
-        let calls = service.contract.flow.is_some() || !service.contract.effects.calls.is_empty();
-        let target = if calls {
-            InProcess::isolated(runtime, &name, seed)
-        } else {
-            InProcess::new(runtime, &name)
-        };
+        let target = InProcess::alone(runtime, &service.contract, seed);
         let bar = crate::verify::progress_bar(&name, request.cases, crate::Format::Human);
         let report =
             mote_verify::verify_with_progress(&service.contract, &target, &options, &|n| {

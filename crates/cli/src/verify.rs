@@ -377,11 +377,10 @@ pub fn run(request: Request) -> ExitCode {
         if !request.services.is_empty() && !request.services.iter().any(|s| s == name) {
             continue;
         }
-        let calls = service.contract.flow.is_some() || !service.contract.effects.calls.is_empty();
-        let target = if calls && !request.real_callees {
-            InProcess::isolated(&runtime, name, seed)
-        } else {
+        let target = if request.real_callees {
             InProcess::new(&runtime, name)
+        } else {
+            InProcess::alone(&runtime, &service.contract, seed)
         };
         let bar = progress_bar(name, request.cases, request.format);
         let report =

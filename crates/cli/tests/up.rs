@@ -50,21 +50,32 @@ impl Up {
             lines: Vec::new(),
             addr: String::new(),
         };
-        let stdout = BufReader::new(up.child.stdout.take().unwrap());
+        up.wait_until_listening();
+        up
+    }
+
+    /// Reads the service lines until the one naming the address.
+    fn wait_until_listening(&mut self) {
+        let stdout = BufReader::new(self.child.stdout.take().unwrap());
         for line in stdout.lines() {
             let line = line.unwrap();
             if let Some(rest) = line.strip_prefix("listening on http://") {
-                up.addr = rest.split_whitespace().next().unwrap().to_string();
-                return up;
+                self.addr = rest.split_whitespace().next().unwrap().to_string();
+                return;
             }
-            up.lines.push(line);
+            self.lines.push(line);
         }
-        let _ = up.child.wait();
+        let _ = self.child.wait();
         let mut stderr = String::new();
-        let _ = up.child.stderr.take().unwrap().read_to_string(&mut stderr);
+        let _ = self
+            .child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut stderr);
         panic!(
             "mote up stopped before listening:\n{}\n{stderr}",
-            up.lines.join("\n")
+            self.lines.join("\n")
         );
     }
 
@@ -238,4 +249,120 @@ fn require_attestation_serves_only_what_a_trusted_key_signed() {
     let (code, stderr) = up.terminate();
     assert_eq!(code, Some(0), "{stderr}");
     let _ = std::fs::remove_dir_all(&app);
+}
+
+/// A stand-in OTLP/HTTP collector: answers every request with an empty
+/// protobuf message and hands each (path, body) to the test.
+fn collector() -> (String, std::sync::mpsc::Receiver<(String, Vec<u8>)>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut request_line = String::new();
+            if reader.read_line(&mut request_line).is_err() {
+                continue;
+            }
+            let path = request_line.split(' ').nth(1).unwrap_or("").to_string();
+            let mut length = 0;
+            loop {
+                let mut header = String::new();
+                if reader.read_line(&mut header).unwrap_or(0) == 0 || header == "\r\n" {
+                    break;
+                }
+                if let Some((name, value)) = header.split_once(':')
+                    && name.eq_ignore_ascii_case("content-length")
+                {
+                    length = value.trim().parse().unwrap_or(0);
+                }
+            }
+            let mut body = vec![0; length];
+            if reader.read_exact(&mut body).is_err() {
+                continue;
+            }
+            let _ = stream.write_all(
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/x-protobuf\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            );
+            let _ = tx.send((path, body));
+        }
+    });
+    (format!("http://{addr}"), rx)
+}
+
+#[test]
+fn call_spans_are_exported_over_otlp_when_an_endpoint_is_set() {
+    let (endpoint, received) = collector();
+    let target = shared_target();
+    let mut up = Up {
+        child: command(&[
+            "up",
+            "examples/shop",
+            "--addr",
+            "127.0.0.1:0",
+            "--no-verify",
+            "--target-dir",
+            &target,
+        ])
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap(),
+        lines: Vec::new(),
+        addr: String::new(),
+    };
+    up.wait_until_listening();
+    let (status, _) = up.post(
+        "/v1/shop.checkout",
+        r#"{"items":[{"sku":"MUG-001","unit_cents":1299,"qty":2}],"country":"NL","weight_grams":800}"#,
+    );
+    assert_eq!(status, 200);
+    // Stopping flushes the batch.
+    let (code, stderr) = up.terminate();
+    assert_eq!(code, Some(0), "{stderr}");
+    let (path, body) = received
+        .recv_timeout(std::time::Duration::from_secs(20))
+        .expect("the collector received spans");
+    assert_eq!(path, "/v1/traces");
+    let body = String::from_utf8_lossy(&body);
+    for expected in [
+        "shop.checkout",
+        "cart.total",
+        "tax.vat",
+        "shipping.quote",
+        "success",
+    ] {
+        assert!(
+            body.contains(expected),
+            "no {expected} in the exported spans"
+        );
+    }
+}
+
+#[test]
+fn nothing_is_exported_without_an_endpoint() {
+    // The same server with no OTLP variables: it starts, answers and
+    // stops without trying to reach a collector (which would print a
+    // warning on standard error).
+    let target = shared_target();
+    let up = Up::start(&[
+        "up",
+        "examples/shop",
+        "--addr",
+        "127.0.0.1:0",
+        "--no-verify",
+        "--target-dir",
+        &target,
+    ]);
+    assert_eq!(
+        up.post("/v1/tax.vat", r#"{"net_cents":100,"country":"NL"}"#)
+            .0,
+        200
+    );
+    let (code, stderr) = up.terminate();
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(!stderr.to_lowercase().contains("otlp"), "{stderr}");
+    assert!(!stderr.to_lowercase().contains("export"), "{stderr}");
 }

@@ -27,6 +27,17 @@ pub struct Edge<'a> {
     pub step: Option<&'a str>,
 }
 
+impl Edge<'_> {
+    /// How renderings label the call: the step (for a flow) and the
+    /// accepted versions.
+    pub fn label(&self) -> String {
+        match self.step {
+            Some(step) => format!("{step}: {}", self.target.versions),
+            None => self.target.versions.to_string(),
+        }
+    }
+}
+
 /// A reason the app cannot run as declared.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum GraphProblem {
@@ -223,14 +234,11 @@ impl<'a> CallGraph<'a> {
             );
         }
         for edge in self.edges() {
-            let label = match edge.step {
-                Some(step) => format!("{step}: {}", edge.target.versions),
-                None => edge.target.versions.to_string(),
-            };
             let _ = writeln!(
                 out,
-                "  {} -->|\"{label}\"| {}",
+                "  {} -->|\"{}\"| {}",
                 id(edge.caller),
+                edge.label(),
                 id(edge.target.service.as_str())
             );
         }
@@ -253,14 +261,12 @@ impl<'a> CallGraph<'a> {
             );
         }
         for edge in self.edges() {
-            let label = match edge.step {
-                Some(step) => format!("{step}: {}", edge.target.versions),
-                None => edge.target.versions.to_string(),
-            };
             let _ = writeln!(
                 out,
-                "  \"{}\" -> \"{}\" [label=\"{label}\"];",
-                edge.caller, edge.target.service
+                "  \"{}\" -> \"{}\" [label=\"{}\"];",
+                edge.caller,
+                edge.target.service,
+                edge.label()
             );
         }
         out.push_str("}\n");
