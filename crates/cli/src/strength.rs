@@ -82,12 +82,22 @@ pub fn run(request: Request) -> ExitCode {
             continue;
         }
         let target = InProcess::alone(&runtime, &service.contract, request.seed);
-        reports.push(strength(&service.contract, &target, &options));
+        reports.push((
+            strength(&service.contract, &target, &options),
+            service.contract.is_pure(),
+        ));
     }
     match request.format {
-        Format::Human => reports.iter().for_each(print_human),
+        Format::Human => {
+            for (report, pure) in &reports {
+                print_human(report, *pure);
+            }
+        }
         Format::Json => {
-            let json: Vec<serde_json::Value> = reports.iter().map(report_json).collect();
+            let json: Vec<serde_json::Value> = reports
+                .iter()
+                .map(|(report, _)| report_json(report))
+                .collect();
             println!(
                 "{:#}",
                 serde_json::json!({ "seed": request.seed, "reports": json })
@@ -96,6 +106,7 @@ pub fn run(request: Request) -> ExitCode {
     }
     let weak: Vec<&StrengthReport> = reports
         .iter()
+        .map(|(report, _)| report)
         .filter(|r| request.min_strength.is_some_and(|min| r.score() < min))
         .collect();
     for report in &weak {
@@ -115,7 +126,7 @@ pub fn run(request: Request) -> ExitCode {
 
 /// One service's strength for people: the score, per path, each hole with
 /// an input, overlapping errors.
-pub(crate) fn print_human(report: &StrengthReport) {
+pub(crate) fn print_human(report: &StrengthReport, pure: bool) {
     println!(
         "{}  strength {:.1} %  ({} of {} mutants rejected, {} inputs, seed {})",
         report.service,
@@ -139,6 +150,16 @@ pub(crate) fn print_human(report: &StrengthReport) {
             hole.input,
             hole.original,
             hole.mutant
+        );
+    }
+    for path in report.free_paths() {
+        println!(
+            "      free: nothing in the contract constrains `{path}`; any value there passes{}",
+            if pure {
+                ", even for the same input"
+            } else {
+                ""
+            }
         );
     }
     for (codes, input) in &report.overlaps {
@@ -184,6 +205,7 @@ pub(crate) fn report_json(report: &StrengthReport) -> serde_json::Value {
         "mutants": report.mutants,
         "killed": report.killed,
         "broken": report.broken,
+        "free_paths": report.free_paths(),
         "paths": report.paths.iter().map(|(path, (killed, made))| {
             (path.clone(), serde_json::json!({"killed": killed, "mutants": made}))
         }).collect::<serde_json::Map<_, _>>(),

@@ -159,6 +159,34 @@ fn main() {
         checked.p50.as_secs_f64() / baseline.p50.as_secs_f64()
     );
 
+    // The same calls from two threads at once (this machine has two
+    // cores): how the call path scales when a server runs calls in
+    // parallel.
+    for threads in [1, 2] {
+        let start = Instant::now();
+        std::thread::scope(|scope| {
+            for t in 0..threads {
+                let full = &full;
+                let inputs = &inputs;
+                scope.spawn(move || {
+                    for i in 0..CALLS {
+                        black_box(
+                            full.call("fixture.sum", &inputs[(i + t) % inputs.len()])
+                                .expect("answers"),
+                        );
+                    }
+                });
+            }
+        });
+        let elapsed = start.elapsed();
+        let calls = CALLS * threads;
+        println!(
+            "{threads} thread(s) calling at once: {:.0} calls/s, {:.2?} of wall time per call per thread",
+            calls as f64 / elapsed.as_secs_f64(),
+            elapsed / CALLS as u32
+        );
+    }
+
     let cache = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/tmp/bench-cache");
     let many = Runtime::new(RuntimeConfig {
         cache_dir: Some(cache),

@@ -56,6 +56,7 @@ fn a_contract_that_pins_everything_scores_one() {
         assert_eq!(report.survivors, vec![], "seed {seed}");
         assert_eq!(report.score(), 1.0);
         assert_eq!(report.overlaps, vec![]);
+        assert!(report.free_paths().is_empty());
         for path in ["output", "output.total_cents", "output.label", "outcome"] {
             let (killed, made) = report.paths[path];
             assert!(made > 0 && killed == made, "{path}: {killed}/{made}");
@@ -99,6 +100,7 @@ fn a_weak_contract_names_each_hole_with_an_input() {
     assert!(killed > 0 && killed < made, "{killed}/{made}");
     let (killed, made) = report.paths["output.label"];
     assert_eq!(killed, 0, "{killed}/{made}");
+    assert_eq!(report.free_paths(), vec!["output.label"]);
     assert!(
         report.score() > 0.5 && report.score() < 0.9,
         "{}",
