@@ -522,3 +522,74 @@ fn strength_scores_a_pinned_contract_full_and_names_the_holes_of_a_weak_one() {
         );
     }
 }
+
+#[test]
+fn each_wrong_guest_is_caught_with_its_smallest_counterexample() {
+    // Wrong twins of the shop's tax.vat, as real components
+    // (tests/wrong-guests); the correct one passes in
+    // `the_shop_verifies_with_full_coverage`.
+    let target = shared_target();
+    let expected = [
+        (
+            "wrong.off-by-one",
+            "ensures",
+            serde_json::json!({"country": "NL", "net_cents": 5000}),
+        ),
+        (
+            "wrong.rounding",
+            "ensures",
+            serde_json::json!({"country": "NL", "net_cents": 3}),
+        ),
+        (
+            "wrong.wrong-code",
+            "declared-codes",
+            serde_json::json!({"country": "NL", "net_cents": 0}),
+        ),
+        (
+            "wrong.early-error",
+            "error-partition",
+            serde_json::json!({"country": "NL", "net_cents": 1}),
+        ),
+        (
+            "wrong.missing-field",
+            "output-schema",
+            serde_json::json!({"country": "BE", "net_cents": 1}),
+        ),
+        (
+            "wrong.slow",
+            "limits",
+            serde_json::json!({"country": "DE", "net_cents": 1}),
+        ),
+    ];
+    for seed in ["1", "2"] {
+        let out = mote(&[
+            "verify",
+            "crates/cli/tests/wrong-guests",
+            "--seed",
+            seed,
+            "--cases",
+            "300",
+            "--format",
+            "json",
+            "--target-dir",
+            target.to_str().unwrap(),
+        ]);
+        assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+        let report = json(&out);
+        let reports = report["reports"].as_array().unwrap();
+        assert_eq!(reports.len(), expected.len());
+        for (service, oracle, input) in &expected {
+            let r = reports.iter().find(|r| r["service"] == *service).unwrap();
+            assert_eq!(r["passed"], false, "{r}");
+            let counterexample = &r["counterexample"];
+            assert_eq!(
+                counterexample["oracle"], *oracle,
+                "{service}, seed {seed}: {r}"
+            );
+            assert_eq!(
+                counterexample["input"], *input,
+                "{service}, seed {seed}: {r}"
+            );
+        }
+    }
+}
