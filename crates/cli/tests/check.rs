@@ -113,3 +113,71 @@ fn help_explains_the_command() {
     assert!(text.contains("Exit status"), "{text}");
     assert!(text.contains("--format"), "{text}");
 }
+
+/// Writes an app of two services that call each other, the second at a
+/// version outside the first's range.
+fn cyclic_app() -> PathBuf {
+    let app = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("cyclic-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&app);
+    for (name, version, calls) in [
+        ("ping.a", "1.0.0", "ping.b@^1"),
+        ("ping.b", "2.0.0", "ping.a@^1"),
+    ] {
+        let dir = app.join(name.replace('.', "-"));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("contract.toml"),
+            format!(
+                r#"[service]
+name = "{name}"
+version = "{version}"
+summary = "Calls the other one."
+
+[input]
+type = "object"
+
+[output]
+type = "object"
+
+[effects]
+calls = ["{calls}"]
+"#
+            ),
+        )
+        .unwrap();
+    }
+    app
+}
+
+#[test]
+fn an_app_whose_calls_do_not_fit_together_fails_check_and_graph() {
+    let app = cyclic_app();
+    let app_arg = app.to_str().unwrap();
+    let out = mote(&["check", app_arg]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains(
+            "error[call-graph]: `ping.a` calls `ping.b@^1`, but the app has `ping.b` 2.0.0"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("error[call-graph]: call cycle: ping.a -> ping.b -> ping.a"),
+        "{text}"
+    );
+    // Each contract is fine on its own.
+    let out = mote(&["check", &format!("{app_arg}/ping-a/contract.toml")]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+
+    let out = mote(&["graph", app_arg, "--format", "dot"]);
+    assert_eq!(out.status.code(), Some(1));
+    let dot = stdout(&out);
+    assert!(
+        dot.contains(r#""ping.a" -> "ping.b" [label="^1"];"#),
+        "{dot}"
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("call cycle"), "{stderr}");
+    let _ = std::fs::remove_dir_all(&app);
+}
