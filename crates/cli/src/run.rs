@@ -131,3 +131,36 @@ pub fn call(
         }
     }
 }
+
+/// Builds and loads the app at `dir` for a command that judges its
+/// services (verify, strength), and checks that each of `wanted` is one of
+/// them. Failures are rendered here; the `Err` is the exit status (2: the
+/// command could not run).
+pub(crate) fn load_for_judging(
+    dir: &Path,
+    target_dir: &Path,
+    wanted: &[String],
+) -> Result<(Vec<mote_app::BuiltService>, mote_runtime::Runtime), ExitCode> {
+    if !dir.is_dir() {
+        eprintln!("error: {} is not a folder", dir.display());
+        return Err(ExitCode::from(exit::USAGE));
+    }
+    let loaded = mote_app::build(dir, target_dir, &mut |_| {}).and_then(|built| {
+        mote_app::load_built(&built, target_dir, RuntimeConfig::default(), &mut |_| {})
+            .map(|runtime| (built, runtime))
+    });
+    let (built, runtime) = loaded.map_err(|e| {
+        render_app_error(&e);
+        ExitCode::from(exit::USAGE)
+    })?;
+    for name in wanted {
+        if !built
+            .iter()
+            .any(|b| b.contract.service.name.as_str() == name)
+        {
+            eprintln!("error: {} has no service named `{name}`", dir.display());
+            return Err(ExitCode::from(exit::USAGE));
+        }
+    }
+    Ok((built, runtime))
+}

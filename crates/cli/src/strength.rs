@@ -4,7 +4,6 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use mote_app::InProcess;
-use mote_runtime::RuntimeConfig;
 use mote_verify::strength::{StrengthOptions, StrengthReport, strength};
 
 use crate::{Format, exit};
@@ -36,41 +35,15 @@ pub struct Request {
 }
 
 pub fn run(request: Request) -> ExitCode {
-    if !request.dir.is_dir() {
-        eprintln!("error: {} is not a folder", request.dir.display());
-        return ExitCode::from(exit::USAGE);
-    }
     let target_dir = request
         .target_dir
         .clone()
         .unwrap_or_else(|| mote_app::default_target_dir(&request.dir));
-    let built = match mote_app::build(&request.dir, &target_dir, &mut |_| {}) {
-        Ok(built) => built,
-        Err(e) => {
-            crate::run::render_app_error(&e);
-            return ExitCode::from(exit::PROBLEMS);
-        }
-    };
-    let runtime =
-        match mote_app::load_built(&built, &target_dir, RuntimeConfig::default(), &mut |_| {}) {
-            Ok(runtime) => runtime,
-            Err(e) => {
-                crate::run::render_app_error(&e);
-                return ExitCode::from(exit::PROBLEMS);
-            }
+    let (built, runtime) =
+        match crate::run::load_for_judging(&request.dir, &target_dir, &request.services) {
+            Ok(loaded) => loaded,
+            Err(code) => return code,
         };
-    for wanted in &request.services {
-        if !built
-            .iter()
-            .any(|b| b.contract.service.name.as_str() == wanted)
-        {
-            eprintln!(
-                "error: {} has no service named `{wanted}`",
-                request.dir.display()
-            );
-            return ExitCode::from(exit::USAGE);
-        }
-    }
     let options = StrengthOptions {
         seed: request.seed,
         inputs: request.inputs,

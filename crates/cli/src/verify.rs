@@ -4,7 +4,6 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use mote_app::InProcess;
-use mote_runtime::RuntimeConfig;
 use mote_verify::strength::{StrengthOptions, StrengthReport};
 use mote_verify::{Options, Report};
 
@@ -314,41 +313,15 @@ pub fn run(request: Request) -> ExitCode {
     if let Some(url) = &request.url {
         return run_url(&request, url);
     }
-    if !request.dir.is_dir() {
-        eprintln!("error: {} is not a folder", request.dir.display());
-        return ExitCode::from(exit::USAGE);
-    }
     let target_dir = request
         .target_dir
         .clone()
         .unwrap_or_else(|| mote_app::default_target_dir(&request.dir));
-    let built = match mote_app::build(&request.dir, &target_dir, &mut |_| {}) {
-        Ok(built) => built,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(exit::USAGE);
-        }
-    };
-    let runtime =
-        match mote_app::load_built(&built, &target_dir, RuntimeConfig::default(), &mut |_| {}) {
-            Ok(runtime) => runtime,
-            Err(e) => {
-                eprintln!("error: {e}");
-                return ExitCode::from(exit::USAGE);
-            }
+    let (built, runtime) =
+        match crate::run::load_for_judging(&request.dir, &target_dir, &request.services) {
+            Ok(loaded) => loaded,
+            Err(code) => return code,
         };
-    for wanted in &request.services {
-        if !built
-            .iter()
-            .any(|b| b.contract.service.name.as_str() == wanted)
-        {
-            eprintln!(
-                "error: {} has no service named `{wanted}`",
-                request.dir.display()
-            );
-            return ExitCode::from(exit::USAGE);
-        }
-    }
     let key = match request
         .key
         .as_deref()
