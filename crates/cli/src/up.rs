@@ -199,11 +199,26 @@ fn decide(
             );
             return Err(ExitCode::from(exit::PROBLEMS));
         }
-        if let Some(key) = key
-            && let Err(e) =
-                crate::verify::write_attestation(&report, None, service, key, attest_dir)
-        {
-            eprintln!("warning: cannot write the attestation of {name}: {e}");
+        if let Some(key) = key {
+            // An attestation carries the contract's strength, as one from
+            // `mote verify --key` does.
+            let strength = mote_verify::strength::strength(
+                &service.contract,
+                &target,
+                &mote_verify::strength::StrengthOptions {
+                    seed,
+                    inputs: request.cases.clamp(1, 1000),
+                },
+            );
+            if let Err(e) = crate::verify::write_attestation(
+                &report,
+                Some(strength.score()),
+                service,
+                key,
+                attest_dir,
+            ) {
+                eprintln!("warning: cannot write the attestation of {name}: {e}");
+            }
         }
         verification.insert(
             name,

@@ -239,6 +239,12 @@ fn require_attestation_serves_only_what_a_trusted_key_signed() {
         String::from_utf8_lossy(&out.stdout)
     );
 
+    let attested: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(attestations.join("demo.served.json")).unwrap(),
+    )
+    .unwrap();
+    assert!(attested["strength"].as_f64().is_some(), "{attested}");
+
     let up = Up::start(&strict);
     assert_eq!(up.lines.len(), 1);
     assert!(
@@ -248,6 +254,31 @@ fn require_attestation_serves_only_what_a_trusted_key_signed() {
     );
     let (code, stderr) = up.terminate();
     assert_eq!(code, Some(0), "{stderr}");
+
+    // `mote up --key` signs what it verified at startup, strength included.
+    let signed_at_startup = app.join("signed-at-startup");
+    let up = Up::start(&[
+        "up",
+        app_arg,
+        "--addr",
+        "127.0.0.1:0",
+        "--target-dir",
+        &target,
+        "--cases",
+        "50",
+        "--key",
+        keys.join("mote-key.secret").to_str().unwrap(),
+        "--attest-dir",
+        signed_at_startup.to_str().unwrap(),
+    ]);
+    assert!(up.lines[0].contains("verified"), "{:?}", up.lines);
+    let (code, stderr) = up.terminate();
+    assert_eq!(code, Some(0), "{stderr}");
+    let attested: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(signed_at_startup.join("demo.served.json")).unwrap(),
+    )
+    .unwrap();
+    assert!(attested["strength"].as_f64().is_some(), "{attested}");
     let _ = std::fs::remove_dir_all(&app);
 }
 
