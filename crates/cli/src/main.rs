@@ -113,17 +113,20 @@ enum Command {
     /// /readyz health. A service that fails verification stops the start
     /// (exit 1). Ctrl-C or SIGTERM stops it after the calls in flight.
     Up(up::Request),
-    /// Measure what each contract leaves unsaid: mutate the real answers
-    /// (numbers ±1 and doubled, strings changed and emptied, booleans
+    /// Measure what each contract leaves unsaid.
+    ///
+    /// Mutates the real answers (numbers ±1 and doubled, strings changed and emptied, booleans
     /// flipped, optional members dropped, array elements removed and
-    /// duplicated, a member added, success and errors swapped) and count
+    /// duplicated, a member added, success and errors swapped) and counts
     /// the mutants the contract still accepts. Each survivor is a hole: a
     /// wrong implementation answering that way would pass `mote verify`.
     /// Also reports errors whose `when` overlap. Exit status: 0, or 1 when
     /// a service scores below --min-strength; 2 the command could not run.
     Strength(strength::Request),
-    /// Print the app's call graph (effects.calls and flow steps) as
-    /// Mermaid or Graphviz DOT, and name every problem in it: calls to
+    /// Print the app's call graph and name every problem in it.
+    ///
+    /// The calls are effects.calls and flow steps; the output is Mermaid
+    /// or Graphviz DOT. Problems named on standard error: calls to
     /// missing services, versions outside a caller's range, errors a flow
     /// maps that its callee never returns, cycles. Exit status: 0 sound,
     /// 1 problems, 2 the command could not run.
