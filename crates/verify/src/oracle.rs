@@ -96,6 +96,16 @@ pub fn due_error<'c>(
     Ok(None)
 }
 
+/// Whether every `requires` holds for the input in `bindings`: inputs
+/// that break one are never sent.
+pub fn admitted(contract: &Contract, bindings: &Bindings) -> bool {
+    contract
+        .behavior
+        .requires
+        .iter()
+        .all(|r| r.eval_bool(bindings) == Ok(true))
+}
+
 /// Judges one answer. `Ok` carries the outcome class for coverage (the
 /// error code, or [`SUCCESS`]).
 pub fn judge(contract: &Contract, input: &Value, answer: &Answer) -> Result<String, Violation> {

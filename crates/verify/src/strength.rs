@@ -122,12 +122,7 @@ pub fn strength(
         };
         let input = tree.current();
         let bindings = Bindings::new().with("input", &input);
-        if contract
-            .behavior
-            .requires
-            .iter()
-            .any(|r| r.eval_bool(&bindings) != Ok(true))
-        {
+        if !oracle::admitted(contract, &bindings) {
             continue;
         }
         record_overlap(contract, &input, &bindings, &mut report.overlaps);

@@ -257,12 +257,7 @@ fn directed(
         };
         let input = tree.current();
         let bindings = Bindings::new().with("input", &input);
-        if contract
-            .behavior
-            .requires
-            .iter()
-            .any(|r| r.eval_bool(&bindings) != Ok(true))
-        {
+        if !oracle::admitted(contract, &bindings) {
             continue;
         }
         let due = match oracle::due_error(contract, &bindings) {
