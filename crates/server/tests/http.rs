@@ -649,3 +649,30 @@ fn verify_over_http_holds_errors_to_their_declared_status_and_problem_body() {
     let nowhere = verify_url("http://127.0.0.1:9/sum", 7);
     assert!(!nowhere.passed());
 }
+
+#[test]
+fn verify_over_http_reports_an_endpoint_slower_than_its_deadline_as_timeout() {
+    let slow = serve_router(axum::Router::new().route(
+        "/sum",
+        axum::routing::post(|| async {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            axum::Json(json!({"sum": 0}))
+        }),
+    ));
+    let contract = sum_contract();
+    let target = mote_server::HttpTarget::new(
+        &format!("http://{slow}/sum"),
+        &contract,
+        Duration::from_millis(50),
+    )
+    .unwrap();
+    use mote_verify::Target;
+    match target.call(&json!({"a": 1, "b": 2})) {
+        mote_verify::Answer::Platform { code, .. } => assert_eq!(code, "timeout"),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        mote_server::HttpTarget::new("ftp://x/sum", &contract, Duration::from_secs(1)),
+        Err(mote_server::UrlError::Invalid { .. })
+    ));
+}

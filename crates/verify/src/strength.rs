@@ -132,10 +132,14 @@ pub fn strength(
             continue;
         }
         report.inputs += 1;
-        let substitute = outputs
-            .new_tree(&mut runner)
-            .ok()
-            .map(|tree| tree.current());
+        // Only an error needs a made-up success to turn into.
+        let substitute = match answer {
+            Answer::Error { .. } => outputs
+                .new_tree(&mut runner)
+                .ok()
+                .map(|tree| tree.current()),
+            _ => None,
+        };
         for (path, mutation, mutant) in mutants(contract, &answer, substitute) {
             // Doubling zero changes nothing: not a mutant.
             if mutant == answer {
