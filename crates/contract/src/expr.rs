@@ -7,8 +7,12 @@ use std::ops::Range;
 use std::sync::{Arc, LazyLock};
 
 use cel::common::ast::{EntryExpr, Expr as Node, IdedExpr};
+use cel::common::types::{
+    CelBool, CelDouble, CelInt, CelList, CelMap, CelMapKey, CelNull, CelString, CelUInt,
+};
+use cel::common::value::{CowVal, Val};
+use cel::context::VariableResolver;
 use cel::extractors::Arguments;
-use cel::objects::{Key, Map};
 use cel::{Context, Env, ExecutionError, Program, Value};
 
 /// The functions mote adds to standard CEL: list aggregates.
@@ -165,9 +169,7 @@ impl Expr {
     fn eval(&self, bindings: &Bindings) -> Result<Value, EvalError> {
         BASE_CONTEXT.with(|base| {
             let mut context = base.new_inner_scope();
-            for (name, value) in &bindings.values {
-                context.add_variable_from_value(name.as_str(), value.clone());
-            }
+            context.set_variable_resolver(bindings);
             self.program
                 .execute(&context)
                 .map_err(|e| EvalError::Execution(describe(&e)))
@@ -236,10 +238,10 @@ fn visit_entry(entry: &EntryExpr, found: &mut Vec<serde_json::Value>) {
 }
 
 /// The variables an expression is evaluated with, converted from JSON once
-/// so several expressions can share them.
+/// so that every expression evaluated with them reads them in place.
 #[derive(Debug, Clone, Default)]
 pub struct Bindings {
-    values: Vec<(String, Value)>,
+    values: Vec<(String, Arc<dyn Val>)>,
 }
 
 impl Bindings {
@@ -250,7 +252,7 @@ impl Bindings {
 
     /// Binds `name` to a JSON value, replacing any earlier binding.
     pub fn bind(&mut self, name: &str, value: &serde_json::Value) -> &mut Self {
-        let value = to_cel(value);
+        let value: Arc<dyn Val> = Arc::from(to_cel(value));
         match self.values.iter_mut().find(|(n, _)| n == name) {
             Some(slot) => slot.1 = value,
             None => self.values.push((name.to_string(), value)),
@@ -265,31 +267,41 @@ impl Bindings {
     }
 }
 
+/// Evaluation looks variables up here, borrowing them: nothing is copied
+/// per expression.
+impl VariableResolver for Bindings {
+    fn resolve<'b>(&'b self, variable: &str) -> Option<CowVal<'b, 'b>> {
+        self.values
+            .iter()
+            .find(|(name, _)| name == variable)
+            .map(|(_, value)| CowVal::Borrowed(value.as_ref()))
+    }
+}
+
 /// Converts JSON to CEL: integers become `int` when they fit, so contract
 /// arithmetic such as `input.n * 2` works without `uint` casts.
-fn to_cel(value: &serde_json::Value) -> Value {
+fn to_cel(value: &serde_json::Value) -> Box<dyn Val> {
     use serde_json::Value as J;
     match value {
-        J::Null => Value::Null,
-        J::Bool(b) => Value::Bool(*b),
+        J::Null => Box::new(CelNull),
+        J::Bool(b) => Box::new(CelBool::from(*b)),
         J::Number(n) => {
             if let Some(i) = n.as_i64() {
-                Value::Int(i)
+                Box::new(CelInt::from(i))
             } else if let Some(u) = n.as_u64() {
-                Value::UInt(u)
+                Box::new(CelUInt::from(u))
             } else {
-                Value::Float(n.as_f64().unwrap_or(f64::NAN))
+                Box::new(CelDouble::from(n.as_f64().unwrap_or(f64::NAN)))
             }
         }
-        J::String(s) => Value::String(Arc::new(s.clone())),
-        J::Array(items) => Value::List(Arc::new(items.iter().map(to_cel).collect())),
-        J::Object(members) => {
-            let map: HashMap<Key, Value> = members
+        J::String(s) => Box::new(CelString::from(s.clone())),
+        J::Array(items) => Box::new(CelList::from(items.iter().map(to_cel).collect::<Vec<_>>())),
+        J::Object(members) => Box::new(CelMap::from(
+            members
                 .iter()
-                .map(|(k, v)| (Key::String(Arc::new(k.clone())), to_cel(v)))
-                .collect();
-            Value::Map(Map { map: Arc::new(map) })
-        }
+                .map(|(k, v)| (CelMapKey::from(k.clone()), to_cel(v)))
+                .collect::<HashMap<_, _>>(),
+        )),
     }
 }
 
