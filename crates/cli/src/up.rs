@@ -61,6 +61,9 @@ pub struct Request {
     /// The deadline of one request at the edge, in milliseconds.
     #[arg(long, default_value_t = 10_000)]
     pub request_timeout_ms: u64,
+    /// Threads that run guest calls [default: two per core].
+    #[arg(long)]
+    pub call_threads: Option<usize>,
 }
 
 pub fn run(request: Request) -> ExitCode {
@@ -139,8 +142,18 @@ pub fn run(request: Request) -> ExitCode {
         max_body_bytes: request.max_body_bytes,
         max_in_flight: request.max_in_flight.max(1),
         request_timeout: Duration::from_millis(request.request_timeout_ms.max(1)),
+        call_threads: request
+            .call_threads
+            .unwrap_or_else(mote_server::default_call_threads)
+            .max(1),
     };
-    let gateway = Arc::new(Gateway::new(runtime, verification, config));
+    let gateway = match Gateway::new(runtime, verification, config) {
+        Ok(gateway) => Arc::new(gateway),
+        Err(error) => {
+            eprintln!("error: cannot start the threads that run calls: {error}");
+            return ExitCode::from(exit::USAGE);
+        }
+    };
     serve(&request, gateway, &built)
 }
 

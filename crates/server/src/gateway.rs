@@ -10,6 +10,7 @@ use mote_runtime::{Runtime, ServiceContract};
 use serde_json::Value;
 use tokio::sync::Semaphore;
 
+use crate::call_pool::CallPool;
 use crate::metrics::Metrics;
 
 /// Limits applied at the edge, before a call reaches the runtime.
@@ -21,6 +22,9 @@ pub struct ServerConfig {
     pub max_in_flight: usize,
     /// Longest a request may take end to end; longer ones get 504.
     pub request_timeout: Duration,
+    /// Threads that run guest calls, apart from the threads serving
+    /// connections.
+    pub call_threads: usize,
 }
 
 impl Default for ServerConfig {
@@ -29,8 +33,16 @@ impl Default for ServerConfig {
             max_body_bytes: 1024 * 1024,
             max_in_flight: 256,
             request_timeout: Duration::from_secs(10),
+            call_threads: default_call_threads(),
         }
     }
+}
+
+/// Two call threads per core: calls are CPU work, so more would only
+/// take turns, while a second thread per core lets quick calls pass one
+/// that runs to its deadline.
+pub fn default_call_threads() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get().saturating_mul(2))
 }
 
 /// How a served service earned its place, as the catalog reports it.
@@ -91,18 +103,19 @@ pub struct Gateway {
     pub(crate) openapi: Value,
     pub(crate) in_flight: Arc<Semaphore>,
     pub(crate) config: ServerConfig,
+    pub(crate) calls: CallPool,
     ready: AtomicBool,
 }
 
 impl Gateway {
     /// A gateway over every service loaded in `runtime`, each with how it
     /// was verified (a service missing from `verification` is reported as
-    /// unverified).
+    /// unverified). Fails only if the call threads cannot be started.
     pub fn new(
         runtime: Runtime,
         mut verification: BTreeMap<String, Verification>,
         config: ServerConfig,
-    ) -> Self {
+    ) -> std::io::Result<Self> {
         let services: BTreeMap<String, Served> = runtime
             .services()
             .into_iter()
@@ -122,15 +135,16 @@ impl Gateway {
             .collect();
         let openapi = crate::openapi::openapi(services.values().map(|s| &*s.contract));
         let metrics = Metrics::new(services.keys().map(String::as_str));
-        Gateway {
+        Ok(Gateway {
             runtime,
             services,
             metrics,
             openapi,
             in_flight: Arc::new(Semaphore::new(config.max_in_flight)),
+            calls: CallPool::new(config.call_threads)?,
             config,
             ready: AtomicBool::new(true),
-        }
+        })
     }
 
     /// The catalog entry of every service: what `GET /v1/services` lists.

@@ -17,6 +17,7 @@
 //! runtime's call path and measures it; it never judges an answer itself.
 //! Every check of a call happens in mote-runtime.
 
+mod call_pool;
 mod client;
 mod gateway;
 mod metrics;
@@ -25,7 +26,7 @@ mod problem;
 mod routes;
 
 pub use client::{HttpTarget, UrlError};
-pub use gateway::{Gateway, ServerConfig, Verification};
+pub use gateway::{Gateway, ServerConfig, Verification, default_call_threads};
 pub use openapi::openapi;
 pub use problem::platform_status;
 pub use routes::{router, serve};

@@ -138,7 +138,7 @@ async fn call(
     let call_span = span.clone();
     // The permit travels with the call: a call the edge stopped waiting
     // for still counts until the runtime's own deadline ends it.
-    let task = tokio::task::spawn_blocking(move || {
+    let task = gateway.calls.run(move || {
         let _permit = permit;
         call_span.in_scope(|| runtime.call(&name, &input))
     });

@@ -67,7 +67,7 @@ impl Server {
                 cases: 1000,
             },
         )]);
-        let gateway = Arc::new(Gateway::new(runtime, verification, config));
+        let gateway = Arc::new(Gateway::new(runtime, verification, config).unwrap());
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let (ready, bound) = std::sync::mpsc::channel();
         let thread = std::thread::spawn(move || {
@@ -323,6 +323,29 @@ fn calls_beyond_the_in_flight_limit_get_503_with_retry_after() {
         server.post("/v1/fixture.sum", r#"{"a":1,"b":1}"#).status,
         200
     );
+}
+
+#[test]
+fn a_call_running_to_its_deadline_holds_up_neither_other_calls_nor_health() {
+    let config = ServerConfig {
+        call_threads: 2,
+        ..ServerConfig::default()
+    };
+    let server = Arc::new(Server::serve(slow_spin_and_sum(), config));
+    let busy = {
+        let server = Arc::clone(&server);
+        std::thread::spawn(move || server.post("/v1/fixture.spin", "1"))
+    };
+    wait_until_in_flight(&server, "fixture.spin");
+    assert_eq!(server.get("/healthz").status, 200);
+    assert_eq!(
+        server.post("/v1/fixture.sum", r#"{"a":1,"b":1}"#).status,
+        200
+    );
+    // The quick call was answered while the slow one still ran.
+    let series = r#"mote_calls_in_flight{service="fixture.spin"}"#;
+    assert_eq!(scrape(&server.get("/metrics").body).get(series), Some(&1.0));
+    busy.join().unwrap().assert_problem(504, "timeout");
 }
 
 /// fixture.sum, and fixture.spin with a one-second deadline: a spinning
