@@ -1,6 +1,8 @@
 //! Prometheus metrics per service: calls by outcome, a latency histogram,
 //! errors by code, contract violations and calls in flight.
 
+use std::collections::HashMap;
+
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -25,6 +27,9 @@ struct CodeLabels {
     code: String,
 }
 
+/// The outcome label of a call that answered with its output.
+pub(crate) const SUCCESS: &str = "success";
+
 fn latency_histogram() -> Histogram {
     // 10 µs to about 5 s, doubling.
     Histogram::new(exponential_buckets(0.000_01, 2.0, 20))
@@ -38,6 +43,16 @@ pub(crate) struct Metrics {
     violations: Family<ServiceLabel, Counter>,
     latency: Family<ServiceLabel, Histogram, fn() -> Histogram>,
     in_flight: Family<ServiceLabel, Gauge>,
+    /// Handles to each served service's series, made once, so that
+    /// counting a call looks up no labels and allocates nothing.
+    served: HashMap<String, ServiceSeries>,
+}
+
+/// One service's series that every call touches.
+struct ServiceSeries {
+    successes: Counter,
+    latency: Histogram,
+    in_flight: Gauge,
 }
 
 impl Metrics {
@@ -77,14 +92,25 @@ impl Metrics {
             "Calls being served now, per service",
             in_flight.clone(),
         );
-        for service in services {
-            let label = ServiceLabel {
-                service: service.to_string(),
-            };
-            let _ = violations.get_or_create(&label);
-            let _ = latency.get_or_create(&label);
-            let _ = in_flight.get_or_create(&label);
-        }
+        let served = services
+            .map(|service| {
+                let label = ServiceLabel {
+                    service: service.to_string(),
+                };
+                let _ = violations.get_or_create(&label);
+                let series = ServiceSeries {
+                    successes: calls
+                        .get_or_create(&OutcomeLabels {
+                            service: service.to_string(),
+                            outcome: SUCCESS.to_string(),
+                        })
+                        .clone(),
+                    latency: latency.get_or_create(&label).clone(),
+                    in_flight: in_flight.get_or_create(&label).clone(),
+                };
+                (service.to_string(), series)
+            })
+            .collect();
         Metrics {
             registry,
             calls,
@@ -92,23 +118,34 @@ impl Metrics {
             violations,
             latency,
             in_flight,
+            served,
         }
     }
 
     /// Counts a call as in flight until the guard is dropped.
     pub(crate) fn in_flight(&self, service: &str) -> InFlight {
-        let gauge = self
-            .in_flight
-            .get_or_create(&ServiceLabel {
-                service: service.to_string(),
-            })
-            .clone();
+        let gauge = match self.served.get(service) {
+            Some(series) => series.in_flight.clone(),
+            None => self
+                .in_flight
+                .get_or_create(&ServiceLabel {
+                    service: service.to_string(),
+                })
+                .clone(),
+        };
         gauge.inc();
         InFlight(gauge)
     }
 
     /// Records a finished call: `outcome` is `success` or the failure code.
     pub(crate) fn record(&self, service: &str, outcome: &str, seconds: f64) {
+        if outcome == SUCCESS
+            && let Some(series) = self.served.get(service)
+        {
+            series.successes.inc();
+            series.latency.observe(seconds);
+            return;
+        }
         let service = service.to_string();
         self.calls
             .get_or_create(&OutcomeLabels {
@@ -116,7 +153,7 @@ impl Metrics {
                 outcome: outcome.to_string(),
             })
             .inc();
-        if outcome != "success" {
+        if outcome != SUCCESS {
             self.errors
                 .get_or_create(&CodeLabels {
                     service: service.clone(),

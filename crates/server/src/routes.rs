@@ -155,7 +155,7 @@ async fn call(
         }),
     };
     let code = match &outcome {
-        Ok(_) => "success",
+        Ok(_) => crate::metrics::SUCCESS,
         Err(failure) => failure.code(),
     };
     span.record("outcome", code);
