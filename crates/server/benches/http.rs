@@ -106,12 +106,14 @@ fn runtime() -> Runtime {
     runtime
 }
 
-/// Starts a server on its own two-worker runtime; returns its address.
-fn spawn_server(router: axum::Router) -> SocketAddr {
+/// Starts a server on its own two-worker runtime, its threads named for
+/// profiles; returns its address.
+fn spawn_server(name: &'static str, router: axum::Router) -> SocketAddr {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let tokio = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
+            .thread_name(name)
             .enable_all()
             .build()
             .unwrap();
@@ -202,10 +204,14 @@ fn main() {
     let runtime = runtime();
     let gateway =
         Arc::new(Gateway::new(runtime.clone(), BTreeMap::new(), ServerConfig::default()).unwrap());
-    let mote = spawn_server(mote_server::router(gateway));
-    let native = spawn_server(axum::Router::new().route("/v1/fixture.sum", post(native_sum)));
+    let mote = spawn_server("mote-server", mote_server::router(gateway));
+    let native = spawn_server(
+        "plain-server",
+        axum::Router::new().route("/v1/fixture.sum", post(native_sum)),
+    );
     let client = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
+        .thread_name("load-generator")
         .enable_all()
         .build()
         .unwrap();
