@@ -322,8 +322,9 @@ fn serve(request: &Request, gateway: Arc<Gateway>, built: &[BuiltService]) -> Ex
                 entry["verification"]["status"].as_str().unwrap_or_default(),
             );
         }
+        let shutdown = shutdown_signal();
         println!("listening on http://{addr}  (catalog /v1/services, OpenAPI /openapi.json, metrics /metrics; Ctrl-C stops)");
-        match mote_server::serve(listener, gateway, shutdown_signal()).await {
+        match mote_server::serve(listener, gateway, shutdown).await {
             Ok(()) => {
                 eprintln!("stopped: calls in flight finished");
                 ExitCode::SUCCESS
@@ -336,24 +337,34 @@ fn serve(request: &Request, gateway: Arc<Gateway>, built: &[BuiltService]) -> Ex
     })
 }
 
-/// Completes on Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
-    let interrupt = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
+/// Starts listening for Ctrl-C and SIGTERM now, so that a signal sent as
+/// soon as the "listening" line appears is not lost; the future completes
+/// at the first of them.
+#[cfg(unix)]
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+    use tokio::signal::unix::{Signal, SignalKind, signal};
+    async fn received(signal: Option<Signal>) {
+        match signal {
+            Some(mut signal) => {
                 signal.recv().await;
             }
-            Err(_) => std::future::pending::<()>().await,
+            None => std::future::pending::<()>().await,
         }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = interrupt => {}
-        () = terminate => {}
+    }
+    let interrupt = received(signal(SignalKind::interrupt()).ok());
+    let terminate = received(signal(SignalKind::terminate()).ok());
+    async move {
+        tokio::select! {
+            () = interrupt => {}
+            () = terminate => {}
+        }
+    }
+}
+
+/// Completes on Ctrl-C.
+#[cfg(not(unix))]
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+    async {
+        let _ = tokio::signal::ctrl_c().await;
     }
 }

@@ -306,12 +306,7 @@ fn calls_beyond_the_in_flight_limit_get_503_with_retry_after() {
         max_in_flight: 1,
         ..ServerConfig::default()
     };
-    let server = Arc::new(Server::serve(slow_spin_and_sum(), config));
-    let busy = {
-        let server = Arc::clone(&server);
-        std::thread::spawn(move || server.post("/v1/fixture.spin", "1"))
-    };
-    wait_until_in_flight(&server, "fixture.spin");
+    let (server, busy) = serve_with_a_spin_in_flight(config);
     let refused = server.post("/v1/fixture.sum", r#"{"a":1,"b":1}"#);
     refused.assert_problem(503, "overloaded");
     assert_eq!(
@@ -331,12 +326,7 @@ fn a_call_running_to_its_deadline_holds_up_neither_other_calls_nor_health() {
         call_threads: 2,
         ..ServerConfig::default()
     };
-    let server = Arc::new(Server::serve(slow_spin_and_sum(), config));
-    let busy = {
-        let server = Arc::clone(&server);
-        std::thread::spawn(move || server.post("/v1/fixture.spin", "1"))
-    };
-    wait_until_in_flight(&server, "fixture.spin");
+    let (server, busy) = serve_with_a_spin_in_flight(config);
     assert_eq!(server.get("/healthz").status, 200);
     assert_eq!(
         server.post("/v1/fixture.sum", r#"{"a":1,"b":1}"#).status,
@@ -346,6 +336,20 @@ fn a_call_running_to_its_deadline_holds_up_neither_other_calls_nor_health() {
     let series = r#"mote_calls_in_flight{service="fixture.spin"}"#;
     assert_eq!(scrape(&server.get("/metrics").body).get(series), Some(&1.0));
     busy.join().unwrap().assert_problem(504, "timeout");
+}
+
+/// Serves `slow_spin_and_sum` and starts a call of fixture.spin, returning
+/// once it is in flight; the handle answers when the call does.
+fn serve_with_a_spin_in_flight(
+    config: ServerConfig,
+) -> (Arc<Server>, std::thread::JoinHandle<Response>) {
+    let server = Arc::new(Server::serve(slow_spin_and_sum(), config));
+    let busy = {
+        let server = Arc::clone(&server);
+        std::thread::spawn(move || server.post("/v1/fixture.spin", "1"))
+    };
+    wait_until_in_flight(&server, "fixture.spin");
+    (server, busy)
 }
 
 /// fixture.sum, and fixture.spin with a one-second deadline: a spinning
