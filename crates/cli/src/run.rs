@@ -132,35 +132,62 @@ pub fn call(
     }
 }
 
-/// Builds and loads the app at `dir` for a command that judges its
-/// services (verify, strength), and checks that each of `wanted` is one of
-/// them. Failures are rendered here; the `Err` is the exit status (2: the
-/// command could not run).
-pub(crate) fn load_for_judging(
-    dir: &Path,
-    target_dir: &Path,
-    wanted: &[String],
-) -> Result<(Vec<mote_app::BuiltService>, mote_runtime::Runtime), ExitCode> {
-    if !dir.is_dir() {
-        eprintln!("error: {} is not a folder", dir.display());
-        return Err(ExitCode::from(exit::USAGE));
+/// The app a judging command (verify, strength) works on, and which of its
+/// services it judges.
+#[derive(Debug, clap::Args)]
+pub struct JudgedApp {
+    /// The app folder.
+    #[arg(default_value = ".")]
+    pub dir: PathBuf,
+    /// Only these services (default: every service of the app).
+    #[arg(long = "service", value_name = "NAME")]
+    pub services: Vec<String>,
+    /// Where build output goes (default: DIR/target).
+    #[arg(long, value_name = "TARGET_DIR")]
+    pub target_dir: Option<PathBuf>,
+}
+
+impl JudgedApp {
+    /// Where build output goes.
+    pub fn target_dir(&self) -> PathBuf {
+        self.target_dir
+            .clone()
+            .unwrap_or_else(|| mote_app::default_target_dir(&self.dir))
     }
-    let loaded = mote_app::build(dir, target_dir, &mut |_| {}).and_then(|built| {
-        mote_app::load_built(&built, target_dir, RuntimeConfig::default(), &mut |_| {})
-            .map(|runtime| (built, runtime))
-    });
-    let (built, runtime) = loaded.map_err(|e| {
-        render_app_error(&e);
-        ExitCode::from(exit::USAGE)
-    })?;
-    for name in wanted {
-        if !built
-            .iter()
-            .any(|b| b.contract.service.name.as_str() == name)
-        {
-            eprintln!("error: {} has no service named `{name}`", dir.display());
+
+    /// Whether the service named `name` is to be judged.
+    pub fn selects(&self, name: &str) -> bool {
+        self.services.is_empty() || self.services.iter().any(|s| s == name)
+    }
+
+    /// Builds and loads the app, and checks that each service asked for
+    /// is one of it. Failures are rendered here; the `Err` is the exit
+    /// status (2: the command could not run).
+    pub(crate) fn load(
+        &self,
+    ) -> Result<(Vec<mote_app::BuiltService>, mote_runtime::Runtime), ExitCode> {
+        let (dir, target_dir) = (&self.dir, self.target_dir());
+        if !dir.is_dir() {
+            eprintln!("error: {} is not a folder", dir.display());
             return Err(ExitCode::from(exit::USAGE));
         }
+        let loaded = mote_app::build(dir, &target_dir, &mut |_| {}).and_then(|built| {
+            mote_app::load_built(&built, &target_dir, RuntimeConfig::default(), &mut |_| {})
+                .map(|runtime| (built, runtime))
+        });
+        let (built, runtime) = loaded.map_err(|e| {
+            render_app_error(&e);
+            ExitCode::from(exit::USAGE)
+        })?;
+        for name in &self.services {
+            if !built
+                .iter()
+                .any(|b| b.contract.service.name.as_str() == name)
+            {
+                eprintln!("error: {} has no service named `{name}`", dir.display());
+                return Err(ExitCode::from(exit::USAGE));
+            }
+        }
+        Ok((built, runtime))
     }
-    Ok((built, runtime))
 }

@@ -1,22 +1,18 @@
 //! `mote strength`: how much of each service's behaviour its contract pins.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use mote_app::InProcess;
 use mote_verify::strength::{StrengthOptions, StrengthReport, strength};
 
+use crate::run::JudgedApp;
 use crate::{Format, exit};
 
 /// The arguments of `mote strength`.
 #[derive(Debug, clap::Args)]
 pub struct Request {
-    /// The app folder.
-    #[arg(default_value = ".")]
-    pub dir: PathBuf,
-    /// Only these services (default: all).
-    #[arg(long = "service", value_name = "NAME")]
-    pub services: Vec<String>,
+    #[command(flatten)]
+    pub app: JudgedApp,
     /// The seed; the same seed gives the same inputs (default: 0).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -29,21 +25,13 @@ pub struct Request {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Human)]
     pub format: Format,
-    /// Where build output goes (default: DIR/target).
-    #[arg(long, value_name = "TARGET_DIR")]
-    pub target_dir: Option<PathBuf>,
 }
 
 pub fn run(request: Request) -> ExitCode {
-    let target_dir = request
-        .target_dir
-        .clone()
-        .unwrap_or_else(|| mote_app::default_target_dir(&request.dir));
-    let (built, runtime) =
-        match crate::run::load_for_judging(&request.dir, &target_dir, &request.services) {
-            Ok(loaded) => loaded,
-            Err(code) => return code,
-        };
+    let (built, runtime) = match request.app.load() {
+        Ok(loaded) => loaded,
+        Err(code) => return code,
+    };
     let options = StrengthOptions {
         seed: request.seed,
         inputs: request.inputs,
@@ -51,7 +39,7 @@ pub fn run(request: Request) -> ExitCode {
     let mut reports = Vec::new();
     for service in &built {
         let name = service.contract.service.name.as_str();
-        if !request.services.is_empty() && !request.services.iter().any(|s| s == name) {
+        if !request.app.selects(name) {
             continue;
         }
         let target = InProcess::alone(&runtime, &service.contract, request.seed);

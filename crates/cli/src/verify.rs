@@ -7,17 +7,14 @@ use mote_app::InProcess;
 use mote_verify::strength::{StrengthOptions, StrengthReport};
 use mote_verify::{Options, Report};
 
+use crate::run::JudgedApp;
 use crate::{Format, exit};
 
 /// The arguments of `mote verify`.
 #[derive(Debug, clap::Args)]
 pub struct Request {
-    /// The app folder.
-    #[arg(default_value = ".")]
-    pub dir: PathBuf,
-    /// Verify only these services (default: all with a component).
-    #[arg(long = "service", value_name = "NAME")]
-    pub services: Vec<String>,
+    #[command(flatten)]
+    pub app: JudgedApp,
     /// The seed; the same seed replays the same inputs (default: random).
     #[arg(long)]
     pub seed: Option<u64>,
@@ -30,9 +27,6 @@ pub struct Request {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Human)]
     pub format: Format,
-    /// Where build output goes (default: DIR/target).
-    #[arg(long, value_name = "TARGET_DIR")]
-    pub target_dir: Option<PathBuf>,
     /// Sign an attestation for every service that passes with this
     /// secret key (from `mote keygen`).
     #[arg(long, value_name = "SECRET_KEY")]
@@ -89,10 +83,10 @@ impl Outcome {
 
 /// Verifies the service behind `--url` against the contract at DIR.
 fn run_url(request: &Request, url: &str) -> ExitCode {
-    let path = if request.dir.is_dir() {
-        request.dir.join(mote_build::CONTRACT_FILE)
+    let path = if request.app.dir.is_dir() {
+        request.app.dir.join(mote_build::CONTRACT_FILE)
     } else {
-        request.dir.clone()
+        request.app.dir.clone()
     };
     let contract = match mote_contract::load(&path) {
         Ok(contract) => contract,
@@ -163,7 +157,7 @@ fn finish(request: &Request, seed: u64, reports: &[Outcome]) -> ExitCode {
                         strength.score() * 100.0,
                         strength.mutants,
                         strength.survivors.len(),
-                        request.dir.display(),
+                        request.app.dir.display(),
                         outcome.report.service
                     );
                 }
@@ -313,15 +307,11 @@ pub fn run(request: Request) -> ExitCode {
     if let Some(url) = &request.url {
         return run_url(&request, url);
     }
-    let target_dir = request
-        .target_dir
-        .clone()
-        .unwrap_or_else(|| mote_app::default_target_dir(&request.dir));
-    let (built, runtime) =
-        match crate::run::load_for_judging(&request.dir, &target_dir, &request.services) {
-            Ok(loaded) => loaded,
-            Err(code) => return code,
-        };
+    let target_dir = request.app.target_dir();
+    let (built, runtime) = match request.app.load() {
+        Ok(loaded) => loaded,
+        Err(code) => return code,
+    };
     let key = match request
         .key
         .as_deref()
@@ -347,7 +337,7 @@ pub fn run(request: Request) -> ExitCode {
     let mut reports = Vec::new();
     for service in &built {
         let name = service.contract.service.name.as_str();
-        if !request.services.is_empty() && !request.services.iter().any(|s| s == name) {
+        if !request.app.selects(name) {
             continue;
         }
         let target = if request.real_callees {
@@ -398,7 +388,7 @@ pub fn run(request: Request) -> ExitCode {
                 }
             }
         }
-        let replay = replay_command(&request.dir, name, seed, request.cases);
+        let replay = replay_command(&request.app.dir, name, seed, request.cases);
         reports.push(Outcome {
             report,
             version: service.contract.service.version.to_string(),
