@@ -45,13 +45,19 @@ impl CallPool {
     }
 
     /// Runs `call` on a pool thread and waits for its result without
-    /// blocking the async worker.
+    /// blocking the async worker. If nobody waits any more when a thread
+    /// gets to it (the request's deadline passed, or the client left while
+    /// it queued), the call is dropped unrun: under overload, stale work is
+    /// shed instead of delaying the calls behind it.
     pub(crate) async fn run<R: Send + 'static>(
         &self,
         call: impl FnOnce() -> R + Send + 'static,
     ) -> Result<R, PoolFailed> {
         let (reply, answer) = oneshot::channel();
         let job: Job = Box::new(move || {
+            if reply.is_closed() {
+                return;
+            }
             // A panic drops `reply`, which the waiting request sees as a
             // failed call; the thread itself lives on.
             if let Ok(result) = catch_unwind(AssertUnwindSafe(call)) {
@@ -95,6 +101,36 @@ mod tests {
         assert!(panicked.is_err());
         // The single thread is still there to take the next call.
         assert_eq!(pool.run(|| "after").await.unwrap(), "after");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_call_nobody_waits_for_any_more_is_dropped_unrun() {
+        let pool = Arc::new(CallPool::new(1).unwrap());
+        let (release, hold) = std::sync::mpsc::channel::<()>();
+        let (started, busy) = std::sync::mpsc::channel::<()>();
+        let blocker = {
+            let pool = Arc::clone(&pool);
+            tokio::spawn(async move {
+                pool.run(move || {
+                    let _ = started.send(());
+                    let _ = hold.recv();
+                })
+                .await
+            })
+        };
+        busy.recv_timeout(std::time::Duration::from_secs(10))
+            .expect("the blocker started");
+        // Queued behind the blocker, then abandoned.
+        let ran = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = Arc::clone(&ran);
+        let abandoned = pool.run(move || flag.store(true, std::sync::atomic::Ordering::SeqCst));
+        let waited = tokio::time::timeout(std::time::Duration::from_millis(20), abandoned).await;
+        assert!(waited.is_err(), "the queued call cannot have run yet");
+        release.send(()).unwrap();
+        blocker.await.unwrap().unwrap();
+        // The next call runs after the abandoned one was taken off the queue.
+        assert_eq!(pool.run(|| 1).await.unwrap(), 1);
+        assert!(!ran.load(std::sync::atomic::Ordering::SeqCst));
     }
 
     #[tokio::test]
