@@ -20,7 +20,7 @@ type Job = Box<dyn FnOnce() + Send>;
 /// served. Dropping the pool closes the queue; each thread ends after the
 /// call it is running.
 pub(crate) struct CallPool {
-    queue: Mutex<Sender<Job>>,
+    queue: Sender<Job>,
 }
 
 /// The pool could not take or finish a call: it has shut down, or the call
@@ -39,9 +39,7 @@ impl CallPool {
                 .name(format!("mote-call-{i}"))
                 .spawn(move || work(&receiver))?;
         }
-        Ok(CallPool {
-            queue: Mutex::new(sender),
-        })
+        Ok(CallPool { queue: sender })
     }
 
     /// Runs `call` on a pool thread and waits for its result without
@@ -64,11 +62,7 @@ impl CallPool {
                 let _ = reply.send(result);
             }
         });
-        self.queue
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .send(job)
-            .map_err(|_| PoolFailed)?;
+        self.queue.send(job).map_err(|_| PoolFailed)?;
         answer.await.map_err(|_| PoolFailed)
     }
 }
