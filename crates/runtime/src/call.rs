@@ -7,6 +7,7 @@
 //! 3. the answer is checked on the way out: output schema, declared error
 //!    codes and, unless disabled, `ensures` and the error partition.
 
+use std::cell::OnceCell;
 use std::sync::Arc;
 
 use mote_contract::{Bindings, CallTarget, Contract};
@@ -47,7 +48,7 @@ pub(crate) fn call_unchecked(
             format!("no service named `{service}` is loaded"),
         ));
     };
-    let value = admit(&loaded.contract, loaded.limits.max_input_bytes, input)?;
+    let Admitted { value, .. } = admit(&loaded.contract, loaded.limits.max_input_bytes, input)?;
     let Invocation {
         answer,
         callee_failures,
@@ -127,7 +128,7 @@ fn run(
     double: Option<&Arc<dyn CalleeDouble>>,
 ) -> Result<Value, Failure> {
     let contract = &service.contract;
-    let value = admit(contract, service.limits.max_input_bytes, input)?;
+    let Admitted { value, bindings } = admit(contract, service.limits.max_input_bytes, input)?;
     let Invocation {
         answer,
         callee_failures,
@@ -135,6 +136,7 @@ fn run(
     let checks = Postconditions {
         contract,
         input: &value,
+        input_bindings: bindings.map_or_else(OnceCell::new, OnceCell::from),
         full: shared.config.check_postconditions,
     };
     match answer {
@@ -153,8 +155,16 @@ fn run(
     }
 }
 
+/// An input that passed step 1.
+struct Admitted {
+    value: Value,
+    /// The input as CEL sees it, when `requires` needed it; the checks on
+    /// the way out reuse it rather than convert the input again.
+    bindings: Option<Bindings>,
+}
+
 /// Step 1: everything decided before the guest runs.
-fn admit(contract: &Contract, max_bytes: u64, input: &str) -> Result<Value, Failure> {
+fn admit(contract: &Contract, max_bytes: u64, input: &str) -> Result<Admitted, Failure> {
     let invalid = |message: String| Failure::platform(PlatformFailure::InvalidInput, message);
     if input.len() as u64 > max_bytes {
         return Err(invalid(format!(
@@ -171,10 +181,11 @@ fn admit(contract: &Contract, max_bytes: u64, input: &str) -> Result<Value, Fail
             "input does not match the input schema: {first}"
         )));
     }
+    let mut bindings = None;
     if !contract.behavior.requires.is_empty() {
-        let bindings = Bindings::new().with("input", &value);
+        let bindings = bindings.insert(Bindings::new().with("input", &value));
         for requires in &contract.behavior.requires {
-            match requires.eval_bool(&bindings) {
+            match requires.eval_bool(bindings) {
                 Ok(true) => {}
                 Ok(false) => {
                     return Err(invalid(format!(
@@ -191,7 +202,7 @@ fn admit(contract: &Contract, max_bytes: u64, input: &str) -> Result<Value, Fail
             }
         }
     }
-    Ok(value)
+    Ok(Admitted { value, bindings })
 }
 
 /// What the guest answered, and the platform failures its calls met.
@@ -341,10 +352,17 @@ fn log_output(service: &LoadedService, state: &HostState) {
 struct Postconditions<'a> {
     contract: &'a Contract,
     input: &'a Value,
+    /// `input` as CEL sees it, converted at most once per call.
+    input_bindings: OnceCell<Bindings>,
     full: bool,
 }
 
 impl Postconditions<'_> {
+    fn input_bindings(&self) -> &Bindings {
+        self.input_bindings
+            .get_or_init(|| Bindings::new().with("input", self.input))
+    }
+
     fn violation(&self, message: String) -> Failure {
         tracing::warn!(
             service = self.contract.service.name.as_str(),
@@ -384,13 +402,12 @@ impl Postconditions<'_> {
         if !self.full {
             return Ok(output);
         }
-        let bindings = Bindings::new().with("input", self.input);
-        if let Some(code) = self.due_error(&bindings)? {
+        if let Some(code) = self.due_error(self.input_bindings())? {
             return Err(self.violation(format!(
                 "succeeded, but the contract says this input fails with `{code}`"
             )));
         }
-        let bindings = bindings.with("output", &output);
+        let bindings = self.input_bindings().clone().with("output", &output);
         for ensures in &self.contract.behavior.ensures {
             match ensures.eval_bool(&bindings) {
                 Ok(true) => {}
@@ -419,8 +436,7 @@ impl Postconditions<'_> {
             ));
         };
         if self.full {
-            let bindings = Bindings::new().with("input", self.input);
-            match self.due_error(&bindings) {
+            match self.due_error(self.input_bindings()) {
                 Err(violation) => return violation,
                 Ok(Some(due)) if due != declared.code => {
                     return self.violation(format!(
