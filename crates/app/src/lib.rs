@@ -5,7 +5,11 @@
 //! Architecture invariant: orchestration only. Parsing belongs to
 //! mote-contract, building to mote-build, running to mote-runtime.
 
+mod remembered;
+
 use std::path::{Path, PathBuf};
+
+pub use remembered::{REMEMBERED_DIR, remember_pass, remembered_pass, startup_seed};
 
 use mote_build::{BuildError, ServiceSource, TargetStatus};
 use mote_contract::{CallGraph, Contract, Diagnostic, GraphProblem};
@@ -14,8 +18,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use mote_contract::CallTarget;
 use mote_runtime::{
-    CalleeDouble, Failure, GuestAnswer, LoadError, PlatformFailure, Runtime, RuntimeConfig,
-    RuntimeError,
+    CalleeDouble, CompiledCode, Failure, GuestAnswer, LoadError, LoadedArtefact, PlatformFailure,
+    Runtime, RuntimeConfig, RuntimeError,
 };
 use mote_verify::double::{DoubleAnswer, Doubles};
 use mote_verify::{Answer, Target};
@@ -28,11 +32,11 @@ pub fn default_target_dir(app: &Path) -> PathBuf {
 /// Something worth telling the person waiting.
 #[derive(Debug)]
 pub enum Progress<'a> {
-    /// The wasm32-wasip2 target was missing and has been installed.
+    /// The guest target was missing and has been installed.
     TargetInstalled,
     /// A service is being built.
     Building(&'a ServiceSource),
-    /// A service's component is ready; `compiled` says whether the host
+    /// A service's component is loaded; `compiled` says whether the host
     /// compiled it now or found it in the cache.
     Ready {
         /// The service.
@@ -86,25 +90,56 @@ pub enum AppError {
     /// A service folder has a contract but no code and is not a flow.
     #[error("{} has no Cargo.toml next to its contract, so there is nothing to build", .0.display())]
     NoImplementation(PathBuf),
+    /// Serving prebuilt artefacts only, and a component has not been built.
+    #[error("{} has not been built ({} is missing); run `mote build` first", .service.display(), .component.display())]
+    NotBuilt {
+        /// The service folder.
+        service: PathBuf,
+        /// The component that should be there.
+        component: PathBuf,
+    },
 }
 
 /// A service of the app with its checked contract and built component.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct BuiltService {
     /// Where it lives.
     pub source: ServiceSource,
-    /// Its contract.
-    pub contract: Contract,
+    /// Its contract, read and checked once.
+    pub contract: Arc<Contract>,
     /// Its component; `None` for a flow.
     pub wasm: Option<PathBuf>,
 }
 
-impl BuiltService {
-    /// The file an attestation binds besides the contract: the component,
-    /// or for a flow (whose implementation is its `[flow]`) the contract
-    /// file itself.
-    pub fn artefact(&self) -> &Path {
-        self.wasm.as_deref().unwrap_or(&self.source.contract)
+/// A service loaded into a runtime: what it was built from, and the
+/// identity of what runs.
+#[derive(Debug, Clone)]
+pub struct LoadedService {
+    /// The service as built.
+    pub built: BuiltService,
+    /// The component and compiled code that run; `None` for a flow.
+    pub artefact: Option<LoadedArtefact>,
+}
+
+impl LoadedService {
+    /// The service's name.
+    pub fn name(&self) -> &str {
+        self.built.contract.service.name.as_str()
+    }
+
+    /// The contract.
+    pub fn contract(&self) -> &Contract {
+        &self.built.contract
+    }
+
+    /// The hash an attestation binds besides the contract's: the
+    /// component's sha-256, or for a flow (whose implementation is its
+    /// `[flow]`, already covered by the contract's hash) the contract's.
+    pub fn artefact_sha256(&self) -> String {
+        match &self.artefact {
+            Some(artefact) => artefact.component_sha256.clone(),
+            None => self.built.contract.hash.to_string(),
+        }
     }
 }
 
@@ -115,6 +150,66 @@ pub fn build(
     target_dir: &Path,
     progress: &mut dyn FnMut(Progress<'_>),
 ) -> Result<Vec<BuiltService>, AppError> {
+    let checked = check(app)?;
+    if checked.iter().any(|(s, _)| s.package.is_some())
+        && mote_build::ensure_wasm_target()? == TargetStatus::Installed
+    {
+        progress(Progress::TargetInstalled);
+    }
+    let mut built = Vec::with_capacity(checked.len());
+    for (source, contract) in checked {
+        let wasm = if contract.flow.is_some() {
+            None
+        } else {
+            if source.package.is_none() {
+                return Err(AppError::NoImplementation(source.dir));
+            }
+            progress(Progress::Building(&source));
+            mote_build::build(&source, target_dir)?
+        };
+        built.push(BuiltService {
+            source,
+            contract: Arc::new(contract),
+            wasm,
+        });
+    }
+    Ok(built)
+}
+
+/// Like [`build`], but never runs cargo: every component must already be
+/// in `target_dir`. For hosts that serve prebuilt, attested artefacts, so
+/// that no service's build scripts or macros run on them.
+pub fn locate(app: &Path, target_dir: &Path) -> Result<Vec<BuiltService>, AppError> {
+    let checked = check(app)?;
+    let mut built = Vec::with_capacity(checked.len());
+    for (source, contract) in checked {
+        let wasm = if contract.flow.is_some() {
+            None
+        } else {
+            let Some(package) = &source.package else {
+                return Err(AppError::NoImplementation(source.dir));
+            };
+            let component = mote_build::artefact(target_dir, package);
+            if !component.is_file() {
+                return Err(AppError::NotBuilt {
+                    service: source.dir,
+                    component,
+                });
+            }
+            Some(component)
+        };
+        built.push(BuiltService {
+            source,
+            contract: Arc::new(contract),
+            wasm,
+        });
+    }
+    Ok(built)
+}
+
+/// Discovers the app's services and checks each contract, then the app as
+/// a whole (duplicate names, the call graph).
+fn check(app: &Path) -> Result<Vec<(ServiceSource, Contract)>, AppError> {
     let sources = mote_build::discover(app)?;
     if sources.is_empty() {
         return Err(AppError::Empty(app.to_path_buf()));
@@ -148,29 +243,7 @@ pub fn build(
     if !problems.is_empty() {
         return Err(AppError::Graph(problems));
     }
-    if sources.iter().any(|s| s.package.is_some())
-        && mote_build::ensure_wasm_target()? == TargetStatus::Installed
-    {
-        progress(Progress::TargetInstalled);
-    }
-    let mut built = Vec::with_capacity(sources.len());
-    for (source, contract) in sources.into_iter().zip(contracts) {
-        let wasm = if contract.flow.is_some() {
-            None
-        } else {
-            if source.package.is_none() {
-                return Err(AppError::NoImplementation(source.dir));
-            }
-            progress(Progress::Building(&source));
-            mote_build::build(&source, target_dir)?
-        };
-        built.push(BuiltService {
-            source,
-            contract,
-            wasm,
-        });
-    }
-    Ok(built)
+    Ok(sources.into_iter().zip(contracts).collect())
 }
 
 /// Builds the app and loads every service, components and flows, into a
@@ -180,48 +253,58 @@ pub fn load(
     target_dir: &Path,
     config: RuntimeConfig,
     progress: &mut dyn FnMut(Progress<'_>),
-) -> Result<Runtime, AppError> {
+) -> Result<(Runtime, Vec<LoadedService>), AppError> {
     let built = build(app, target_dir, progress)?;
-    load_built(&built, target_dir, config, progress)
+    load_built(built, target_dir, config, progress, &mut |_, _| {
+        CompiledCode::Cached
+    })
 }
 
-/// Loads services already built by [`build`] into a new runtime.
+/// Loads services already built by [`build`] (or found by [`locate`])
+/// into a new runtime. Each component file is read once: the bytes hashed
+/// are the bytes compiled. `code_for` is asked, for each component (with
+/// its sha-256), which compiled code may run: an attested component runs
+/// only the code its attestation binds, or code compiled afresh.
 pub fn load_built(
-    built: &[BuiltService],
+    built: Vec<BuiltService>,
     target_dir: &Path,
     mut config: RuntimeConfig,
     progress: &mut dyn FnMut(Progress<'_>),
-) -> Result<Runtime, AppError> {
+    code_for: &mut dyn FnMut(&BuiltService, &str) -> CompiledCode,
+) -> Result<(Runtime, Vec<LoadedService>), AppError> {
     if config.cache_dir.is_none() {
         config.cache_dir = Some(target_dir.join("mote-cache"));
     }
     let runtime = Runtime::new(config)?;
+    let mut loaded = Vec::with_capacity(built.len());
     for service in built {
-        // The runtime keeps its own compiled copy of the contract, so the
-        // caller keeps `built` for reports.
-        let contract = mote_contract::load(&service.source.contract).map_err(|e| match e {
-            mote_contract::LoadError::Invalid { path, diagnostics } => {
-                AppError::Contract { path, diagnostics }
-            }
-        })?;
         let Some(wasm) = &service.wasm else {
             progress(Progress::Flow(&service.contract));
-            runtime.load_flow(contract)?;
+            runtime.load_flow(Arc::clone(&service.contract))?;
+            loaded.push(LoadedService {
+                built: service,
+                artefact: None,
+            });
             continue;
         };
         let bytes = std::fs::read(wasm).map_err(|source| LoadError::Io {
             path: wasm.clone(),
             source,
         })?;
-        let precompiled = runtime.precompile(service.contract.service.name.as_str(), &bytes)?;
+        let component_sha256 = mote_runtime::sha256(&bytes);
+        let code = code_for(&service, &component_sha256);
+        let artefact = runtime.load_with(Arc::clone(&service.contract), &bytes, code)?;
         progress(Progress::Ready {
             contract: &service.contract,
             wasm,
-            compiled: precompiled.compiled,
+            compiled: artefact.compiled,
         });
-        runtime.load(contract, &bytes)?;
+        loaded.push(LoadedService {
+            built: service,
+            artefact: Some(artefact),
+        });
     }
-    Ok(runtime)
+    Ok((runtime, loaded))
 }
 
 /// A service loaded in a runtime, as a verification target: its guest's

@@ -2,22 +2,37 @@
 //!
 //! An app is a folder; every folder below it holding a `contract.toml` is a
 //! service. A service with a `Cargo.toml` next to its contract is built with
-//! `cargo build --release --target wasm32-wasip2`; a flow has no code to
-//! build. All services of an app share one cargo target directory, so
-//! their common dependencies compile once.
+//! `cargo build --release --target wasm32-unknown-unknown` into a core
+//! module, which is then turned into a component in process (wit-component):
+//! no WASI, no external tool. A flow has no code to build. All services of
+//! an app share one cargo target directory, so their common dependencies
+//! compile once.
+//!
+//! Building runs the service's build scripts and procedural macros on the
+//! host, unsandboxed, as any `cargo build` does: build only source you are
+//! willing to run. A host that serves attested artefacts never builds.
 //!
 //! Architecture invariant: knows nothing of wasmtime; it turns source into
-//! `.wasm` files and stops there.
+//! `.wasm` components and stops there.
+
+mod component;
+mod target;
 
 use std::io;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+pub use component::componentize;
+pub use target::{TargetStatus, ensure_wasm_target, ensure_wasm_target_with};
+
 /// The file that marks a service folder.
 pub const CONTRACT_FILE: &str = "contract.toml";
 
 /// The target guests are built for.
-pub const WASM_TARGET: &str = "wasm32-wasip2";
+pub const WASM_TARGET: &str = "wasm32-unknown-unknown";
+
+/// The folder of the target directory that holds the components.
+pub const COMPONENTS_DIR: &str = "mote-components";
 
 /// A service folder found in an app.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,11 +70,19 @@ pub enum BuildError {
         /// What cargo and rustc printed.
         output: String,
     },
-    /// The wasm32-wasip2 target is missing and could not be installed.
+    /// The guest target is missing and could not be installed.
     #[error(
         "the {WASM_TARGET} target is not installed and `rustup target add {WASM_TARGET}` failed: {0}"
     )]
     Target(String),
+    /// The compiled module could not be made into a mote component.
+    #[error("{}: cannot make a component of the compiled module: {message}", .module.display())]
+    Componentize {
+        /// The core module cargo produced.
+        module: PathBuf,
+        /// Why not, e.g. an import mote does not provide.
+        message: String,
+    },
 }
 
 /// Every contract file under `paths`: a file stands for itself, a folder
@@ -148,45 +171,11 @@ fn package_name(manifest: &Path) -> Result<String, BuildError> {
         })
 }
 
-/// Whether the target had to be installed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TargetStatus {
-    /// It was there already.
-    Present,
-    /// It was missing and `rustup` installed it now.
-    Installed,
-}
-
-/// Makes sure rustc can build for `wasm32-wasip2`, installing the target
-/// with rustup if it is missing.
-pub fn ensure_wasm_target() -> Result<TargetStatus, BuildError> {
-    let installed = Command::new("rustup")
-        .args(["target", "list", "--installed"])
-        .output()
-        .map_err(|e| BuildError::Target(format!("cannot run rustup: {e}")))?;
-    if String::from_utf8_lossy(&installed.stdout)
-        .lines()
-        .any(|l| l.trim() == WASM_TARGET)
-    {
-        return Ok(TargetStatus::Present);
-    }
-    let added = Command::new("rustup")
-        .args(["target", "add", WASM_TARGET])
-        .output()
-        .map_err(|e| BuildError::Target(format!("cannot run rustup: {e}")))?;
-    if added.status.success() {
-        Ok(TargetStatus::Installed)
-    } else {
-        Err(BuildError::Target(
-            String::from_utf8_lossy(&added.stderr).trim().to_string(),
-        ))
-    }
-}
-
 /// Builds one service's component into `target_dir` and returns the path
-/// of the `.wasm` file. Cargo decides what changed; an unchanged service
-/// is not rebuilt. Returns `None` for a service without a Cargo package
-/// (a flow, or a component built some other way).
+/// of the component. Cargo decides what changed; an unchanged service is
+/// not rebuilt, and an unchanged module is not rewritten. Returns `None`
+/// for a service without a Cargo package (a flow, or a component built
+/// some other way).
 pub fn build(service: &ServiceSource, target_dir: &Path) -> Result<Option<PathBuf>, BuildError> {
     let Some(package) = &service.package else {
         return Ok(None);
@@ -215,13 +204,24 @@ pub fn build(service: &ServiceSource, target_dir: &Path) -> Result<Option<PathBu
             output: String::from_utf8_lossy(&output.stderr).into_owned(),
         });
     }
-    Ok(Some(artefact(target_dir, package)))
+    let module = core_module(target_dir, package);
+    let component = artefact(target_dir, package);
+    componentize(&module, &component)?;
+    Ok(Some(component))
 }
 
-/// Where cargo puts the component of `package`.
-pub fn artefact(target_dir: &Path, package: &str) -> PathBuf {
+/// Where cargo puts the core module of `package`.
+pub fn core_module(target_dir: &Path, package: &str) -> PathBuf {
     target_dir
         .join(WASM_TARGET)
         .join("release")
+        .join(format!("{}.wasm", package.replace('-', "_")))
+}
+
+/// Where the component of `package` is written: what the host loads and
+/// what attestations bind.
+pub fn artefact(target_dir: &Path, package: &str) -> PathBuf {
+    target_dir
+        .join(COMPONENTS_DIR)
         .join(format!("{}.wasm", package.replace('-', "_")))
 }

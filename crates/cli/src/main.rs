@@ -51,7 +51,7 @@ enum Command {
     /// Build every service of an app into a WebAssembly component and
     /// precompile it for this host.
     ///
-    /// Installs the wasm32-wasip2 target if it is missing. Cargo rebuilds
+    /// Installs the wasm32-unknown-unknown target if it is missing. Cargo rebuilds
     /// only what changed, and a component whose bytes did not change is
     /// never recompiled by the host (artefacts are cached by content hash
     /// under TARGET_DIR/mote-cache). Exit status: 0 built, 1 a contract or a

@@ -12,9 +12,10 @@ use crate::exit;
 
 pub(crate) fn report_progress(event: Progress<'_>) {
     match event {
-        Progress::TargetInstalled => {
-            eprintln!("   Installed the wasm32-wasip2 target (rustup target add wasm32-wasip2)")
-        }
+        Progress::TargetInstalled => eprintln!(
+            "   Installed the {0} target (rustup target add {0})",
+            mote_build::WASM_TARGET
+        ),
         Progress::Building(source) => eprintln!("    Building {}", source.dir.display()),
         Progress::Ready {
             contract,
@@ -67,7 +68,7 @@ pub fn build(dir: &Path, target_dir: Option<PathBuf>) -> ExitCode {
         RuntimeConfig::default(),
         &mut report_progress,
     ) {
-        Ok(runtime) => {
+        Ok((runtime, _)) => {
             eprintln!("    Finished {} service(s)", runtime.services().len());
             ExitCode::SUCCESS
         }
@@ -111,7 +112,7 @@ pub fn call(
         RuntimeConfig::default(),
         &mut progress,
     ) {
-        Ok(runtime) => runtime,
+        Ok((runtime, _)) => runtime,
         Err(e) => {
             render_app_error(&e);
             return ExitCode::from(exit::USAGE);
@@ -165,29 +166,25 @@ impl JudgedApp {
     /// status (2: the command could not run).
     pub(crate) fn load(
         &self,
-    ) -> Result<(Vec<mote_app::BuiltService>, mote_runtime::Runtime), ExitCode> {
+    ) -> Result<(Vec<mote_app::LoadedService>, mote_runtime::Runtime), ExitCode> {
         let (dir, target_dir) = (&self.dir, self.target_dir());
         if !dir.is_dir() {
             eprintln!("error: {} is not a folder", dir.display());
             return Err(ExitCode::from(exit::USAGE));
         }
-        let loaded = mote_app::build(dir, &target_dir, &mut |_| {}).and_then(|built| {
-            mote_app::load_built(&built, &target_dir, RuntimeConfig::default(), &mut |_| {})
-                .map(|runtime| (built, runtime))
-        });
-        let (built, runtime) = loaded.map_err(|e| {
-            render_app_error(&e);
-            ExitCode::from(exit::USAGE)
-        })?;
+        let (runtime, loaded) =
+            mote_app::load(dir, &target_dir, RuntimeConfig::default(), &mut |_| {}).map_err(
+                |e| {
+                    render_app_error(&e);
+                    ExitCode::from(exit::USAGE)
+                },
+            )?;
         for name in &self.services {
-            if !built
-                .iter()
-                .any(|b| b.contract.service.name.as_str() == name)
-            {
+            if !loaded.iter().any(|service| service.name() == name) {
                 eprintln!("error: {} has no service named `{name}`", dir.display());
                 return Err(ExitCode::from(exit::USAGE));
             }
         }
-        Ok((built, runtime))
+        Ok((loaded, runtime))
     }
 }

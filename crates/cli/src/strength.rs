@@ -38,15 +38,12 @@ pub fn run(request: Request) -> ExitCode {
     };
     let mut reports = Vec::new();
     for service in &built {
-        let name = service.contract.service.name.as_str();
-        if !request.app.selects(name) {
+        let contract = service.contract();
+        if !request.app.selects(service.name()) {
             continue;
         }
-        let target = InProcess::alone(&runtime, &service.contract, request.seed);
-        reports.push((
-            strength(&service.contract, &target, &options),
-            service.contract.is_pure(),
-        ));
+        let target = InProcess::alone(&runtime, contract, request.seed);
+        reports.push((strength(contract, &target, &options), contract.is_pure()));
     }
     match request.format {
         Format::Human => {

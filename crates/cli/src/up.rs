@@ -7,8 +7,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use mote_app::{BuiltService, InProcess};
-use mote_runtime::{Runtime, RuntimeConfig};
+use mote_app::{BuiltService, InProcess, LoadedService};
+use mote_runtime::{CompiledCode, Runtime, RuntimeConfig};
 use mote_server::{Gateway, ServerConfig, Verification};
 use mote_verify::Options;
 use mote_verify::attest::{self, KeyPair};
@@ -49,7 +49,11 @@ pub struct Request {
     /// Generated cases per service when verifying at startup.
     #[arg(long, default_value_t = 1000)]
     pub cases: u32,
-    /// The verification seed (default: random).
+    /// The verification seed (default: derived from the contract's and
+    /// the component's hashes, so a start is reproducible). A pass is
+    /// remembered under TARGET_DIR/mote-verified, and an unchanged service
+    /// is not verified again at the next start (unless --seed or --key is
+    /// given).
     #[arg(long)]
     pub seed: Option<u64>,
     /// Largest accepted request body, in bytes.
@@ -61,6 +65,17 @@ pub struct Request {
     /// The deadline of one request at the edge, in milliseconds.
     #[arg(long, default_value_t = 10_000)]
     pub request_timeout_ms: u64,
+    /// How long a client may take to send a request's headers, in
+    /// milliseconds (also how long a kept-alive connection may sit idle).
+    #[arg(long, default_value_t = 5_000)]
+    pub header_timeout_ms: u64,
+    /// How long a client may take to send a request's body, in
+    /// milliseconds; slower ones get 408.
+    #[arg(long, default_value_t = 5_000)]
+    pub body_timeout_ms: u64,
+    /// Connections open at once; more wait until one closes.
+    #[arg(long, default_value_t = 4096)]
+    pub max_connections: usize,
     /// Threads that run guest calls [default: two per core].
     #[arg(long)]
     pub call_threads: Option<usize>,
@@ -111,28 +126,61 @@ pub fn run(request: Request) -> ExitCode {
     }
 
     let mut progress = crate::run::report_progress;
-    let built = match mote_app::build(&request.dir, &target_dir, &mut progress) {
+    // A host that serves only attested artefacts never builds: building
+    // runs the services' build scripts and macros on this machine.
+    let built = if request.require_attestation {
+        mote_app::locate(&request.dir, &target_dir)
+    } else {
+        mote_app::build(&request.dir, &target_dir, &mut progress)
+    };
+    let built = match built {
         Ok(built) => built,
         Err(e) => {
             crate::run::render_app_error(&e);
             return ExitCode::from(exit::PROBLEMS);
         }
     };
-    let runtime =
-        match mote_app::load_built(&built, &target_dir, RuntimeConfig::default(), &mut progress) {
-            Ok(runtime) => runtime,
-            Err(e) => {
-                crate::run::render_app_error(&e);
-                return ExitCode::from(exit::PROBLEMS);
-            }
+    // Attestations are checked before loading, so that an attested
+    // component runs exactly the compiled code its attestation binds (or
+    // code compiled afresh), never whatever the cache holds.
+    let mut attested: BTreeMap<String, Result<String, String>> = BTreeMap::new();
+    let mut code_for = |service: &BuiltService, component_sha256: &str| {
+        let verdict = attestation(service, component_sha256, &trusted, &attest_dir);
+        let code = match &verdict {
+            Ok(found) => match &found.precompiled {
+                Some(hash) => CompiledCode::Expect(hash.clone()),
+                None => CompiledCode::Fresh,
+            },
+            Err(_) => CompiledCode::Cached,
         };
+        attested.insert(
+            service.contract.service.name.to_string(),
+            verdict.map(|found| found.public_key),
+        );
+        code
+    };
+    let loaded = mote_app::load_built(
+        built,
+        &target_dir,
+        RuntimeConfig::default(),
+        &mut progress,
+        &mut code_for,
+    );
+    let (runtime, loaded) = match loaded {
+        Ok(loaded) => loaded,
+        Err(e) => {
+            crate::run::render_app_error(&e);
+            return ExitCode::from(exit::PROBLEMS);
+        }
+    };
 
     let verification = match decide(
         &request,
-        &built,
+        &loaded,
         &runtime,
-        &trusted,
+        &attested,
         key.as_ref(),
+        &target_dir,
         &attest_dir,
     ) {
         Ok(verification) => verification,
@@ -142,6 +190,9 @@ pub fn run(request: Request) -> ExitCode {
         max_body_bytes: request.max_body_bytes,
         max_in_flight: request.max_in_flight.max(1),
         request_timeout: Duration::from_millis(request.request_timeout_ms.max(1)),
+        header_timeout: Duration::from_millis(request.header_timeout_ms.max(1)),
+        body_timeout: Duration::from_millis(request.body_timeout_ms.max(1)),
+        max_connections: request.max_connections.max(1),
         call_threads: request
             .call_threads
             .unwrap_or_else(mote_server::default_call_threads)
@@ -154,57 +205,82 @@ pub fn run(request: Request) -> ExitCode {
             return ExitCode::from(exit::USAGE);
         }
     };
-    serve(&request, gateway, &built)
+    serve(&request, gateway, &loaded)
 }
 
-/// How each service earns its place: a valid attestation, or verification
-/// now. `Err` is the exit code when something may not be served.
+/// How each service earns its place: a valid attestation, a remembered
+/// pass of exactly this contract and code, or verification now. `Err` is
+/// the exit code when something may not be served.
 fn decide(
     request: &Request,
-    built: &[BuiltService],
+    loaded: &[LoadedService],
     runtime: &Runtime,
-    trusted: &[attest::VerifyingKey],
+    attested: &BTreeMap<String, Result<String, String>>,
     key: Option<&KeyPair>,
+    target_dir: &Path,
     attest_dir: &Path,
 ) -> Result<BTreeMap<String, Verification>, ExitCode> {
     let mut verification = BTreeMap::new();
     let mut refused = Vec::new();
-    let seed = request.seed.unwrap_or_else(crate::verify::random_seed);
-    for service in built {
-        let name = service.contract.service.name.to_string();
-        let attested = attestation(service, trusted, attest_dir);
-        match attested {
-            Ok(public_key) => {
-                verification.insert(name, Verification::Attested { public_key });
+    for service in loaded {
+        let name = service.name().to_string();
+        match attested.get(&name) {
+            Some(Ok(public_key)) => {
+                verification.insert(
+                    name,
+                    Verification::Attested {
+                        public_key: public_key.clone(),
+                    },
+                );
                 continue;
             }
-            Err(why) if request.require_attestation => {
+            Some(Err(why)) if request.require_attestation => {
                 refused.push(format!("{name}: {why}"));
                 continue;
             }
-            Err(_) if request.no_verify => {
-                verification.insert(name, Verification::Unverified);
+            _ if request.require_attestation => {
+                refused.push(format!("{name}: no attestation was checked"));
                 continue;
             }
-            Err(_) => {}
+            _ => {}
         }
+        if request.no_verify {
+            verification.insert(name, Verification::Unverified);
+            continue;
+        }
+        // Reproducible: the seed follows from what is verified, unless
+        // one is given.
+        let seed = request
+            .seed
+            .unwrap_or_else(|| mote_app::startup_seed(service));
+        if request.seed.is_none()
+            && key.is_none()
+            && let Some((seed, cases)) =
+                mote_app::remembered_pass(target_dir, service, request.cases)
+        {
+            eprintln!(
+                "  Remembered {name}: passed {cases} cases with seed {seed} (unchanged since)"
+            );
+            verification.insert(name, Verification::Verified { seed, cases });
+            continue;
+        }
+        let contract = service.contract();
         eprintln!("   Verifying {name} ({} cases, seed {seed})", request.cases);
         let options = Options {
             seed,
             cases: request.cases,
             allow_unreached: Vec::new(),
         };
-        let target = InProcess::alone(runtime, &service.contract, seed);
+        let target = InProcess::alone(runtime, contract, seed);
         let bar = crate::verify::progress_bar(&name, request.cases, crate::Format::Human);
-        let report =
-            mote_verify::verify_with_progress(&service.contract, &target, &options, &|n| {
-                bar.set_position(u64::from(n))
-            });
+        let report = mote_verify::verify_with_progress(contract, &target, &options, &|n| {
+            bar.set_position(u64::from(n))
+        });
         bar.finish_and_clear();
         if !report.passed() {
             crate::verify::print_human(
                 &report,
-                &service.contract.service.version.to_string(),
+                &contract.service.version.to_string(),
                 &crate::verify::replay_command(&request.dir, &name, seed, request.cases),
             );
             eprintln!(
@@ -212,11 +288,14 @@ fn decide(
             );
             return Err(ExitCode::from(exit::PROBLEMS));
         }
+        if let Err(e) = mote_app::remember_pass(target_dir, service, seed, report.cases) {
+            eprintln!("warning: cannot remember that {name} passed: {e}");
+        }
         if let Some(key) = key {
             // An attestation carries the contract's strength, as one from
             // `mote verify --key` does.
             let strength = mote_verify::strength::strength(
-                &service.contract,
+                contract,
                 &target,
                 &mote_verify::strength::StrengthOptions {
                     seed,
@@ -253,13 +332,20 @@ fn decide(
     Ok(verification)
 }
 
-/// The signer of a valid attestation for exactly this contract and
-/// artefact, or why there is none.
+/// A valid attestation: who signed it, and which compiled code it binds.
+struct Attested {
+    public_key: String,
+    precompiled: Option<String>,
+}
+
+/// The valid attestation for exactly this contract and component, or why
+/// there is none.
 fn attestation(
     service: &BuiltService,
+    component_sha256: &str,
     trusted: &[attest::VerifyingKey],
     attest_dir: &Path,
-) -> Result<String, String> {
+) -> Result<Attested, String> {
     if trusted.is_empty() {
         return Err("no trusted key was given".into());
     }
@@ -269,23 +355,29 @@ fn attestation(
         .map_err(|e| format!("no attestation at {} ({e})", path.display()))?;
     let value: serde_json::Value =
         serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
-    let artefact = std::fs::read(service.artefact())
-        .map_err(|e| format!("cannot read {}: {e}", service.artefact().display()))?;
+    let artefact = if service.wasm.is_some() {
+        component_sha256.to_string()
+    } else {
+        service.contract.hash.to_string()
+    };
     attest::check(
         &value,
         trusted,
         Some(&service.contract.hash.to_string()),
-        Some(&attest::artefact_hash(&artefact)),
+        Some(&artefact),
     )
     .map_err(|e| format!("{}: {e}", path.display()))?;
-    Ok(value
-        .get("public_key")
-        .and_then(serde_json::Value::as_str)
-        .unwrap_or_default()
-        .to_string())
+    Ok(Attested {
+        public_key: value
+            .get("public_key")
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or_default()
+            .to_string(),
+        precompiled: attest::precompiled(&value).map(|p| p.sha256.to_string()),
+    })
 }
 
-fn serve(request: &Request, gateway: Arc<Gateway>, built: &[BuiltService]) -> ExitCode {
+fn serve(request: &Request, gateway: Arc<Gateway>, loaded: &[LoadedService]) -> ExitCode {
     let tokio = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -308,9 +400,9 @@ fn serve(request: &Request, gateway: Arc<Gateway>, built: &[BuiltService]) -> Ex
         let catalog = gateway.catalog();
         for entry in catalog["services"].as_array().into_iter().flatten() {
             let name = entry["name"].as_str().unwrap_or_default();
-            let kind = if built
+            let kind = if loaded
                 .iter()
-                .any(|b| b.contract.service.name.as_str() == name && b.wasm.is_none())
+                .any(|service| service.name() == name && service.artefact.is_none())
             {
                 " (flow)"
             } else {

@@ -336,20 +336,20 @@ pub fn run(request: Request) -> ExitCode {
     };
     let mut reports = Vec::new();
     for service in &built {
-        let name = service.contract.service.name.as_str();
+        let name = service.name();
+        let contract = service.contract();
         if !request.app.selects(name) {
             continue;
         }
         let target = if request.real_callees {
             InProcess::new(&runtime, name)
         } else {
-            InProcess::alone(&runtime, &service.contract, seed)
+            InProcess::alone(&runtime, contract, seed)
         };
         let bar = progress_bar(name, request.cases, request.format);
-        let report =
-            mote_verify::verify_with_progress(&service.contract, &target, &options, &|n| {
-                bar.set_position(u64::from(n))
-            });
+        let report = mote_verify::verify_with_progress(contract, &target, &options, &|n| {
+            bar.set_position(u64::from(n))
+        });
         bar.finish_and_clear();
         let doubles = target.double_counts().map(|c| {
             let read =
@@ -368,7 +368,7 @@ pub fn run(request: Request) -> ExitCode {
                 seed,
                 inputs: request.cases.clamp(1, 1000),
             };
-            mote_verify::strength::strength(&service.contract, &target, &options)
+            mote_verify::strength::strength(contract, &target, &options)
         });
         let strong_enough = match (&strength, request.min_strength) {
             (Some(strength), Some(min)) => strength.score() >= min,
@@ -391,7 +391,7 @@ pub fn run(request: Request) -> ExitCode {
         let replay = replay_command(&request.app.dir, name, seed, request.cases);
         reports.push(Outcome {
             report,
-            version: service.contract.service.version.to_string(),
+            version: contract.service.version.to_string(),
             replay,
             doubles,
             strength,
@@ -430,23 +430,33 @@ pub(crate) fn replay_command(
     )
 }
 
-/// Signs and writes the attestation of a passing service, atomically.
+/// Signs and writes the attestation of a passing service, atomically. It
+/// binds the contract, the component and the compiled code that ran, as
+/// loaded: nothing is read again.
 pub(crate) fn write_attestation(
     report: &Report,
     strength: Option<f64>,
-    service: &mote_app::BuiltService,
+    service: &mote_app::LoadedService,
     key: &mote_verify::attest::KeyPair,
     dir: &std::path::Path,
 ) -> std::io::Result<PathBuf> {
-    let bytes = std::fs::read(service.artefact())?;
-    let attestation = mote_verify::attest::attest(
-        report,
-        &service.contract.service.version.to_string(),
-        &service.contract.hash.to_string(),
-        &mote_verify::attest::artefact_hash(&bytes),
-        strength,
-        key,
-    );
+    let contract = service.contract();
+    let version = contract.service.version.to_string();
+    let contract_sha256 = contract.hash.to_string();
+    let artefact_sha256 = service.artefact_sha256();
+    let subject = mote_verify::attest::Subject {
+        version: &version,
+        contract_sha256: &contract_sha256,
+        artefact_sha256: &artefact_sha256,
+        precompiled: service
+            .artefact
+            .as_ref()
+            .map(|a| mote_verify::attest::Precompiled {
+                engine: &a.engine,
+                sha256: &a.precompiled_sha256,
+            }),
+    };
+    let attestation = mote_verify::attest::attest(report, &subject, strength, key);
     std::fs::create_dir_all(dir)?;
     let path = dir.join(format!("{}.json", report.service));
     let temporary = dir.join(format!(

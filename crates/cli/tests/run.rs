@@ -372,7 +372,7 @@ fn verify_signs_attestations_that_break_when_anything_changes() {
     assert!(attestation.is_file());
 
     let contract = app.join("demo-signed/contract.toml");
-    let wasm = target.join("wasm32-wasip2/release/demo_signed.wasm");
+    let wasm = target.join("mote-components/demo_signed.wasm");
     let public = keys.join("mote-key.pub");
     let check = |extra: &[&str]| {
         let mut args = vec![

@@ -212,6 +212,18 @@ fn require_attestation_serves_only_what_a_trusted_key_signed() {
         public.to_str().unwrap(),
     ];
 
+    // Nothing built yet: a strict host never builds, so it says so.
+    let out = mote(&strict);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("run `mote build` first"), "{stderr}");
+
+    assert_eq!(
+        mote(&["build", app_arg, "--target-dir", &target])
+            .status
+            .code(),
+        Some(0)
+    );
     let out = mote(&strict);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
@@ -244,6 +256,20 @@ fn require_attestation_serves_only_what_a_trusted_key_signed() {
     )
     .unwrap();
     assert!(attested["strength"].as_f64().is_some(), "{attested}");
+    let bound = attested["precompiled"]["sha256"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // An attacker swaps the cached compiled code for another service's,
+    // and breaks the source so that any build would fail.
+    let cache = Path::new(&target).join("mote-cache");
+    let (ours, other) = swap_candidates(&cache, &bound);
+    std::fs::copy(&other, &ours).unwrap();
+    let source = app.join("demo-served/src/lib.rs");
+    let mut text = std::fs::read_to_string(&source).unwrap();
+    text.push_str("\ncompile_error!(\"a strict host must never build\");\n");
+    std::fs::write(&source, text).unwrap();
 
     let up = Up::start(&strict);
     assert_eq!(up.lines.len(), 1);
@@ -252,8 +278,18 @@ fn require_attestation_serves_only_what_a_trusted_key_signed() {
         "{:?}",
         up.lines
     );
+    // The attested code runs, not the swapped one.
+    let (status, body) = up.post("/v1/demo.served", r#"{"a": 2, "b": 3}"#);
+    assert_eq!((status, body), (200, serde_json::json!({"sum": 5})));
     let (code, stderr) = up.terminate();
     assert_eq!(code, Some(0), "{stderr}");
+    std::fs::write(
+        &source,
+        std::fs::read_to_string(&source)
+            .unwrap()
+            .replace("compile_error!(\"a strict host must never build\");", ""),
+    )
+    .unwrap();
 
     // `mote up --key` signs what it verified at startup, strength included.
     let signed_at_startup = app.join("signed-at-startup");
@@ -280,6 +316,31 @@ fn require_attestation_serves_only_what_a_trusted_key_signed() {
     .unwrap();
     assert!(attested["strength"].as_f64().is_some(), "{attested}");
     let _ = std::fs::remove_dir_all(&app);
+}
+
+/// In the compile cache: the file holding the compiled code with sha-256
+/// `bound` (found by content), and some other service's compiled code.
+fn swap_candidates(cache: &Path, bound: &str) -> (PathBuf, PathBuf) {
+    use sha2::{Digest, Sha256};
+    let mut ours = None;
+    let mut other = None;
+    for entry in std::fs::read_dir(cache).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "cwasm") {
+            continue;
+        }
+        let digest = Sha256::digest(std::fs::read(&path).unwrap());
+        let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+        if format!("sha256:{hex}") == bound {
+            ours = Some(path);
+        } else {
+            other = Some(path);
+        }
+    }
+    (
+        ours.expect("the attested code is in the cache"),
+        other.expect("some other compiled code is in the cache"),
+    )
 }
 
 /// A stand-in OTLP/HTTP collector: answers every request with an empty

@@ -38,6 +38,7 @@
 //! assert!(contract.is_pure());
 //! ```
 
+mod canonical;
 mod consistency;
 mod diagnostic;
 mod document;
@@ -52,13 +53,14 @@ mod source;
 use std::path::Path;
 use std::sync::Arc;
 
+pub use canonical::canonicalize_numbers;
 pub use diagnostic::{Diagnostic, DiagnosticKind, Severity};
 pub use expr::{Bindings, CompileError, EXTENSION_FUNCTIONS, EvalError, Expr};
 pub use graph::{CallGraph, Edge, GraphProblem};
 pub use hash::{ContractHash, canonical_json};
 pub use model::{
     Behavior, CallTarget, Contract, Effects, ErrorCase, ErrorMapping, Example, Expected, Flow,
-    FlowStep, Limits, ServiceInfo, ServiceName,
+    FlowStep, Limits, ServiceInfo, ServiceName, UnmetRequires, WhenFailed,
 };
 pub use parse::PLATFORM_CODES;
 pub use schema::{

@@ -5,7 +5,7 @@
 use std::fmt;
 use std::path::PathBuf;
 
-use crate::expr::Expr;
+use crate::expr::{Bindings, EvalError, Expr};
 use crate::hash::ContractHash;
 use crate::schema::Schema;
 
@@ -49,6 +49,84 @@ impl Contract {
     /// The declared error with this code, if any.
     pub fn error(&self, code: &str) -> Option<&ErrorCase> {
         self.errors.iter().find(|e| e.code == code)
+    }
+
+    /// The error due for the input bound as `input` in `bindings`: the
+    /// first error, in declaration order, whose `when` holds. Errors
+    /// without `when` are never due by this rule. This is the one place the
+    /// rule is written; the checker, the runtime and the verifier all ask
+    /// here.
+    pub fn due_error(&self, bindings: &Bindings) -> Result<Option<&ErrorCase>, WhenFailed<'_>> {
+        for error in &self.errors {
+            let Some(when) = &error.when else { continue };
+            match when.eval_bool(bindings) {
+                Ok(true) => return Ok(Some(error)),
+                Ok(false) => {}
+                Err(cause) => return Err(WhenFailed { error, cause }),
+            }
+        }
+        Ok(None)
+    }
+
+    /// The first `requires` the input bound as `input` in `bindings` does
+    /// not satisfy, if any: an input is admitted exactly when every
+    /// `requires` evaluates to true.
+    pub fn unmet_requires(&self, bindings: &Bindings) -> Option<UnmetRequires<'_>> {
+        self.behavior
+            .requires
+            .iter()
+            .find_map(|requires| match requires.eval_bool(bindings) {
+                Ok(true) => None,
+                Ok(false) => Some(UnmetRequires {
+                    requires,
+                    cause: None,
+                }),
+                Err(cause) => Some(UnmetRequires {
+                    requires,
+                    cause: Some(cause),
+                }),
+            })
+    }
+}
+
+/// An error whose `when` cannot be evaluated on an input.
+#[derive(Debug, Clone)]
+pub struct WhenFailed<'a> {
+    /// The error.
+    pub error: &'a ErrorCase,
+    /// Why its `when` failed.
+    pub cause: EvalError,
+}
+
+impl fmt::Display for WhenFailed<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "the `when` of `{}` cannot be evaluated on this input: {}",
+            self.error.code, self.cause
+        )
+    }
+}
+
+/// A `requires` an input does not satisfy.
+#[derive(Debug, Clone)]
+pub struct UnmetRequires<'a> {
+    /// The precondition.
+    pub requires: &'a Expr,
+    /// Why it could not be evaluated; `None` when it is simply false.
+    pub cause: Option<EvalError>,
+}
+
+impl fmt::Display for UnmetRequires<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let source = self.requires.source().trim();
+        match &self.cause {
+            None => write!(f, "input breaks `requires` `{source}`"),
+            Some(cause) => write!(
+                f,
+                "`requires` `{source}` cannot be evaluated on this input: {cause}"
+            ),
+        }
     }
 }
 

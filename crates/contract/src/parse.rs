@@ -70,8 +70,9 @@ pub(crate) fn parse(file: &Arc<SourceFile>) -> (Option<Contract>, Vec<Diagnostic
     let effects = section(&root, &mut reader, "effects", false)
         .map(|t| effects(&t, &mut reader))
         .unwrap_or_default();
+    let is_flow = root.get("flow").is_some();
     let limits = section(&root, &mut reader, "limits", false)
-        .map(|t| limits(&t, &mut reader))
+        .map(|t| limits(&t, &mut reader, is_flow))
         .unwrap_or_default();
     let flow =
         section(&root, &mut reader, "flow", false).and_then(|t| flow(&t, &mut reader, &errors));
@@ -560,12 +561,29 @@ fn effects(table: &Table<'_, '_>, reader: &mut Reader<'_>) -> Effects {
     value
 }
 
-fn limits(table: &Table<'_, '_>, reader: &mut Reader<'_>) -> Limits {
+fn limits(table: &Table<'_, '_>, reader: &mut Reader<'_>, is_flow: bool) -> Limits {
     table.finish(
         reader,
         "[limits]",
         &["timeout_ms", "memory_mib", "fuel", "max_input_bytes"],
     );
+    if is_flow {
+        // A flow runs no code of its own; its steps run under their own
+        // callees' limits. Accepting these would promise what nothing
+        // enforces.
+        for key in ["memory_mib", "fuel"] {
+            if let Some(node) = table.get(key) {
+                let d = reader
+                    .error(
+                        DiagnosticKind::InvalidFlow,
+                        format!("`{key}` does not apply to a flow"),
+                    )
+                    .at(node.span())
+                    .hint("a flow runs no code of its own: each step runs under its callee's `[limits]`; a flow's own limits are `timeout_ms` and `max_input_bytes`");
+                reader.push(d);
+            }
+        }
+    }
     let mut read = |key: &str, max: i64| {
         table
             .get(key)

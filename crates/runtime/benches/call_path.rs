@@ -76,7 +76,7 @@ fn rss_kib() -> u64 {
 fn main() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let target = root.join("../../target/tmp/fixtures");
-    mote_build::ensure_wasm_target().expect("wasm32-wasip2 available");
+    mote_build::ensure_wasm_target().expect("the guest target is available");
     let sum = mote_build::discover(&root.join("tests/fixtures"))
         .expect("fixtures")
         .into_iter()

@@ -1,6 +1,12 @@
 //! Compiled components on disk, keyed by the sha-256 of the component and
 //! the engine's settings, so an unchanged service is never recompiled and
 //! an artefact is never used by an engine it was not built for.
+//!
+//! The compiled code that runs is identified by its own sha-256, which
+//! attestations bind. A load that expects a given hash never runs cached
+//! code with another: it compiles the component afresh instead (and puts
+//! the result back into the cache), so replacing a file in the cache can
+//! never change what an attested service runs.
 
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::path::{Path, PathBuf};
@@ -9,17 +15,34 @@ use sha2::{Digest, Sha256};
 use wasmtime::Engine;
 use wasmtime::component::Component;
 
-use crate::{LoadError, Precompiled};
+use crate::{CompiledCode, LoadError, LoadedArtefact, Precompiled};
+
+/// `sha256:` and the hex digest of `bytes`, as attestations write hashes.
+pub fn sha256(bytes: &[u8]) -> String {
+    let digest = Sha256::digest(bytes);
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    format!("sha256:{hex}")
+}
 
 /// Where the artefact for `wasm` lives in `dir`.
 fn artefact_path(engine: &Engine, dir: &Path, wasm: &[u8]) -> PathBuf {
-    let digest = Sha256::digest(wasm);
-    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-    let mut engine_hash = DefaultHasher::new();
-    engine
-        .precompile_compatibility_hash()
-        .hash(&mut engine_hash);
-    dir.join(format!("{hex}-{:016x}.cwasm", engine_hash.finish()))
+    let hex = sha256(wasm);
+    let hex = hex.trim_start_matches("sha256:");
+    dir.join(format!("{hex}-{:016x}.cwasm", engine_id(engine)))
+}
+
+/// The engine settings that compiled code depends on, as a number.
+fn engine_id(engine: &Engine) -> u64 {
+    let mut hasher = DefaultHasher::new();
+    engine.precompile_compatibility_hash().hash(&mut hasher);
+    hasher.finish()
+}
+
+fn compile_error(service: &str, e: impl std::fmt::Display) -> LoadError {
+    LoadError::Compile {
+        service: service.to_string(),
+        message: e.to_string(),
+    }
 }
 
 /// Ensures the artefact for `wasm` is in the cache.
@@ -38,10 +61,7 @@ pub(crate) fn precompile(
     }
     let bytes = engine
         .precompile_component(wasm)
-        .map_err(|e| LoadError::Compile {
-            service: service.to_string(),
-            message: e.to_string(),
-        })?;
+        .map_err(|e| compile_error(service, e))?;
     write_atomically(&path, &bytes)?;
     Ok(Precompiled {
         path,
@@ -49,24 +69,63 @@ pub(crate) fn precompile(
     })
 }
 
-/// The component for `wasm`, from the cache when possible.
+/// The component for `wasm` and the identity of the code it runs: from
+/// the cache (`dir`) when it holds acceptable code, compiled now otherwise.
+/// The cached file is read once; the bytes hashed are the bytes loaded.
 pub(crate) fn load(
     engine: &Engine,
-    dir: &Path,
+    dir: Option<&Path>,
     service: &str,
     wasm: &[u8],
-) -> Result<Component, LoadError> {
-    let Precompiled { path, .. } = precompile(engine, dir, service, wasm)?;
-    // SAFETY: the file was written by `precompile` above, by this engine
-    // configuration (the name includes its compatibility hash), and is only
-    // ever replaced whole by an atomic rename. wasmtime additionally checks
-    // the artefact's header against the engine.
+    code: &CompiledCode,
+) -> Result<(Component, LoadedArtefact), LoadError> {
+    let component_sha256 = sha256(wasm);
+    let path = dir.map(|dir| artefact_path(engine, dir, wasm));
+    let cached = path.as_deref().and_then(|p| std::fs::read(p).ok());
+    let acceptable = cached.filter(|bytes| match code {
+        CompiledCode::Cached => true,
+        CompiledCode::Expect(expected) => sha256(bytes) == *expected,
+        CompiledCode::Fresh => false,
+    });
+    let (bytes, compiled) = match acceptable {
+        Some(bytes) => (bytes, false),
+        None => {
+            let bytes = engine
+                .precompile_component(wasm)
+                .map_err(|e| compile_error(service, e))?;
+            if let Some(path) = &path {
+                write_atomically(path, &bytes)?;
+            }
+            (bytes, true)
+        }
+    };
+    let precompiled_sha256 = sha256(&bytes);
+    // SAFETY: the bytes are either compiled just now by this engine, or
+    // read from the cache this runtime writes (its name includes the
+    // engine's compatibility hash), which a caller that attested the code
+    // has checked by hash above. wasmtime also checks the artefact's
+    // header against the engine.
     #[allow(unsafe_code)]
-    let component = unsafe { Component::deserialize_file(engine, &path) };
-    component.map_err(|e| LoadError::Compile {
-        service: service.to_string(),
-        message: format!("cached artefact {} is unusable: {e}", path.display()),
-    })
+    let component = unsafe { Component::deserialize(engine, &bytes) };
+    let component = component.map_err(|e| {
+        compile_error(
+            service,
+            format!(
+                "compiled artefact{} is unusable: {e}",
+                path.map(|p| format!(" {}", p.display()))
+                    .unwrap_or_default()
+            ),
+        )
+    })?;
+    Ok((
+        component,
+        LoadedArtefact {
+            component_sha256,
+            precompiled_sha256,
+            engine: format!("{:016x}", engine_id(engine)),
+            compiled,
+        },
+    ))
 }
 
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), LoadError> {
@@ -77,7 +136,9 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), LoadError> {
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent).map_err(io)?;
     }
-    let temporary = path.with_extension(format!("tmp{}", std::process::id()));
+    static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let unique = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let temporary = path.with_extension(format!("tmp{}-{unique}", std::process::id()));
     std::fs::write(&temporary, bytes).map_err(io)?;
     std::fs::rename(&temporary, path).map_err(io)
 }

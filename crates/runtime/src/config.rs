@@ -28,8 +28,18 @@ pub struct RuntimeConfig {
     /// Whether every success is checked against `ensures` and the error
     /// partition too, not only the output schema and declared codes.
     pub check_postconditions: bool,
-    /// The most guest stdout or stderr kept per call for the log.
-    pub max_output_capture: usize,
+    /// The most log text one call may write (bytes); the rest is dropped
+    /// and counted in one closing note.
+    pub max_log_bytes_per_call: usize,
+    /// The most log lines one call may write; the rest is dropped and
+    /// counted in one closing note.
+    pub max_log_lines_per_call: usize,
+    /// The largest answer (output JSON or error message) a guest may give,
+    /// in bytes; a larger one is `resource_exhausted`.
+    pub max_answer_bytes: usize,
+    /// How many threads run the extra steps of a flow's wave alongside the
+    /// calling thread; 0 runs every wave's steps one after another.
+    pub flow_threads: usize,
 }
 
 impl Default for RuntimeConfig {
@@ -42,7 +52,10 @@ impl Default for RuntimeConfig {
             cache_dir: None,
             epoch_tick: Duration::from_millis(1),
             check_postconditions: true,
-            max_output_capture: 64 * 1024,
+            max_log_bytes_per_call: 16 * 1024,
+            max_log_lines_per_call: 64,
+            max_answer_bytes: 4 * 1024 * 1024,
+            flow_threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
         }
     }
 }

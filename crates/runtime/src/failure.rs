@@ -53,6 +53,25 @@ impl PlatformFailure {
         }
     }
 
+    /// Whether a failure of this kind may show its message to a client.
+    /// The message of an `invalid_input`, `unknown_service`, `overloaded`,
+    /// `timeout` or `resource_exhausted` is the host's own words about the
+    /// client's input or the host's limits. That of a
+    /// `contract_violation`, `trap` or `undeclared_call` may quote what the
+    /// guest answered or did, so it belongs in the log only.
+    pub fn detail_is_public(self) -> bool {
+        match self {
+            PlatformFailure::InvalidInput
+            | PlatformFailure::UnknownService
+            | PlatformFailure::Overloaded
+            | PlatformFailure::Timeout
+            | PlatformFailure::ResourceExhausted => true,
+            PlatformFailure::ContractViolation
+            | PlatformFailure::Trap
+            | PlatformFailure::UndeclaredCall => false,
+        }
+    }
+
     /// The platform failure with this code, if any.
     pub fn from_code(code: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|f| f.code() == code)

@@ -1,104 +1,61 @@
-//! What a guest sees of the host during one call: WASI with nothing
-//! granted, a memory limiter, and the `mote:service/host` imports.
+//! What a guest sees of the host during one call: a memory limiter and the
+//! `mote:service` imports. There is no WASI: nothing to read, write, poll
+//! or sleep on. Every import returns promptly: `call` runs under the
+//! caller's remaining deadline, `log` writes at most a bounded amount per
+//! call, `now` and `random` read a value.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{SystemTime, UNIX_EPOCH};
 
-use sha2::{Digest, Sha256};
 use wasmtime::ResourceLimiter;
-use wasmtime::component::ResourceTable;
-use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
-use wasmtime_wasi::{
-    Deterministic, HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxBuilder, WasiCtxView,
-    WasiView,
-};
 
-use crate::CalleeDouble;
-use crate::bindings::mote::service::{host, types};
+use crate::bindings::mote::service::{clock, host, random, types};
+use crate::context::CallContext;
 use crate::failure::{Failure, PlatformFailure};
 use crate::service::LoadedService;
 use crate::shared::Shared;
 
 /// The store data of one call.
 pub(crate) struct HostState {
-    wasi: WasiCtx,
-    table: ResourceTable,
     pub(crate) memory: MemoryLimiter,
     shared: Arc<Shared>,
     service: Arc<LoadedService>,
-    depth: u32,
-    double: Option<Arc<dyn CalleeDouble>>,
+    /// The context of the calls this guest makes.
+    nested: CallContext,
     /// A breach of the contract the guest committed through an import
     /// (an undeclared call); it decides the call's outcome.
     pub(crate) breach: Option<Failure>,
     /// Platform failures met by this guest's calls, so that one passed on
     /// keeps its meaning.
     pub(crate) callee_failures: Vec<Failure>,
-    pub(crate) stdout: MemoryOutputPipe,
-    pub(crate) stderr: MemoryOutputPipe,
+    pub(crate) log: LogBudget,
 }
 
 impl HostState {
     pub(crate) fn new(
         shared: &Arc<Shared>,
         service: &Arc<LoadedService>,
-        depth: u32,
-        double: Option<&Arc<dyn CalleeDouble>>,
+        nested: CallContext,
     ) -> Self {
-        let capture = shared.config.max_output_capture;
-        let stdout = MemoryOutputPipe::new(capture);
-        let stderr = MemoryOutputPipe::new(capture);
-        let effects = &service.contract.effects;
-        let mut builder = WasiCtxBuilder::new();
-        builder
-            .stdout(stdout.clone())
-            .stderr(stderr.clone())
-            .allow_tcp(false)
-            .allow_udp(false)
-            .allow_ip_name_lookup(false);
-        if !effects.clock {
-            builder.wall_clock(FixedClock).monotonic_clock(FixedClock);
-        }
-        if !effects.random {
-            let seed = service.random_seed;
-            builder
-                .secure_random(Deterministic::new(seed.to_vec()))
-                .insecure_random(Deterministic::new(seed.to_vec()))
-                .insecure_random_seed(u128::from_le_bytes(
-                    seed[..16].try_into().unwrap_or([0; 16]),
-                ));
-        }
         HostState {
-            wasi: builder.build(),
-            table: ResourceTable::new(),
             memory: MemoryLimiter {
                 max_bytes: usize::try_from(service.limits.memory_bytes).unwrap_or(usize::MAX),
                 exhausted: false,
             },
+            log: LogBudget::new(
+                shared.config.max_log_lines_per_call,
+                shared.config.max_log_bytes_per_call,
+            ),
             shared: Arc::clone(shared),
             service: Arc::clone(service),
-            depth,
-            double: double.cloned(),
+            nested,
             breach: None,
             callee_failures: Vec::new(),
-            stdout,
-            stderr,
         }
     }
-}
 
-/// The seed of the random source a service sees when it does not declare
-/// `random`: fixed per service name, so runs repeat exactly.
-pub(crate) fn random_seed(service_name: &str) -> [u8; 32] {
-    Sha256::digest(format!("mote/random/{service_name}").as_bytes()).into()
-}
-
-impl WasiView for HostState {
-    fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView {
-            ctx: &mut self.wasi,
-            table: &mut self.table,
-        }
+    fn name(&self) -> &str {
+        self.service.contract.service.name.as_str()
     }
 }
 
@@ -139,29 +96,53 @@ impl ResourceLimiter for MemoryLimiter {
     }
 }
 
-/// The clock of a service that does not declare `clock`: it always reads
-/// 2001-01-01T00:00:00Z, and monotonic time never advances.
-struct FixedClock;
-
-const FIXED_EPOCH_SECONDS: u64 = 978_307_200;
-
-impl HostWallClock for FixedClock {
-    fn resolution(&self) -> Duration {
-        Duration::from_secs(1)
-    }
-
-    fn now(&self) -> Duration {
-        Duration::from_secs(FIXED_EPOCH_SECONDS)
-    }
+/// How much a call may still log. A guest that floods the log loses the
+/// excess, which is counted and reported in one note when the call ends;
+/// it never traps for it, and never holds its thread writing.
+pub(crate) struct LogBudget {
+    lines_left: usize,
+    bytes_left: usize,
+    dropped_lines: u64,
+    dropped_bytes: u64,
 }
 
-impl HostMonotonicClock for FixedClock {
-    fn resolution(&self) -> u64 {
-        1_000_000_000
+impl LogBudget {
+    fn new(lines: usize, bytes: usize) -> Self {
+        LogBudget {
+            lines_left: lines,
+            bytes_left: bytes,
+            dropped_lines: 0,
+            dropped_bytes: 0,
+        }
     }
 
-    fn now(&self) -> u64 {
-        0
+    /// The part of `message` that fits, if any; the rest is counted.
+    fn take<'m>(&mut self, message: &'m str) -> Option<&'m str> {
+        if self.lines_left == 0 || self.bytes_left == 0 {
+            self.dropped_lines += 1;
+            self.dropped_bytes += message.len() as u64;
+            return None;
+        }
+        self.lines_left -= 1;
+        let mut end = message.len().min(self.bytes_left);
+        while !message.is_char_boundary(end) {
+            end -= 1;
+        }
+        self.bytes_left -= end;
+        self.dropped_bytes += (message.len() - end) as u64;
+        Some(&message[..end])
+    }
+
+    /// Reports what was dropped, once, at the end of the call.
+    pub(crate) fn finish(&self, service: &str) {
+        if self.dropped_lines > 0 || self.dropped_bytes > 0 {
+            tracing::warn!(
+                service,
+                dropped_lines = self.dropped_lines,
+                dropped_bytes = self.dropped_bytes,
+                "the guest logged more than the per-call cap; the excess was dropped"
+            );
+        }
     }
 }
 
@@ -191,13 +172,7 @@ impl host::Host for HostState {
             // Trap: the guest must not carry on as if the call were allowed.
             return Err(wasmtime::Error::msg(failure.to_string()));
         };
-        let outcome = crate::call::call_declared(
-            &self.shared,
-            target,
-            &input,
-            self.depth + 1,
-            self.double.as_ref(),
-        );
+        let outcome = crate::call::call_declared(&self.shared, target, &input, &self.nested);
         Ok(match outcome {
             Ok(output) => Ok(output.to_string()),
             Err(failure) => {
@@ -214,14 +189,68 @@ impl host::Host for HostState {
     }
 
     fn log(&mut self, level: types::Level, message: String) -> wasmtime::Result<()> {
-        let service = self.service.contract.service.name.as_str();
+        let Some(line) = self.log.take(&message) else {
+            return Ok(());
+        };
+        let service = self.name();
         match level {
-            types::Level::Trace => tracing::trace!(service, "{message}"),
-            types::Level::Debug => tracing::debug!(service, "{message}"),
-            types::Level::Info => tracing::info!(service, "{message}"),
-            types::Level::Warn => tracing::warn!(service, "{message}"),
-            types::Level::Error => tracing::error!(service, "{message}"),
+            types::Level::Trace => tracing::trace!(service, guest = true, "{line}"),
+            types::Level::Debug => tracing::debug!(service, guest = true, "{line}"),
+            types::Level::Info => tracing::info!(service, guest = true, "{line}"),
+            types::Level::Warn => tracing::warn!(service, guest = true, "{line}"),
+            types::Level::Error => tracing::error!(service, guest = true, "{line}"),
         }
         Ok(())
+    }
+}
+
+impl clock::Host for HostState {
+    fn now(&mut self) -> wasmtime::Result<u64> {
+        // Refused at load for a service that does not declare `clock`;
+        // checked again here so that no path reaches it undeclared.
+        if !self.service.contract.effects.clock {
+            return Err(wasmtime::Error::msg(format!(
+                "`{}` read the clock without `[effects] clock = true`",
+                self.name()
+            )));
+        }
+        let since_epoch = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        Ok(u64::try_from(since_epoch.as_nanos()).unwrap_or(u64::MAX))
+    }
+}
+
+impl random::Host for HostState {
+    fn random(&mut self) -> wasmtime::Result<u64> {
+        if !self.service.contract.effects.random {
+            return Err(wasmtime::Error::msg(format!(
+                "`{}` asked for randomness without `[effects] random = true`",
+                self.name()
+            )));
+        }
+        getrandom::u64().map_err(|e| wasmtime::Error::msg(format!("no randomness: {e}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_log_budget_keeps_what_fits_and_counts_the_rest() {
+        let mut budget = LogBudget::new(2, 10);
+        assert_eq!(budget.take("hello"), Some("hello"));
+        assert_eq!(budget.take("world, again"), Some("world"));
+        assert_eq!(budget.take("more"), None);
+        assert_eq!(budget.dropped_lines, 1);
+        assert_eq!(budget.dropped_bytes, 7 + 4);
+    }
+
+    #[test]
+    fn the_log_budget_never_splits_a_character() {
+        let mut budget = LogBudget::new(5, 3);
+        assert_eq!(budget.take("aé€"), Some("aé"));
+        assert_eq!(budget.take("x"), None);
     }
 }

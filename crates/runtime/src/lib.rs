@@ -15,27 +15,31 @@ mod bindings;
 mod cache;
 mod call;
 mod config;
+mod context;
 mod failure;
 mod flow;
 mod host;
 mod imports;
 mod service;
 mod shared;
+mod steps;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use mote_contract::{CallTarget, Contract};
-use wasmtime::component::Component;
+use sha2::Digest as _;
 
+pub use cache::sha256;
 pub use call::GuestAnswer;
 pub use config::{ResolvedLimits, RuntimeConfig};
 pub use failure::{Failure, PlatformFailure};
 pub use imports::RefusedImport;
 
 use crate::bindings::ServicePre;
+use crate::context::CallContext;
 use crate::flow::FlowPlan;
-use crate::service::{Implementation, LoadedService};
+use crate::service::{Implementation, LoadedService, ServiceCode};
 use crate::shared::Shared;
 
 /// The host: loaded services and the means to call them.
@@ -150,6 +154,41 @@ impl std::ops::Deref for ServiceContract {
     }
 }
 
+impl ServiceContract {
+    /// The contract itself, shared.
+    pub fn shared(&self) -> Arc<Contract> {
+        Arc::clone(&self.0.contract)
+    }
+}
+
+/// Which compiled code a load may run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CompiledCode {
+    /// The cache's code for these component bytes, or code compiled now
+    /// (and cached) when there is none.
+    Cached,
+    /// Only code whose sha-256 (`sha256:…`) is this one, as an attestation
+    /// records it; cached code with any other hash is not run, and the
+    /// component is compiled afresh instead.
+    Expect(String),
+    /// Code compiled now from the component, whatever the cache holds.
+    Fresh,
+}
+
+/// What a component load ran: the identity attestations bind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoadedArtefact {
+    /// The sha-256 of the component's bytes, `sha256:…`.
+    pub component_sha256: String,
+    /// The sha-256 of the compiled code that runs, `sha256:…`.
+    pub precompiled_sha256: String,
+    /// The engine settings the compiled code is for.
+    pub engine: String,
+    /// Whether the code was compiled by this load (not taken from the
+    /// cache).
+    pub compiled: bool,
+}
+
 /// What [`Runtime::precompile`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Precompiled {
@@ -186,7 +225,11 @@ impl Runtime {
 
     /// Loads a service from its contract and the component file that
     /// implements it.
-    pub fn load_file(&self, contract: Contract, component: &Path) -> Result<(), LoadError> {
+    pub fn load_file(
+        &self,
+        contract: impl Into<Arc<Contract>>,
+        component: &Path,
+    ) -> Result<LoadedArtefact, LoadError> {
         let wasm = std::fs::read(component).map_err(|source| LoadError::Io {
             path: component.to_path_buf(),
             source,
@@ -197,7 +240,23 @@ impl Runtime {
     /// Loads a service from its contract and component bytes: compiles
     /// (or takes from the cache), checks imports against the contract, and
     /// pre-instantiates it.
-    pub fn load(&self, contract: Contract, wasm: &[u8]) -> Result<(), LoadError> {
+    pub fn load(
+        &self,
+        contract: impl Into<Arc<Contract>>,
+        wasm: &[u8],
+    ) -> Result<LoadedArtefact, LoadError> {
+        self.load_with(contract, wasm, CompiledCode::Cached)
+    }
+
+    /// [`Runtime::load`], saying which compiled code may run. Services
+    /// whose components have the same bytes share one compiled copy.
+    pub fn load_with(
+        &self,
+        contract: impl Into<Arc<Contract>>,
+        wasm: &[u8],
+        code: CompiledCode,
+    ) -> Result<LoadedArtefact, LoadError> {
+        let contract: Arc<Contract> = contract.into();
         let name = contract.service.name.to_string();
         if contract.flow.is_some() {
             return Err(LoadError::Flow { service: name });
@@ -212,43 +271,96 @@ impl Runtime {
                 max_mib: shared.config.max_memory_mib,
             });
         }
-        let component = match &shared.config.cache_dir {
-            Some(dir) => cache::load(&shared.engine, dir, &name, wasm)?,
-            None => Component::new(&shared.engine, wasm).map_err(|e| LoadError::Compile {
-                service: name.clone(),
-                message: e.to_string(),
-            })?,
-        };
-        let component_type = component.component_type();
-        let refused = imports::check(
-            component_type
-                .imports(&shared.engine)
-                .map(|(import, _)| import),
-        );
+        let code = self.compiled(&name, wasm, code)?;
+        let refused = imports::check(code.imports.iter().map(String::as_str), &contract.effects);
         if !refused.is_empty() {
             return Err(LoadError::RefusedImports {
                 service: name,
                 refused,
             });
         }
+        let artefact = code.artefact.clone();
+        self.insert(LoadedService {
+            contract,
+            limits,
+            implementation: Implementation::Component(code),
+        })?;
+        Ok(artefact)
+    }
+
+    /// The compiled, pre-instantiated component for `wasm`: shared with an
+    /// earlier load of the same bytes when its code is acceptable.
+    fn compiled(
+        &self,
+        service: &str,
+        wasm: &[u8],
+        code: CompiledCode,
+    ) -> Result<Arc<ServiceCode>, LoadError> {
+        let shared = &self.shared;
+        let key: [u8; 32] = sha2::Sha256::digest(wasm).into();
+        let mut components = shared
+            .components
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(known) = components.get(&key) {
+            let acceptable = match &code {
+                CompiledCode::Cached => true,
+                CompiledCode::Expect(hash) => known.artefact.precompiled_sha256 == *hash,
+                CompiledCode::Fresh => false,
+            };
+            if acceptable {
+                return Ok(Arc::clone(known));
+            }
+        }
+        let (component, artefact) = cache::load(
+            &shared.engine,
+            shared.config.cache_dir.as_deref(),
+            service,
+            wasm,
+            &code,
+        )?;
+        let imports: Vec<String> = component
+            .component_type()
+            .imports(&shared.engine)
+            .map(|(import, _)| import.to_string())
+            .collect();
+        // Anything outside mote's own interfaces is refused before linking,
+        // naming every such import; the contract's effects are checked per
+        // service by the caller.
+        let refused = imports::check(
+            imports.iter().map(String::as_str),
+            &mote_contract::Effects {
+                clock: true,
+                random: true,
+                ..Default::default()
+            },
+        );
+        if !refused.is_empty() {
+            return Err(LoadError::RefusedImports {
+                service: service.to_string(),
+                refused,
+            });
+        }
         let link = |e: wasmtime::Error| LoadError::Link {
-            service: name.clone(),
+            service: service.to_string(),
             message: e.to_string(),
         };
         let pre = shared.linker.instantiate_pre(&component).map_err(link)?;
         let pre = ServicePre::new(pre).map_err(link)?;
-        self.insert(LoadedService {
-            random_seed: host::random_seed(&name),
-            contract,
-            limits,
-            implementation: Implementation::Component(pre),
-        })
+        let code = Arc::new(ServiceCode {
+            pre,
+            imports,
+            artefact,
+        });
+        components.insert(key, Arc::clone(&code));
+        Ok(code)
     }
 
     /// Loads a flow: a contract whose `[flow]` composes other services.
     /// Its steps are resolved on each call, so the services it calls may be
     /// loaded before or after it.
-    pub fn load_flow(&self, contract: Contract) -> Result<(), LoadError> {
+    pub fn load_flow(&self, contract: impl Into<Arc<Contract>>) -> Result<(), LoadError> {
+        let contract: Arc<Contract> = contract.into();
         let Some(flow) = &contract.flow else {
             return Err(LoadError::NotAFlow {
                 service: contract.service.name.to_string(),
@@ -257,7 +369,6 @@ impl Runtime {
         let plan = FlowPlan::new(flow);
         let limits = ResolvedLimits::resolve(&contract.limits, &self.shared.config.default_limits);
         self.insert(LoadedService {
-            random_seed: host::random_seed(contract.service.name.as_str()),
             contract,
             limits,
             implementation: Implementation::Flow(plan),
@@ -285,14 +396,14 @@ impl Runtime {
 
     /// Calls a service with JSON text: the output as JSON, or why not.
     pub fn call(&self, service: &str, input: &str) -> Result<serde_json::Value, Failure> {
-        call::call(&self.shared, service, input)
+        call::call(&self.shared, service, input, &CallContext::outside(None))
     }
 
     /// Calls a service but returns the guest's own answer without the
     /// checks on the way out: for verifiers, which judge the answer against
     /// the contract themselves and report precisely how it fails.
     pub fn call_unchecked(&self, service: &str, input: &str) -> Result<GuestAnswer, Failure> {
-        call::call_unchecked(&self.shared, service, input, None)
+        call::call_unchecked(&self.shared, service, input, &CallContext::outside(None))
     }
 
     /// Like [`Runtime::call_unchecked`], but every call the service makes
@@ -307,7 +418,12 @@ impl Runtime {
         input: &str,
         double: &Arc<dyn CalleeDouble>,
     ) -> Result<GuestAnswer, Failure> {
-        call::call_unchecked(&self.shared, service, input, Some(double))
+        call::call_unchecked(
+            &self.shared,
+            service,
+            input,
+            &CallContext::outside(Some(double)),
+        )
     }
 
     /// The names of the loaded services, sorted.

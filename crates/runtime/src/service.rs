@@ -1,6 +1,8 @@
 //! A service loaded into the runtime: its contract, its resolved limits
 //! and what implements it.
 
+use std::sync::Arc;
+
 use mote_contract::Contract;
 
 use crate::bindings::ServicePre;
@@ -10,16 +12,26 @@ use crate::host::HostState;
 
 /// Everything a call needs, prepared once when the service loads.
 pub(crate) struct LoadedService {
-    pub(crate) contract: Contract,
+    pub(crate) contract: Arc<Contract>,
     pub(crate) limits: ResolvedLimits,
     pub(crate) implementation: Implementation,
-    pub(crate) random_seed: [u8; 32],
 }
 
 /// What answers a service's calls.
 pub(crate) enum Implementation {
-    /// A WebAssembly component, pre-instantiated.
-    Component(ServicePre<HostState>),
+    /// A WebAssembly component, pre-instantiated (shared by every service
+    /// whose component has the same bytes).
+    Component(Arc<ServiceCode>),
     /// A flow: calls to other loaded services, in the order its plan gives.
     Flow(FlowPlan),
+}
+
+/// A compiled component, ready to instantiate.
+pub(crate) struct ServiceCode {
+    pub(crate) pre: ServicePre<HostState>,
+    /// The interfaces it imports, for the static effect check of each
+    /// contract it serves.
+    pub(crate) imports: Vec<String>,
+    /// The identity of the compiled code it was made from.
+    pub(crate) artefact: crate::LoadedArtefact,
 }

@@ -1,9 +1,10 @@
 //! The state every call shares: the engine, the linker, the loaded
-//! services and the epoch ticker that enforces deadlines.
+//! services, the compiled components, the threads that run a flow's
+//! concurrent steps, and the epoch ticker that enforces deadlines.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
 
 use wasmtime::component::{HasSelf, Linker};
@@ -13,13 +14,18 @@ use crate::RuntimeError;
 use crate::bindings::Service;
 use crate::config::RuntimeConfig;
 use crate::host::HostState;
-use crate::service::LoadedService;
+use crate::service::{LoadedService, ServiceCode};
+use crate::steps::StepThreads;
 
 pub(crate) struct Shared {
     pub(crate) engine: Engine,
     pub(crate) linker: Linker<HostState>,
     pub(crate) config: RuntimeConfig,
     pub(crate) services: RwLock<HashMap<String, Arc<LoadedService>>>,
+    /// Compiled, pre-instantiated components by the sha-256 of their
+    /// bytes: services sharing a component share one compiled copy.
+    pub(crate) components: Mutex<HashMap<[u8; 32], Arc<ServiceCode>>>,
+    pub(crate) steps: StepThreads,
     ticker: EpochTicker,
 }
 
@@ -27,15 +33,24 @@ impl Shared {
     pub(crate) fn new(config: RuntimeConfig) -> Result<Self, RuntimeError> {
         let engine = Engine::new(&engine_config(&config)).map_err(RuntimeError::engine)?;
         let mut linker = Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(RuntimeError::engine)?;
         Service::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)
             .map_err(RuntimeError::engine)?;
-        let ticker = EpochTicker::start(engine.clone(), config.epoch_tick);
+        // Without the ticker no deadline would ever fire: refuse to start.
+        let ticker = EpochTicker::start(engine.clone(), config.epoch_tick).map_err(|e| {
+            RuntimeError(format!(
+                "cannot start the thread that enforces deadlines: {e}"
+            ))
+        })?;
+        let steps = StepThreads::start(config.flow_threads).map_err(|e| {
+            RuntimeError(format!("cannot start the threads that run flow steps: {e}"))
+        })?;
         Ok(Shared {
             engine,
             linker,
             config,
             services: RwLock::new(HashMap::new()),
+            components: Mutex::new(HashMap::new()),
+            steps,
             ticker,
         })
     }
@@ -64,7 +79,6 @@ fn engine_config(config: &RuntimeConfig) -> Config {
         .total_core_instances(slots.saturating_mul(8))
         .total_memories(slots.saturating_mul(2))
         .total_tables(slots.saturating_mul(4))
-        .total_stacks(slots)
         // Reset only the pages a call dirtied (found with PAGEMAP_SCAN where
         // the kernel has it) and keep them resident, so the next instance
         // neither page-faults them in nor pays a memset of untouched pages.
@@ -93,7 +107,7 @@ struct EpochTicker {
 }
 
 impl EpochTicker {
-    fn start(engine: Engine, tick: std::time::Duration) -> Self {
+    fn start(engine: Engine, tick: std::time::Duration) -> std::io::Result<Self> {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&stop);
         let thread = std::thread::Builder::new()
@@ -103,9 +117,11 @@ impl EpochTicker {
                     std::thread::sleep(tick);
                     engine.increment_epoch();
                 }
-            })
-            .ok();
-        EpochTicker { stop, thread }
+            })?;
+        Ok(EpochTicker {
+            stop,
+            thread: Some(thread),
+        })
     }
 
     fn stop(&mut self) {

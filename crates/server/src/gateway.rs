@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use mote_runtime::{Runtime, ServiceContract};
@@ -18,10 +18,23 @@ use crate::metrics::Metrics;
 pub struct ServerConfig {
     /// Largest accepted request body, in bytes; larger ones get 413.
     pub max_body_bytes: usize,
-    /// Calls served at once; more get 503 with `Retry-After`.
+    /// Calls served at once; more get 503 with `Retry-After`. A request
+    /// takes its place only once its body has arrived, so slow clients
+    /// cannot hold the places.
     pub max_in_flight: usize,
-    /// Longest a request may take end to end; longer ones get 504.
+    /// Longest a call may take once its request has arrived; longer ones
+    /// get 504.
     pub request_timeout: Duration,
+    /// Longest a client may take to send a request's headers (also the
+    /// longest a kept-alive connection may sit idle); then the connection
+    /// is closed.
+    pub header_timeout: Duration,
+    /// Longest a client may take to send a request's body; then it gets
+    /// 408 and the connection is closed.
+    pub body_timeout: Duration,
+    /// Connections open at once; more wait in the kernel's backlog until
+    /// one closes.
+    pub max_connections: usize,
     /// Threads that run guest calls, apart from the threads serving
     /// connections.
     pub call_threads: usize,
@@ -33,6 +46,9 @@ impl Default for ServerConfig {
             max_body_bytes: 1024 * 1024,
             max_in_flight: 256,
             request_timeout: Duration::from_secs(10),
+            header_timeout: Duration::from_secs(5),
+            body_timeout: Duration::from_secs(5),
+            max_connections: 4096,
             call_threads: default_call_threads(),
         }
     }
@@ -104,7 +120,33 @@ pub struct Gateway {
     pub(crate) in_flight: Arc<Semaphore>,
     pub(crate) config: ServerConfig,
     pub(crate) calls: CallPool,
+    pub(crate) call_ids: CallIds,
     ready: AtomicBool,
+}
+
+/// Names each call, so that a client holding a failure's call id and an
+/// operator reading the log can find the same call.
+pub(crate) struct CallIds {
+    prefix: u32,
+    next: AtomicU64,
+}
+
+impl CallIds {
+    fn new() -> Self {
+        // Different each start, so ids from two runs do not collide in
+        // one log.
+        let prefix = getrandom::u32().unwrap_or_else(|_| std::process::id());
+        CallIds {
+            prefix,
+            next: AtomicU64::new(0),
+        }
+    }
+
+    /// A fresh id, 24 hex digits.
+    pub(crate) fn next(&self) -> String {
+        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        format!("{:08x}{n:016x}", self.prefix)
+    }
 }
 
 impl Gateway {
@@ -142,6 +184,7 @@ impl Gateway {
             openapi,
             in_flight: Arc::new(Semaphore::new(config.max_in_flight)),
             calls: CallPool::new(config.call_threads)?,
+            call_ids: CallIds::new(),
             config,
             ready: AtomicBool::new(true),
         })

@@ -12,12 +12,20 @@ use serde_json::{Map, Value, json};
 use crate::problem::{PROBLEM_JSON, platform_status, platform_title};
 
 /// The OpenAPI 3.1 document of these services.
+///
+/// A contract's schema that uses `$ref` is placed whole under
+/// `components/schemas` (as `{service}.input` or `{service}.output`, its
+/// `$defs` inside it) and referred to from the operation; every `$ref` in
+/// it is rewritten to point into that component, so that each one resolves
+/// within the document.
 pub fn openapi<'a>(contracts: impl IntoIterator<Item = &'a Contract>) -> Value {
     let mut paths = Map::new();
+    let mut schemas = Map::new();
+    schemas.insert("Problem".into(), problem_schema());
     for contract in contracts {
         paths.insert(
             format!("/v1/{}", contract.service.name),
-            json!({ "post": operation(contract) }),
+            json!({ "post": operation(contract, &mut schemas) }),
         );
     }
     json!({
@@ -29,8 +37,52 @@ pub fn openapi<'a>(contracts: impl IntoIterator<Item = &'a Contract>) -> Value {
         },
         "jsonSchemaDialect": "https://json-schema.org/draft/2020-12/schema",
         "paths": paths,
-        "components": { "schemas": { "Problem": problem_schema() } },
+        "components": { "schemas": schemas },
     })
+}
+
+/// The schema an operation shows for `schema`: the schema itself when it
+/// refers to nothing, else a reference to a component holding it.
+fn placed(schema: &Value, name: String, schemas: &mut Map<String, Value>) -> Value {
+    if !has_ref(schema) {
+        return schema.clone();
+    }
+    let base = format!("#/components/schemas/{name}");
+    let mut component = schema.clone();
+    rebase_refs(&mut component, &base);
+    schemas.insert(name, component);
+    json!({ "$ref": base })
+}
+
+fn has_ref(value: &Value) -> bool {
+    match value {
+        Value::Object(members) => members
+            .iter()
+            .any(|(key, child)| key == "$ref" || has_ref(child)),
+        Value::Array(items) => items.iter().any(has_ref),
+        _ => false,
+    }
+}
+
+/// Rewrites each local `$ref` (`#`, `#/$defs/x`, ...), which points into
+/// the contract's schema, to point into the component at `base`.
+fn rebase_refs(value: &mut Value, base: &str) {
+    match value {
+        Value::Object(members) => {
+            for (key, child) in members.iter_mut() {
+                match (key.as_str(), &*child) {
+                    ("$ref", Value::String(reference)) if reference.starts_with('#') => {
+                        *child = Value::String(format!("{base}{}", &reference[1..]));
+                    }
+                    // Examples and constants are data, not schemas.
+                    ("const" | "enum" | "default" | "examples", _) => {}
+                    _ => rebase_refs(child, base),
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(|item| rebase_refs(item, base)),
+        _ => {}
+    }
 }
 
 fn problem_schema() -> Value {
@@ -57,7 +109,7 @@ struct Failures {
     examples: Map<String, Value>,
 }
 
-fn operation(contract: &Contract) -> Value {
+fn operation(contract: &Contract, schemas: &mut Map<String, Value>) -> Value {
     let name = contract.service.name.as_str();
     let mut request_examples = Map::new();
     let mut success_examples = Map::new();
@@ -114,7 +166,8 @@ fn operation(contract: &Contract) -> Value {
     }
 
     let mut responses = Map::new();
-    let mut success = json!({ "schema": contract.output.json() });
+    let output = placed(contract.output.json(), format!("{name}.output"), schemas);
+    let mut success = json!({ "schema": output });
     if !success_examples.is_empty() {
         success["examples"] = Value::Object(success_examples);
     }
@@ -149,7 +202,8 @@ fn operation(contract: &Contract) -> Value {
         responses.insert(status.to_string(), response);
     }
 
-    let mut request = json!({ "schema": contract.input.json() });
+    let input = placed(contract.input.json(), format!("{name}.input"), schemas);
+    let mut request = json!({ "schema": input });
     if !request_examples.is_empty() {
         request["examples"] = Value::Object(request_examples);
     }
@@ -178,4 +232,53 @@ fn description(contract: &Contract) -> String {
         lines.push("A flow: composed in-process from other services.".into());
     }
     lines.join("\n\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_local_ref_is_rebased_into_its_component() {
+        let mut schemas = Map::new();
+        let schema = json!({
+            "type": "object",
+            "properties": {
+                "items": {"type": "array", "items": {"$ref": "#/$defs/item"}},
+                "self": {"$ref": "#"},
+                "tag": {"const": {"$ref": "#/not/a/schema"}},
+            },
+            "$defs": {"item": {"properties": {"next": {"$ref": "#/$defs/item"}}}},
+        });
+        let shown = placed(&schema, "cart.total.input".into(), &mut schemas);
+        assert_eq!(
+            shown,
+            json!({"$ref": "#/components/schemas/cart.total.input"})
+        );
+        let component = &schemas["cart.total.input"];
+        assert_eq!(
+            component["properties"]["items"]["items"]["$ref"],
+            "#/components/schemas/cart.total.input/$defs/item"
+        );
+        assert_eq!(
+            component["properties"]["self"]["$ref"],
+            "#/components/schemas/cart.total.input"
+        );
+        assert_eq!(
+            component["$defs"]["item"]["properties"]["next"]["$ref"],
+            "#/components/schemas/cart.total.input/$defs/item"
+        );
+        assert_eq!(
+            component["properties"]["tag"]["const"]["$ref"],
+            "#/not/a/schema"
+        );
+    }
+
+    #[test]
+    fn a_schema_without_refs_stays_inline() {
+        let mut schemas = Map::new();
+        let schema = json!({"type": "integer"});
+        assert_eq!(placed(&schema, "x.input".into(), &mut schemas), schema);
+        assert!(schemas.is_empty());
+    }
 }

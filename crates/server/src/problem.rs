@@ -1,14 +1,24 @@
 //! Failures as RFC 9457 problem details: `type`, `title`, `status`,
-//! `detail`, plus `code` (what clients and `mote verify --url` match on)
-//! and `service`.
+//! `detail`, plus `code` (what clients and `mote verify --url` match on),
+//! `service` and `call_id`.
+//!
+//! Nothing a guest wrote reaches a client. A declared error travels with
+//! its contract's summary; a platform failure whose message may carry the
+//! guest's text (a contract violation, a trap, an undeclared call) travels
+//! with a fixed description and the call id, under which the log has the
+//! full text.
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use mote_contract::Contract;
 use mote_runtime::{Failure, PlatformFailure};
+use serde_json::{Map, Value};
 
 /// The media type of problem details.
 pub(crate) const PROBLEM_JSON: &str = "application/problem+json";
+
+/// The response header that carries a call's id.
+pub(crate) const CALL_ID_HEADER: &str = "x-mote-call-id";
 
 /// The HTTP status a platform failure travels with.
 ///
@@ -43,79 +53,112 @@ pub(crate) fn platform_title(kind: PlatformFailure) -> &'static str {
     }
 }
 
+/// One problem-details answer, built up and then turned into a response.
+pub(crate) struct Problem {
+    status: StatusCode,
+    body: Map<String, Value>,
+    retry_after: bool,
+}
+
+impl Problem {
+    pub(crate) fn new(status: u16, kind: &str, title: &str, detail: &str, code: &str) -> Self {
+        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::UNPROCESSABLE_ENTITY);
+        let mut body = Map::new();
+        body.insert("type".into(), kind.into());
+        body.insert("title".into(), title.into());
+        body.insert("status".into(), status.as_u16().into());
+        body.insert("detail".into(), detail.into());
+        body.insert("code".into(), code.into());
+        Problem {
+            status,
+            body,
+            retry_after: false,
+        }
+    }
+
+    /// A platform failure whose `detail` is the host's own words.
+    pub(crate) fn platform(kind: PlatformFailure, detail: &str) -> Self {
+        let mut problem = Problem::new(
+            platform_status(kind),
+            &format!("urn:mote:platform:{}", kind.code()),
+            platform_title(kind),
+            detail,
+            kind.code(),
+        );
+        problem.retry_after = kind == PlatformFailure::Overloaded;
+        problem
+    }
+
+    /// An `invalid_input` refusal at the edge, under its own status.
+    pub(crate) fn invalid_input(status: u16, title: &str, detail: &str) -> Self {
+        let code = PlatformFailure::InvalidInput.code();
+        Problem::new(
+            status,
+            &format!("urn:mote:platform:{code}"),
+            title,
+            detail,
+            code,
+        )
+    }
+
+    pub(crate) fn service(mut self, service: &str) -> Self {
+        self.body.insert("service".into(), service.into());
+        self
+    }
+
+    pub(crate) fn call_id(mut self, call_id: &str) -> Self {
+        self.body.insert("call_id".into(), call_id.into());
+        self
+    }
+}
+
+impl IntoResponse for Problem {
+    fn into_response(self) -> Response {
+        let mut response = (
+            self.status,
+            [(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON))],
+            Value::Object(self.body).to_string(),
+        )
+            .into_response();
+        if self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        response
+    }
+}
+
 /// The problem-details response for a failed call of `service`.
 pub(crate) fn failure_response(
     service: &str,
-    contract: Option<&Contract>,
+    call_id: &str,
+    contract: &Contract,
     failure: &Failure,
 ) -> Response {
-    match failure {
-        Failure::Declared {
-            code,
-            message,
-            status,
-        } => {
-            let title = contract
-                .and_then(|c| c.error(code))
+    let problem = match failure {
+        Failure::Declared { code, status, .. } => {
+            let summary = contract
+                .error(code)
                 .map_or_else(|| code.clone(), |e| e.summary.clone());
-            problem(
+            Problem::new(
                 *status,
                 &format!("urn:mote:error:{service}:{code}"),
-                &title,
-                message,
+                &summary,
+                &summary,
                 code,
-                Some(service),
             )
         }
-        Failure::Platform { kind, message } => platform_problem(*kind, message, Some(service)),
-    }
-}
-
-/// The problem-details response for a platform failure.
-pub(crate) fn platform_problem(
-    kind: PlatformFailure,
-    detail: &str,
-    service: Option<&str>,
-) -> Response {
-    let mut response = problem(
-        platform_status(kind),
-        &format!("urn:mote:platform:{}", kind.code()),
-        platform_title(kind),
-        detail,
-        kind.code(),
-        service,
-    );
-    if kind == PlatformFailure::Overloaded {
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-    }
-    response
-}
-
-pub(crate) fn problem(
-    status: u16,
-    kind: &str,
-    title: &str,
-    detail: &str,
-    code: &str,
-    service: Option<&str>,
-) -> Response {
-    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::UNPROCESSABLE_ENTITY);
-    let mut body = serde_json::json!({
-        "type": kind,
-        "title": title,
-        "status": status.as_u16(),
-        "detail": detail,
-        "code": code,
-    });
-    if let (Some(service), Some(members)) = (service, body.as_object_mut()) {
-        members.insert("service".into(), service.into());
-    }
-    (
-        status,
-        [(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON))],
-        body.to_string(),
-    )
-        .into_response()
+        Failure::Platform { kind, message } if kind.detail_is_public() => {
+            Problem::platform(*kind, message)
+        }
+        Failure::Platform { kind, .. } => Problem::platform(
+            *kind,
+            &format!(
+                "{}; the host's log has the details under call id {call_id}",
+                platform_title(*kind)
+            ),
+        ),
+    };
+    problem.service(service).call_id(call_id).into_response()
 }

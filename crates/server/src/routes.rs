@@ -10,11 +10,14 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Json, Response};
 use axum::routing::{get, post};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
 use mote_runtime::{Failure, PlatformFailure};
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 
 use crate::gateway::Gateway;
-use crate::problem::{failure_response, platform_problem, problem};
+use crate::problem::{CALL_ID_HEADER, Problem, failure_response};
 
 /// The gateway's routes, ready to serve.
 pub fn router(gateway: Arc<Gateway>) -> Router {
@@ -31,20 +34,56 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
 }
 
 /// Serves the gateway on `listener` until `shutdown` completes; then
-/// `/readyz` turns 503, no new connection is accepted, and the calls in
+/// `/readyz` turns 503, no new connection is accepted, and the requests in
 /// flight finish before this returns.
+///
+/// Every connection is bounded: its headers must arrive within the
+/// configured header timeout (which also closes idle kept-alive
+/// connections), and at most `max_connections` are open at once.
 pub async fn serve(
     listener: TcpListener,
     gateway: Arc<Gateway>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let draining = Arc::clone(&gateway);
-    axum::serve(listener, router(gateway))
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            draining.begin_shutdown();
-        })
-        .await
+    let service = TowerToHyperService::new(router(Arc::clone(&gateway)));
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(gateway.config.header_timeout)
+        .keep_alive(true);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let open = Arc::new(Semaphore::new(gateway.config.max_connections.max(1)));
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let place = tokio::select! {
+            place = Arc::clone(&open).acquire_owned() => place,
+            () = &mut shutdown => break,
+        };
+        let Ok(place) = place else { break };
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            () = &mut shutdown => break,
+        };
+        let stream = match accepted {
+            Ok((stream, _)) => stream,
+            Err(e) => {
+                // Out of file descriptors and the like: wait, do not spin.
+                tracing::warn!("accepting a connection failed: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let connection =
+            graceful.watch(http.serve_connection(TokioIo::new(stream), service.clone()));
+        tokio::spawn(async move {
+            let _place = place;
+            let _ = connection.await;
+        });
+    }
+    gateway.begin_shutdown();
+    drop(listener);
+    graceful.shutdown().await;
+    Ok(())
 }
 
 async fn call(
@@ -54,87 +93,128 @@ async fn call(
     body: Body,
 ) -> Response {
     let started = Instant::now();
-    let Some(served) = gateway.services.get(&service) else {
-        return platform_problem(
+    let call_id = gateway.call_ids.next();
+    let mut response = answer(&gateway, &service, &call_id, started, &headers, body).await;
+    if let Ok(value) = HeaderValue::from_str(&call_id) {
+        response.headers_mut().insert(CALL_ID_HEADER, value);
+    }
+    response
+}
+
+/// The edge checks, then the call: content type, declared size, the body
+/// (bounded in size and time), then a place among the calls in flight,
+/// then the runtime on a call thread under the request deadline.
+async fn answer(
+    gateway: &Arc<Gateway>,
+    service: &str,
+    call_id: &str,
+    started: Instant,
+    headers: &HeaderMap,
+    body: Body,
+) -> Response {
+    let Some(served) = gateway.services.get(service) else {
+        return Problem::platform(
             PlatformFailure::UnknownService,
             &format!("no service named `{service}` is served here; see /v1/services"),
-            Some(&service),
-        );
+        )
+        .service(service)
+        .call_id(call_id)
+        .into_response();
     };
     let finish = |outcome: &str| {
         gateway
             .metrics
-            .record(&service, outcome, started.elapsed().as_secs_f64());
+            .record(service, outcome, started.elapsed().as_secs_f64());
     };
-    let invalid = PlatformFailure::InvalidInput.code();
+    let refuse = |problem: Problem| {
+        finish(PlatformFailure::InvalidInput.code());
+        problem.service(service).call_id(call_id).into_response()
+    };
+    let config = &gateway.config;
+    let limit = config.max_body_bytes;
     if let Some(kind) = headers.get(header::CONTENT_TYPE)
         && !is_json(kind)
     {
-        finish(invalid);
-        return problem(
+        return refuse(Problem::invalid_input(
             415,
-            "urn:mote:platform:invalid_input",
             "The request body must be JSON",
             &format!(
                 "Content-Type is {:?}; send application/json",
                 kind.to_str().unwrap_or("not text")
             ),
-            invalid,
-            Some(&service),
-        );
+        ));
     }
-    let limit = gateway.config.max_body_bytes;
+    let too_large = || {
+        Problem::invalid_input(
+            413,
+            "The request body is too large",
+            &format!("this host accepts request bodies up to {limit} bytes"),
+        )
+    };
     let declared_length = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    let too_large = || {
-        problem(
-            413,
-            "urn:mote:platform:invalid_input",
-            "The request body is too large",
-            &format!("this host accepts request bodies up to {limit} bytes"),
-            invalid,
-            Some(&service),
-        )
-    };
     if declared_length.is_some_and(|length| length > limit as u64) {
-        finish(invalid);
-        return too_large();
+        return refuse(too_large());
     }
+    let bytes =
+        match tokio::time::timeout(config.body_timeout, axum::body::to_bytes(body, limit)).await {
+            Ok(Ok(bytes)) => bytes,
+            Ok(Err(e)) if is_length_limit(&e) => return refuse(too_large()),
+            Ok(Err(_)) => {
+                return refuse(Problem::invalid_input(
+                    400,
+                    "The request body broke off",
+                    "the connection ended before the whole body arrived",
+                ));
+            }
+            Err(_) => {
+                let mut response = refuse(Problem::invalid_input(
+                    408,
+                    "The request body arrived too slowly",
+                    &format!(
+                        "the whole body must arrive within {} ms",
+                        config.body_timeout.as_millis()
+                    ),
+                ));
+                response
+                    .headers_mut()
+                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
+                return response;
+            }
+        };
+    let Ok(input) = String::from_utf8(bytes.to_vec()) else {
+        return refuse(Problem::platform(
+            PlatformFailure::InvalidInput,
+            "the request body is not UTF-8 text",
+        ));
+    };
+    // Only a complete request takes a place among the calls in flight.
     let Ok(permit) = Arc::clone(&gateway.in_flight).try_acquire_owned() else {
         finish(PlatformFailure::Overloaded.code());
-        return platform_problem(
+        return Problem::platform(
             PlatformFailure::Overloaded,
             &format!(
                 "{} calls are in flight, the most this host serves at once",
-                gateway.config.max_in_flight
+                config.max_in_flight
             ),
-            Some(&service),
-        );
-    };
-    let Ok(bytes) = axum::body::to_bytes(body, limit).await else {
-        finish(invalid);
-        return too_large();
-    };
-    let Ok(input) = String::from_utf8(bytes.to_vec()) else {
-        finish(invalid);
-        return platform_problem(
-            PlatformFailure::InvalidInput,
-            "the request body is not UTF-8 text",
-            Some(&service),
-        );
+        )
+        .service(service)
+        .call_id(call_id)
+        .into_response();
     };
 
-    let _in_flight = gateway.metrics.in_flight(&service);
+    let _in_flight = gateway.metrics.in_flight(service);
     let span = tracing::info_span!(
         "call",
-        service = service.as_str(),
+        service,
+        call_id,
         version = %served.contract.service.version,
         outcome = tracing::field::Empty,
     );
     let runtime = gateway.runtime.clone();
-    let name = service.clone();
+    let name = service.to_string();
     let call_span = span.clone();
     // The permit travels with the call: a call the edge stopped waiting
     // for still counts until the runtime's own deadline ends it.
@@ -142,7 +222,7 @@ async fn call(
         let _permit = permit;
         call_span.in_scope(|| runtime.call(&name, &input))
     });
-    let timeout = gateway.config.request_timeout;
+    let timeout = config.request_timeout;
     let outcome = match tokio::time::timeout(timeout, task).await {
         Ok(Ok(result)) => result,
         Ok(Err(_)) => Err(Failure::Platform {
@@ -155,15 +235,37 @@ async fn call(
         }),
     };
     let code = match &outcome {
-        Ok(_) => crate::metrics::SUCCESS,
-        Err(failure) => failure.code(),
+        Ok(_) => crate::metrics::SUCCESS.to_string(),
+        Err(failure) => failure.code().to_string(),
     };
-    span.record("outcome", code);
-    finish(code);
+    span.record("outcome", code.as_str());
+    finish(&code);
     match outcome {
         Ok(output) => Json(output).into_response(),
-        Err(failure) => failure_response(&service, Some(&served.contract), &failure),
+        Err(failure) => {
+            let code = code.as_str();
+            // The client gets the code and the call id; the failure's own
+            // words, which may carry the guest's text, go to the log.
+            span.in_scope(|| match failure.platform_kind() {
+                Some(kind) if !kind.detail_is_public() => {
+                    tracing::error!(service, call_id, code, "call failed: {}", failure.message());
+                }
+                _ => tracing::debug!(service, call_id, code, "{}", failure.message()),
+            });
+            failure_response(service, call_id, &served.contract, &failure)
+        }
     }
+}
+
+fn is_length_limit(error: &axum::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = source {
+        if e.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        source = e.source();
+    }
+    false
 }
 
 fn is_json(content_type: &HeaderValue) -> bool {
@@ -191,11 +293,12 @@ async fn contract(State(gateway): State<Arc<Gateway>>, Path(name): Path<String>)
             "contract": served.contract.json,
         }))
         .into_response(),
-        None => platform_problem(
+        None => Problem::platform(
             PlatformFailure::UnknownService,
             &format!("no service named `{name}` is served here"),
-            Some(&name),
-        ),
+        )
+        .service(&name)
+        .into_response(),
     }
 }
 
@@ -227,12 +330,12 @@ async fn metrics(State(gateway): State<Arc<Gateway>>) -> Response {
 }
 
 async fn not_found() -> Response {
-    problem(
+    Problem::new(
         404,
         "urn:mote:platform:not_found",
         "No such route",
         "routes: POST /v1/{service}, GET /v1/services, GET /v1/services/{name}, GET /openapi.json, GET /healthz, GET /readyz, GET /metrics",
         "not_found",
-        None,
     )
+    .into_response()
 }

@@ -23,7 +23,7 @@ fn fixtures() -> &'static HashMap<String, (PathBuf, PathBuf)> {
     BUILT.get_or_init(|| {
         let app = Path::new(env!("CARGO_MANIFEST_DIR")).join("../runtime/tests/fixtures");
         let target = Path::new(env!("CARGO_TARGET_TMPDIR")).join("fixtures");
-        mote_build::ensure_wasm_target().expect("the wasm32-wasip2 target is available");
+        mote_build::ensure_wasm_target().expect("the guest target is available");
         let mut built = HashMap::new();
         for service in mote_build::discover(&app).expect("fixtures are readable") {
             let wasm = mote_build::build(&service, &target)
@@ -219,8 +219,124 @@ fn a_declared_error_travels_with_its_contract_status_and_code() {
         .post("/v1/fixture.sum", r#"{"a": -1, "b": 3}"#)
         .assert_problem(400, "negative");
     assert_eq!(problem["title"], "The first number is negative.");
-    assert_eq!(problem["detail"], "a is negative");
+    // The contract's words, not the guest's ("a is negative").
+    assert_eq!(problem["detail"], "The first number is negative.");
     assert_eq!(problem["service"], "fixture.sum");
+    assert!(problem["call_id"].is_string(), "{problem}");
+}
+
+#[test]
+fn no_text_a_guest_wrote_reaches_a_client() {
+    let server = Server::start(ALL, ServerConfig::default());
+    let cases = [
+        ("fixture.panic", "1", 500, "trap", "SECRET-7f3a9c"),
+        (
+            "fixture.bad-code",
+            "7",
+            502,
+            "contract_violation",
+            "nobody declared",
+        ),
+        ("fixture.bad-code", "-7", 422, "too_small", "below zero"),
+        (
+            "fixture.sum",
+            r#"{"a": -1, "b": 3}"#,
+            400,
+            "negative",
+            "a is negative",
+        ),
+        (
+            "fixture.bad-output",
+            "123456789",
+            502,
+            "contract_violation",
+            "123456789",
+        ),
+    ];
+    for (service, input, status, code, secret) in cases {
+        let response = server.post(&format!("/v1/{service}"), input);
+        let problem = response.assert_problem(status, code);
+        assert!(
+            !response.body.contains(secret),
+            "{service}: {}",
+            response.body
+        );
+        let call_id = problem["call_id"].as_str().unwrap();
+        assert_eq!(
+            response.headers.get("x-mote-call-id"),
+            Some(&call_id.to_string())
+        );
+    }
+    // Each call has its own id.
+    let first = server.post("/v1/fixture.panic", "1").json();
+    let second = server.post("/v1/fixture.panic", "1").json();
+    assert_ne!(first["call_id"], second["call_id"]);
+}
+
+#[test]
+fn hostile_guests_are_contained_and_the_others_are_served_at_normal_latency() {
+    let server = Arc::new(Server::start(
+        &[
+            "fixture.sum",
+            "fixture.sleeper",
+            "fixture.spin",
+            "fixture.flooder",
+            "fixture.memory-bomb",
+            "fixture.panic",
+            "fixture.big-answer",
+            "fixture.escape",
+            "fixture.looper",
+        ],
+        ServerConfig::default(),
+    ));
+    let big = (RuntimeConfig::default().max_answer_bytes + 1).to_string();
+    let hostile: Vec<(&str, String, u16, &str)> = vec![
+        ("fixture.sleeper", "1".into(), 500, "trap"),
+        ("fixture.sleeper", "2".into(), 500, "trap"),
+        ("fixture.sleeper", "3".into(), 500, "trap"),
+        ("fixture.sleeper", "4".into(), 500, "trap"),
+        ("fixture.sleeper", "5".into(), 500, "trap"),
+        ("fixture.sleeper", "6".into(), 500, "trap"),
+        ("fixture.spin", "1".into(), 504, "timeout"),
+        ("fixture.spin", "2".into(), 504, "timeout"),
+        ("fixture.looper", "1".into(), 504, "timeout"),
+        ("fixture.memory-bomb", "1".into(), 500, "resource_exhausted"),
+        ("fixture.panic", "1".into(), 500, "trap"),
+        ("fixture.big-answer", big, 500, "resource_exhausted"),
+    ];
+    let attackers: Vec<_> = hostile
+        .into_iter()
+        .map(|(service, input, status, code)| {
+            let server = Arc::clone(&server);
+            std::thread::spawn(move || {
+                server
+                    .post(&format!("/v1/{service}"), &input)
+                    .assert_problem(status, code);
+            })
+        })
+        .collect();
+    let flood = {
+        let server = Arc::clone(&server);
+        std::thread::spawn(move || server.post("/v1/fixture.flooder", "100000"))
+    };
+    let mut slowest = Duration::ZERO;
+    for i in 0..20 {
+        let started = std::time::Instant::now();
+        let answer = server.post("/v1/fixture.sum", &format!(r#"{{"a": {i}, "b": 1}}"#));
+        slowest = slowest.max(started.elapsed());
+        assert_eq!(answer.json(), json!({"sum": i + 1}));
+    }
+    for attacker in attackers {
+        attacker.join().unwrap();
+    }
+    assert_eq!(flood.join().unwrap().json(), json!(100000));
+    assert_eq!(
+        server.post("/v1/fixture.escape", "22").json(),
+        json!({"file": false, "env": false, "net": false, "thread": false})
+    );
+    // A quick call waits at most for a spinning guest's own deadline
+    // (50 ms here, 300 ms for the looper), never for a sleeping one.
+    assert!(slowest < Duration::from_secs(2), "{slowest:?}");
 }
 
 #[test]
@@ -244,6 +360,139 @@ fn every_platform_failure_has_its_code_and_status() {
     // The host still serves after each of them.
     assert_eq!(
         server.post("/v1/fixture.sum", r#"{"a": 1, "b": 1}"#).json(),
+        json!({"sum": 2})
+    );
+}
+
+/// The resident memory of this process, in KiB.
+fn resident_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// A connection that sent `head` and keeps its socket open.
+fn hold(addr: SocketAddr, head: &str) -> TcpStream {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream.write_all(head.as_bytes()).unwrap();
+    stream
+}
+
+#[test]
+fn trickling_clients_do_not_starve_a_normal_request() {
+    let config = ServerConfig {
+        max_in_flight: 16,
+        body_timeout: Duration::from_millis(1500),
+        header_timeout: Duration::from_millis(1500),
+        ..ServerConfig::default()
+    };
+    let server = Server::start(&["fixture.sum"], config);
+    // 300 clients send their headers and one byte of a 1,000-byte body;
+    // 50 more never finish their headers.
+    let body_head = "POST /v1/fixture.sum HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{";
+    let trickling: Vec<TcpStream> = (0..300).map(|_| hold(server.addr, body_head)).collect();
+    let half_headers: Vec<TcpStream> = (0..50)
+        .map(|_| hold(server.addr, "POST /v1/fixture.sum HTTP/1.1\r\nHost:"))
+        .collect();
+    let started = std::time::Instant::now();
+    let answer = server.post("/v1/fixture.sum", r#"{"a": 1, "b": 2}"#);
+    assert_eq!(answer.json(), json!({"sum": 3}));
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+    // The slow ones are cut off: a 408 for a body, a closed connection for
+    // headers, each within its deadline and a little grace.
+    let mut first = trickling.into_iter().next().unwrap();
+    first
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut bytes = Vec::new();
+    let _ = first.read_to_end(&mut bytes);
+    Response::parse(&bytes).assert_problem(408, "invalid_input");
+    let mut header_only = half_headers.into_iter().next().unwrap();
+    header_only
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let cut_off = std::time::Instant::now();
+    let mut rest = Vec::new();
+    let _ = header_only.read_to_end(&mut rest);
+    assert!(
+        cut_off.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        cut_off.elapsed()
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn ten_thousand_dropped_connections_leave_the_server_serving_in_bounded_memory() {
+    let server = Server::start(&["fixture.sum"], ServerConfig::default());
+    assert_eq!(
+        server.post("/v1/fixture.sum", r#"{"a":1,"b":1}"#).status,
+        200
+    );
+    let before = resident_kib();
+    for i in 0..10_000 {
+        let mut stream = TcpStream::connect(server.addr).unwrap();
+        if i % 3 == 0 {
+            let _ = stream.write_all(b"POST /v1/fixture.sum HTTP/1.1\r\nContent-Len");
+        }
+    }
+    assert_eq!(
+        server.post("/v1/fixture.sum", r#"{"a":1,"b":1}"#).status,
+        200
+    );
+    let grown = resident_kib().saturating_sub(before);
+    assert!(grown < 64 * 1024, "grew by {grown} KiB");
+}
+
+#[test]
+fn hostile_bodies_are_refused_and_the_server_carries_on() {
+    let server = Server::start(&["fixture.sum"], ServerConfig::default());
+    // A body announced at 10 GB is refused before a byte of it is read.
+    server
+        .raw(b"POST /v1/fixture.sum HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: 10000000000\r\nConnection: close\r\n\r\n")
+        .assert_problem(413, "invalid_input");
+    // A body cut short.
+    let mut stream = TcpStream::connect(server.addr).unwrap();
+    stream
+        .write_all(b"POST /v1/fixture.sum HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"a\": 1")
+        .unwrap();
+    stream.shutdown(std::net::Shutdown::Write).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut bytes = Vec::new();
+    let _ = stream.read_to_end(&mut bytes);
+    let text = String::from_utf8_lossy(&bytes);
+    assert!(
+        text.is_empty() || text.starts_with("HTTP/1.1 400"),
+        "{text}"
+    );
+    // Not JSON, nested 100,000 deep, a long string.
+    let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+    let long = format!(r#"{{"a": 1, "b": 2, "c": "{}"}}"#, "x".repeat(900_000));
+    for body in [
+        "not json at all",
+        "{\"a\": 1,",
+        deep.as_str(),
+        long.as_str(),
+    ] {
+        server
+            .post("/v1/fixture.sum", body)
+            .assert_problem(400, "invalid_input");
+    }
+    assert_eq!(
+        server.post("/v1/fixture.sum", r#"{"a":1,"b":1}"#).json(),
         json!({"sum": 2})
     );
 }
@@ -436,6 +685,7 @@ fn the_openapi_document_is_valid_openapi_3_1_with_examples_and_errors() {
     assert!(errors.is_empty(), "{errors:#?}");
     // The validator really does reject what is not OpenAPI 3.1.
     assert!(!validator.is_valid(&json!({"openapi": "3.0.0", "paths": {}})));
+    assert_every_ref_resolves(&document);
 
     let sum = &document["paths"]["/v1/fixture.sum"]["post"];
     assert_eq!(sum["operationId"], "fixture.sum");
@@ -464,6 +714,34 @@ fn the_openapi_document_is_valid_openapi_3_1_with_examples_and_errors() {
     for status in ["500", "502", "503", "504"] {
         assert!(sum["responses"][status].is_object(), "no {status} response");
     }
+}
+
+/// Every `$ref` in `document` points at something in it.
+fn assert_every_ref_resolves(document: &Value) {
+    fn walk(value: &Value, document: &Value, found: &mut usize) {
+        match value {
+            Value::Object(members) => {
+                for (key, child) in members {
+                    if key == "$ref" {
+                        let reference = child.as_str().unwrap();
+                        let pointer = reference.strip_prefix('#').unwrap();
+                        assert!(
+                            document.pointer(pointer).is_some(),
+                            "{reference} points nowhere"
+                        );
+                        *found += 1;
+                    } else if !matches!(key.as_str(), "const" | "enum" | "examples" | "example") {
+                        walk(child, document, found);
+                    }
+                }
+            }
+            Value::Array(items) => items.iter().for_each(|i| walk(i, document, found)),
+            _ => {}
+        }
+    }
+    let mut found = 0;
+    walk(document, document, &mut found);
+    assert!(found > 0, "no $ref at all");
 }
 
 /// Parses the Prometheus text format: `name{labels} value` per sample.

@@ -101,23 +101,57 @@ pub fn artefact_hash(bytes: &[u8]) -> String {
     format!("sha256:{}", hex(&Sha256::digest(bytes)))
 }
 
-/// Signs an attestation of `report` for the contract with hash
-/// `contract_hash` and the artefact with hash `artefact_hash`.
+/// What an attestation is about: a contract and the code that ran.
+#[derive(Debug, Clone, Copy)]
+pub struct Subject<'a> {
+    /// The service's version.
+    pub version: &'a str,
+    /// The contract's canonical hash.
+    pub contract_sha256: &'a str,
+    /// The component's sha-256 (for a flow, the contract's hash).
+    pub artefact_sha256: &'a str,
+    /// The compiled code that ran, when a component did: the engine it
+    /// was compiled for, and its sha-256. A host running on the same
+    /// engine runs exactly this code or compiles the component afresh.
+    pub precompiled: Option<Precompiled<'a>>,
+}
+
+/// Compiled code, as an attestation binds it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Precompiled<'a> {
+    /// The engine settings the code is for.
+    pub engine: &'a str,
+    /// The code's sha-256.
+    pub sha256: &'a str,
+}
+
+/// The compiled code an attestation binds, if it binds any.
+pub fn precompiled(attestation: &Value) -> Option<Precompiled<'_>> {
+    let bound = attestation.get("precompiled")?;
+    Some(Precompiled {
+        engine: bound.get("engine")?.as_str()?,
+        sha256: bound.get("sha256")?.as_str()?,
+    })
+}
+
+/// Signs an attestation of `report` for `subject`.
 pub fn attest(
     report: &Report,
-    version: &str,
-    contract_hash: &str,
-    artefact_hash: &str,
+    subject: &Subject<'_>,
     strength: Option<f64>,
     key: &KeyPair,
 ) -> Value {
     let coverage: BTreeMap<&String, &u32> = report.coverage.iter().collect();
+    let precompiled = subject
+        .precompiled
+        .map(|p| json!({"engine": p.engine, "sha256": p.sha256}));
     let mut body = json!({
         "format": FORMAT,
         "service": report.service,
-        "version": version,
-        "contract_sha256": contract_hash,
-        "artefact_sha256": artefact_hash,
+        "version": subject.version,
+        "contract_sha256": subject.contract_sha256,
+        "artefact_sha256": subject.artefact_sha256,
+        "precompiled": precompiled,
         "seed": report.seed,
         "examples": report.examples,
         "cases": report.cases,
@@ -241,11 +275,43 @@ mod tests {
         }
     }
 
+    fn subject() -> Subject<'static> {
+        Subject {
+            version: "1.0.0",
+            contract_sha256: "sha256:c",
+            artefact_sha256: "sha256:a",
+            precompiled: Some(Precompiled {
+                engine: "e1",
+                sha256: "sha256:p",
+            }),
+        }
+    }
+
+    #[test]
+    fn the_compiled_code_is_bound_and_read_back() {
+        let key = KeyPair::generate().unwrap();
+        let a = attest(&report(), &subject(), None, &key);
+        assert_eq!(
+            precompiled(&a),
+            Some(Precompiled {
+                engine: "e1",
+                sha256: "sha256:p"
+            })
+        );
+        let mut swapped = a.clone();
+        swapped["precompiled"]["sha256"] = json!("sha256:other");
+        let trusted = [public_key_from_hex(&key.public_hex()).unwrap()];
+        assert_eq!(
+            check(&swapped, &trusted, None, None),
+            Err(AttestError::BadSignature)
+        );
+    }
+
     #[test]
     fn a_signed_attestation_checks_and_any_change_breaks_it() {
         let key = KeyPair::generate().unwrap();
         let trusted = [public_key_from_hex(&key.public_hex()).unwrap()];
-        let a = attest(&report(), "1.0.0", "sha256:c", "sha256:a", Some(0.75), &key);
+        let a = attest(&report(), &subject(), Some(0.75), &key);
         assert_eq!(
             check(&a, &trusted, Some("sha256:c"), Some("sha256:a")),
             Ok(())
@@ -288,7 +354,7 @@ mod tests {
         let trusted = [public_key_from_hex(&key.public_hex()).unwrap()];
         let mut failed = report();
         failed.unreached = vec!["zero_amount".into()];
-        let a = attest(&failed, "1.0.0", "sha256:c", "sha256:a", None, &key);
+        let a = attest(&failed, &subject(), None, &key);
         assert_eq!(check(&a, &trusted, None, None), Err(AttestError::NotPassed));
     }
 }

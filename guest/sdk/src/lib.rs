@@ -20,6 +20,22 @@
 //! The host has already checked the input against the contract's input
 //! schema and `requires`, and checks the output (or the error code) against
 //! the contract on the way out, so the function holds only business logic.
+//!
+//! A service builds for `wasm32-unknown-unknown` and imports nothing but
+//! mote's own host interface: [`call`], [`log`], and, when its contract
+//! declares them, [`clock`] and [`random`]. There is no WASI: `std`'s
+//! clock, sleep, files, environment and sockets are unsupported on that
+//! target (they panic or return errors), so a service cannot reach them
+//! by accident. A panic traps the call; its message goes to the host's
+//! log, never to a client.
+//!
+//! On WebAssembly the SDK also installs the service's global allocator
+//! (dlmalloc, serving first from a zeroed arena the module already owns,
+//! so that a typical call never grows memory). A service must not declare
+//! its own `#[global_allocator]`.
+
+#[cfg(target_arch = "wasm32")]
+mod allocator;
 
 /// Generated bindings for the `mote:service` world; used by [`service!`].
 #[doc(hidden)]
@@ -82,6 +98,46 @@ where
     }
 }
 
+/// The wall clock. The service's contract must declare
+/// `[effects] clock = true`; a component that uses these functions without
+/// it is refused when it loads.
+pub mod clock {
+    use std::time::{Duration, SystemTime};
+
+    use crate::bindings::mote::service::clock as host;
+
+    /// Nanoseconds since 1970-01-01T00:00:00Z.
+    pub fn now_unix_nanos() -> u64 {
+        host::now()
+    }
+
+    /// The current time. (`SystemTime::now()` itself is unsupported on
+    /// `wasm32-unknown-unknown` and panics.)
+    pub fn now() -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_nanos(now_unix_nanos())
+    }
+}
+
+/// Randomness from the host. The service's contract must declare
+/// `[effects] random = true`; a component that uses these functions without
+/// it is refused when it loads.
+pub mod random {
+    use crate::bindings::mote::service::random as host;
+
+    /// 64 random bits from the host's cryptographically secure source.
+    pub fn next_u64() -> u64 {
+        host::random()
+    }
+
+    /// Fills `bytes` with random bits.
+    pub fn fill(bytes: &mut [u8]) {
+        for chunk in bytes.chunks_mut(8) {
+            let word = next_u64().to_le_bytes();
+            chunk.copy_from_slice(&word[..chunk.len()]);
+        }
+    }
+}
+
 /// Writes a line to the host's log, tagged with this service's name.
 pub mod log {
     use super::{Level, host};
@@ -107,6 +163,14 @@ pub mod log {
     }
 }
 
+/// Sends a panic's message to the host's log before the panic traps the
+/// call: on `wasm32-unknown-unknown` a panic is otherwise silent.
+fn report_panics() {
+    std::panic::set_hook(Box::new(|info| {
+        host::log(Level::Error, &format!("panicked: {info}"));
+    }));
+}
+
 /// Runs a typed handler on JSON text; used by [`service!`].
 #[doc(hidden)]
 pub fn __run<I, O>(
@@ -117,6 +181,7 @@ where
     I: serde::de::DeserializeOwned,
     O: serde::Serialize,
 {
+    report_panics();
     let to_wit = |f: Failure| bindings::mote::service::types::Failure {
         code: f.code,
         message: f.message,

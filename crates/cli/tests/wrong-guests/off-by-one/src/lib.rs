@@ -18,7 +18,10 @@ fn handle(input: Input) -> Result<Output, Failure> {
     }
     let rate_pct = rate(&input);
     let vat_cents = (input.net_cents * rate_pct + 50) / 100 + i64::from(input.net_cents >= 5000);
-    Ok(Output { vat_cents, rate_pct })
+    Ok(Output {
+        vat_cents,
+        rate_pct,
+    })
 }
 
 service!(handle);

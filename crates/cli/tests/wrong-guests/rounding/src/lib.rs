@@ -17,7 +17,10 @@ fn handle(input: Input) -> Result<Output, Failure> {
         return Err(Failure::new("zero_amount", "nothing to tax"));
     }
     let rate_pct = rate(&input);
-    Ok(Output { vat_cents: input.net_cents * rate_pct / 100, rate_pct })
+    Ok(Output {
+        vat_cents: input.net_cents * rate_pct / 100,
+        rate_pct,
+    })
 }
 
 service!(handle);

@@ -23,7 +23,10 @@ fn handle(input: Input) -> Result<Output, Failure> {
             spins = std::hint::black_box(spins.wrapping_add(1));
         }
     }
-    Ok(Output { vat_cents: (input.net_cents * rate_pct + 50) / 100, rate_pct })
+    Ok(Output {
+        vat_cents: (input.net_cents * rate_pct + 50) / 100,
+        rate_pct,
+    })
 }
 
 service!(handle);

@@ -1,0 +1,62 @@
+//! What travels with a call into the calls it makes: how deep it is, the
+//! deadline it must finish by, and the verifier's double, if any.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::CalleeDouble;
+
+/// The context of one call, handed down to nested calls and flow steps.
+#[derive(Clone)]
+pub(crate) struct CallContext {
+    /// How many calls enclose this one (0 for a call from outside).
+    pub(crate) depth: u32,
+    /// The enclosing call's deadline: no nested call may outlive it.
+    pub(crate) deadline: Option<Instant>,
+    /// Stands in for callees during verification.
+    pub(crate) double: Option<Arc<dyn CalleeDouble>>,
+}
+
+/// When a call must finish, and which limit decided it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Deadline {
+    pub(crate) at: Instant,
+    /// Whether the caller's deadline is the nearer one.
+    pub(crate) inherited: bool,
+}
+
+impl CallContext {
+    /// A call from outside: nothing encloses it.
+    pub(crate) fn outside(double: Option<&Arc<dyn CalleeDouble>>) -> Self {
+        CallContext {
+            depth: 0,
+            deadline: None,
+            double: double.cloned(),
+        }
+    }
+
+    /// The deadline of a call whose own limit is `timeout`, starting now:
+    /// its own, or the caller's if that comes first.
+    pub(crate) fn deadline_for(&self, timeout: Duration) -> Deadline {
+        let own = Instant::now() + timeout;
+        match self.deadline {
+            Some(caller) if caller < own => Deadline {
+                at: caller,
+                inherited: true,
+            },
+            _ => Deadline {
+                at: own,
+                inherited: false,
+            },
+        }
+    }
+
+    /// The context for the calls made by a call with `deadline`.
+    pub(crate) fn nested(&self, deadline: Deadline) -> Self {
+        CallContext {
+            depth: self.depth + 1,
+            deadline: Some(deadline.at),
+            double: self.double.clone(),
+        }
+    }
+}
