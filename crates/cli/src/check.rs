@@ -30,10 +30,14 @@ pub fn run(paths: &[PathBuf], format: Format) -> ExitCode {
         return ExitCode::from(exit::USAGE);
     }
     let results: Vec<Checked> = files.iter().map(|f| check_file(f)).collect();
-    let graph_problems = graph_problems(paths, &results);
+    let mut problems: Vec<String> = graph_problems(paths, &results)
+        .iter()
+        .map(|p| format!("error[call-graph]: {p}"))
+        .collect();
+    problems.extend(valueless_schemas(&results));
     let printed = match format {
-        Format::Human => print_human(&results, &graph_problems),
-        Format::Json => print_json(&results, &graph_problems),
+        Format::Human => print_human(&results, &problems),
+        Format::Json => print_json(&results, &problems),
     };
     if let Err(e) = printed {
         // A closed pipe (`mote check | head`) is not worth a panic.
@@ -41,11 +45,32 @@ pub fn run(paths: &[PathBuf], format: Format) -> ExitCode {
             eprintln!("error: cannot write output: {e}");
         }
     }
-    if results.iter().any(Checked::has_errors) || !graph_problems.is_empty() {
+    if results.iter().any(Checked::has_errors) || !problems.is_empty() {
         ExitCode::from(exit::PROBLEMS)
     } else {
         ExitCode::SUCCESS
     }
+}
+
+/// Schemas no value can be generated for: an input schema nobody can
+/// call with, or an output schema no answer can satisfy. Verification
+/// could not exercise either.
+fn valueless_schemas(results: &[Checked]) -> Vec<String> {
+    let mut problems = Vec::new();
+    for result in results {
+        let Some(contract) = &result.contract else {
+            continue;
+        };
+        for (section, schema) in [("input", &contract.input), ("output", &contract.output)] {
+            if !mote_verify::generate::has_values(schema) {
+                problems.push(format!(
+                    "error[schema-unsatisfiable]: {}: `[{section}]` admits no value mote can produce (contradictory bounds or `allOf` branches?), so nothing could be verified against it",
+                    result.file.path().display()
+                ));
+            }
+        }
+    }
+    problems
 }
 
 /// The call-graph problems of each folder argument: a folder is an app,
@@ -76,7 +101,7 @@ fn count(results: &[Checked], severity: Severity) -> usize {
         .count()
 }
 
-fn print_human(results: &[Checked], graph_problems: &[GraphProblem]) -> std::io::Result<()> {
+fn print_human(results: &[Checked], problems: &[String]) -> std::io::Result<()> {
     let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let theme = if color {
         GraphicalTheme::unicode()
@@ -106,19 +131,19 @@ fn print_human(results: &[Checked], graph_problems: &[GraphProblem]) -> std::io:
             writeln!(out, "FAIL  {}", result.file.path().display())?;
         }
     }
-    for problem in graph_problems {
-        writeln!(out, "error[call-graph]: {problem}")?;
+    for problem in problems {
+        writeln!(out, "{problem}")?;
     }
     let failed = results.iter().filter(|r| r.has_errors()).count();
     writeln!(
         out,
-        "\nchecked {} contract(s): {} ok, {} with errors ({} error(s), {} warning(s)); {} call-graph problem(s)",
+        "\nchecked {} contract(s): {} ok, {} with errors ({} error(s), {} warning(s)); {} problem(s) across contracts",
         results.len(),
         results.len() - failed,
         failed,
         count(results, Severity::Error),
         count(results, Severity::Warning),
-        graph_problems.len(),
+        problems.len(),
     )
 }
 
@@ -126,7 +151,7 @@ fn short_hash(hash: &str) -> &str {
     &hash[..hash.len().min("sha256:".len() + 12)]
 }
 
-fn print_json(results: &[Checked], graph_problems: &[GraphProblem]) -> std::io::Result<()> {
+fn print_json(results: &[Checked], problems: &[String]) -> std::io::Result<()> {
     let contracts: Vec<serde_json::Value> = results
         .iter()
         .map(|r| {
@@ -144,7 +169,7 @@ fn print_json(results: &[Checked], graph_problems: &[GraphProblem]) -> std::io::
         "contracts": contracts,
         "errors": count(results, Severity::Error),
         "warnings": count(results, Severity::Warning),
-        "call_graph_problems": graph_problems.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        "problems": problems,
     });
     let mut out = std::io::stdout().lock();
     writeln!(out, "{report:#}")

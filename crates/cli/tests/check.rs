@@ -181,3 +181,68 @@ fn an_app_whose_calls_do_not_fit_together_fails_check_and_graph() {
     assert!(stderr.contains("call cycle"), "{stderr}");
     let _ = std::fs::remove_dir_all(&app);
 }
+
+/// Writes `contract` as `NAME/contract.toml` in a fresh folder.
+fn scratch_contract(name: &str, contract: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("check-{name}-{}", std::process::id()))
+        .join(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("contract.toml");
+    std::fs::write(&path, contract).unwrap();
+    path
+}
+
+const HEADER: &str = r#"
+[service]
+name = "edge.case"
+version = "1.0.0"
+summary = "A schema at the edge of what mote accepts."
+
+[output]
+type = "integer"
+"#;
+
+#[test]
+fn a_number_between_two_fractions_checks_and_verifies_without_a_crash() {
+    let path = scratch_contract(
+        "fractions",
+        &format!("{HEADER}\n[input]\ntype = \"number\"\nminimum = 0.5\nmaximum = 0.7\n"),
+    );
+    let out = mote(&["check", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    // Against an endpoint that is not there: the run fails, it never panics.
+    let out = mote(&[
+        "verify",
+        "--url",
+        "http://127.0.0.1:9/x",
+        path.to_str().unwrap(),
+        "--cases",
+        "20",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+}
+
+#[test]
+fn a_schema_no_value_satisfies_is_named_by_check_and_crashes_nothing() {
+    let path = scratch_contract(
+        "crossed",
+        &format!(
+            "{HEADER}\n[input]\nallOf = [{{ type = \"string\", minLength = 5 }}, {{ maxLength = 2 }}]\n"
+        ),
+    );
+    let out = mote(&["check", path.to_str().unwrap()]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("schema-unsatisfiable"), "{text}");
+    assert!(text.contains("`[input]`"), "{text}");
+    let out = mote(&[
+        "verify",
+        "--url",
+        "http://127.0.0.1:9/x",
+        path.to_str().unwrap(),
+        "--cases",
+        "20",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+}

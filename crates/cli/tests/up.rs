@@ -213,6 +213,7 @@ fn require_attestation_serves_only_what_a_trusted_key_signed() {
     ];
 
     // Nothing built yet: a strict host never builds, so it says so.
+    let _ = std::fs::remove_file(Path::new(&target).join("mote-components/demo_served.wasm"));
     let out = mote(&strict);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");

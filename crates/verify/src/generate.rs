@@ -26,6 +26,15 @@ pub const DEFAULT_MAX_LENGTH: usize = 24;
 /// Most array elements generated when the schema sets no `maxItems`.
 pub const DEFAULT_MAX_ITEMS: usize = 6;
 
+/// Most array elements generated even when `maxItems` allows more (unless
+/// `minItems` asks for more): a bound of thousands is tested near the
+/// sizes that can be generated and checked in time, not at itself.
+pub const GENERATED_MAX_ITEMS: usize = 64;
+
+/// Longest string generated even when `maxLength` allows more (unless
+/// `minLength` asks for more), for the same reason.
+pub const GENERATED_MAX_LENGTH: usize = 512;
+
 /// Largest magnitude of an unbounded integer: JSON numbers are exact up to
 /// 2^53 in most clients.
 pub const UNBOUNDED_INTEGER: i64 = 1 << 53;
@@ -116,6 +125,25 @@ pub fn sample(schema: &Schema, seed: u64, count: usize) -> Vec<Value> {
                 .map(|tree| tree.current())
         })
         .collect()
+}
+
+/// Whether any value satisfying `schema` can be generated: a bounded
+/// search, so `false` means "none found in many tries", which for a schema
+/// `mote check` accepted almost always means none exists (contradictory
+/// bounds, `allOf` branches that exclude each other). Either way a
+/// verifier could not exercise it.
+pub fn has_values(schema: &Schema) -> bool {
+    let strategy = values(schema);
+    let mut bytes = [0u8; 32];
+    bytes[0] = 1;
+    let config = Config {
+        max_local_rejects: 2_000,
+        failure_persistence: None,
+        ..Config::default()
+    };
+    let mut runner =
+        TestRunner::new_with_rng(config, TestRng::from_seed(RngAlgorithm::ChaCha, &bytes));
+    (0..4).any(|_| strategy.new_tree(&mut runner).is_ok())
 }
 
 /// A proptest runner whose randomness is fixed by `seed`.
@@ -318,10 +346,45 @@ fn with_boundaries(low: i64, high: i64, hints: &[i64]) -> BoxedStrategy<i64> {
     edges.sort_unstable();
     edges.dedup();
     prop_oneof![
-        3 => low..=high,
+        3 => int_in(low, high),
         1 => proptest::sample::select(edges),
     ]
     .boxed()
+}
+
+/// A whole number in `low..=high`, for any bounds `i64` holds. proptest's
+/// own ranges overflow near the ends of `i64`, so far from zero the number
+/// is drawn as an offset from `low` instead.
+fn int_in(low: i64, high: i64) -> BoxedStrategy<i64> {
+    const SAFE: i64 = 1 << 62;
+    if low == high {
+        return Just(low).boxed();
+    }
+    if (-SAFE..=SAFE).contains(&low) && (-SAFE..=SAFE).contains(&high) {
+        return (low..=high).boxed();
+    }
+    let span = u64::try_from(i128::from(high) - i128::from(low)).unwrap_or(u64::MAX);
+    let offsets = if span == u64::MAX {
+        any::<u64>().boxed()
+    } else {
+        (0..=span).boxed()
+    };
+    offsets
+        .prop_map(move |offset| i64::try_from(i128::from(low) + i128::from(offset)).unwrap_or(high))
+        .boxed()
+}
+
+/// A float in `low..=high`; the single value when they are equal.
+fn float_in(low: f64, high: f64) -> BoxedStrategy<f64> {
+    if low >= high {
+        return Just(low).boxed();
+    }
+    if (high - low).is_finite() {
+        return (low..=high).boxed();
+    }
+    // A span too wide for one range: pick a half, then a value in it.
+    let middle = low / 2.0 + high / 2.0;
+    prop_oneof![low..=middle, middle..=high].boxed()
 }
 
 fn number(members: &Map<String, Value>) -> BoxedStrategy<Value> {
@@ -340,12 +403,17 @@ fn number(members: &Map<String, Value>) -> BoxedStrategy<Value> {
         if first > last {
             return Just(Value::Null).boxed();
         }
-        return (first..=last)
+        return int_in(first, last)
             .prop_map(move |k| float(k as f64 * step))
             .boxed();
     }
-    let integral = (low.ceil() as i64..=high.floor() as i64).prop_map(Value::from);
-    let fractional = (low..=high).prop_map(float);
+    let fractional = float_in(low, high).prop_map(float).boxed();
+    let (first, last) = (low.ceil(), high.floor());
+    if first > last {
+        // No whole number in range (e.g. 0.5..0.7): fractions only.
+        return fractional;
+    }
+    let integral = int_in(first as i64, last as i64).prop_map(Value::from);
     prop_oneof![integral, fractional].boxed()
 }
 
@@ -393,6 +461,12 @@ fn plain_string(members: &Map<String, Value>) -> BoxedStrategy<Value> {
     let cap = max_length.unwrap_or(usize::MAX);
     let length_ok = move |s: &String| (min..=cap).contains(&s.chars().count());
     let max = max_length.unwrap_or(DEFAULT_MAX_LENGTH.max(min));
+    if min > max {
+        // Contradictory lengths (say, from `allOf`): nothing fits, and the
+        // final filter says so.
+        return Just(Value::Null).boxed();
+    }
+    let max = max.min(GENERATED_MAX_LENGTH.max(min));
     if let Some(format) = members.get("format").and_then(Value::as_str) {
         let base = match format {
             "date" => date().boxed(),
@@ -500,6 +574,11 @@ fn array(members: &Map<String, Value>, context: &Context<'_>) -> BoxedStrategy<V
         .get("maxItems")
         .and_then(Value::as_u64)
         .map_or(DEFAULT_MAX_ITEMS.max(min), |m| m as usize);
+    if min > max {
+        // Contradictory sizes (say, from `allOf`): nothing fits.
+        return Just(Value::Null).boxed();
+    }
+    let max = max.min(GENERATED_MAX_ITEMS.max(min));
     let max = if context.exhausted() {
         min.max(prefix.len().min(max))
     } else {
@@ -529,7 +608,7 @@ fn array(members: &Map<String, Value>, context: &Context<'_>) -> BoxedStrategy<V
         None => Just(Vec::new()).boxed(),
     };
     // The prefix may be cut short when maxItems or minItems allow it.
-    let keep_prefix = min.min(prefix_len)..=prefix_len.min(max);
+    let keep_prefix = min.min(prefix_len)..=prefix_len.min(max).max(min.min(prefix_len));
     (prefix_strategies, rest_items, keep_prefix)
         .prop_map(move |(head, tail, keep)| {
             let mut items: Vec<Value> = head.into_iter().take(keep).collect();
