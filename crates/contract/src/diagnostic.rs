@@ -43,6 +43,9 @@ pub enum DiagnosticKind {
     CelUnknownVariable,
     /// A CEL expression that calls a function CEL and mote do not provide.
     CelUnknownFunction,
+    /// A CEL expression whose worst case, on the largest inputs the
+    /// contract allows, exceeds mote's step limit.
+    CelCost,
     /// A CEL expression that fails when evaluated on an example, or gives
     /// something other than true or false where a condition is expected.
     CelEvaluation,
@@ -84,6 +87,7 @@ impl DiagnosticKind {
             DiagnosticKind::CelSyntax => "cel-syntax",
             DiagnosticKind::CelUnknownVariable => "cel-unknown-variable",
             DiagnosticKind::CelUnknownFunction => "cel-unknown-function",
+            DiagnosticKind::CelCost => "cel-cost",
             DiagnosticKind::CelEvaluation => "cel-evaluation",
             DiagnosticKind::DuplicateErrorCode => "duplicate-error-code",
             DiagnosticKind::MissingWhen => "missing-when",

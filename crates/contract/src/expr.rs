@@ -138,6 +138,11 @@ impl Expr {
         &self.source
     }
 
+    /// The expression's syntax tree, for static analyses.
+    pub(crate) fn ast(&self) -> &IdedExpr {
+        self.program.expression()
+    }
+
     /// The names from the scope that the expression actually uses.
     pub fn free_variables(&self) -> &[String] {
         &self.free_variables

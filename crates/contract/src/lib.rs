@@ -40,6 +40,7 @@
 
 mod canonical;
 mod consistency;
+mod cost;
 mod diagnostic;
 mod document;
 mod expr;
@@ -54,6 +55,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 pub use canonical::canonicalize_numbers;
+pub use cost::{DEFAULT_INPUT_BUDGET_BYTES, OUTPUT_BUDGET_BYTES, STEPS_PER_BYTE};
 pub use diagnostic::{Diagnostic, DiagnosticKind, Severity};
 pub use expr::{Bindings, CompileError, EXTENSION_FUNCTIONS, EvalError, Expr};
 pub use graph::{CallGraph, Edge, GraphProblem};

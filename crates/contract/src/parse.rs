@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 use toml::de::DeTable;
 
 use crate::consistency::{self, ExampleSpans};
+use crate::cost::{CostModel, STEPS_PER_BYTE};
 use crate::diagnostic::{Diagnostic, DiagnosticKind};
 use crate::document::{At, Node, Reader, Table};
 use crate::expr::{CompileError, EXTENSION_FUNCTIONS, Expr};
@@ -60,22 +61,29 @@ pub(crate) fn parse(file: &Arc<SourceFile>) -> (Option<Contract>, Vec<Diagnostic
         section(&root, &mut reader, "service", true).and_then(|t| service(&t, &mut reader));
     let input = schema_section(&root, &mut reader, "input");
     let output = schema_section(&root, &mut reader, "output");
-    let errors = root
-        .get("error")
-        .map(|n| errors(n, &mut reader))
-        .unwrap_or_default();
-    let behavior = section(&root, &mut reader, "behavior", false)
-        .map(|t| behavior(&t, &mut reader))
-        .unwrap_or_default();
-    let effects = section(&root, &mut reader, "effects", false)
-        .map(|t| effects(&t, &mut reader))
-        .unwrap_or_default();
     let is_flow = root.get("flow").is_some();
     let limits = section(&root, &mut reader, "limits", false)
         .map(|t| limits(&t, &mut reader, is_flow))
         .unwrap_or_default();
-    let flow =
-        section(&root, &mut reader, "flow", false).and_then(|t| flow(&t, &mut reader, &errors));
+    let cost = CostModel {
+        input: input.as_ref().map(|(_, json)| json),
+        output: output.as_ref().map(|(_, json)| json),
+        input_bytes: limits
+            .max_input_bytes
+            .unwrap_or(crate::cost::DEFAULT_INPUT_BUDGET_BYTES),
+    };
+    let errors = root
+        .get("error")
+        .map(|n| errors(n, &mut reader, &cost))
+        .unwrap_or_default();
+    let behavior = section(&root, &mut reader, "behavior", false)
+        .map(|t| behavior(&t, &mut reader, &cost))
+        .unwrap_or_default();
+    let effects = section(&root, &mut reader, "effects", false)
+        .map(|t| effects(&t, &mut reader))
+        .unwrap_or_default();
+    let flow = section(&root, &mut reader, "flow", false)
+        .and_then(|t| flow(&t, &mut reader, &errors, &cost));
     let examples = root
         .get("example")
         .map(|n| examples(n, &mut reader))
@@ -274,7 +282,7 @@ struct ParsedError {
     table_span: Range<usize>,
 }
 
-fn errors(node: &Node<'_>, reader: &mut Reader<'_>) -> Vec<ParsedError> {
+fn errors(node: &Node<'_>, reader: &mut Reader<'_>, cost: &CostModel<'_>) -> Vec<ParsedError> {
     let Some(items) = reader.array(node, "`error`") else {
         return Vec::new();
     };
@@ -297,7 +305,7 @@ fn errors(node: &Node<'_>, reader: &mut Reader<'_>) -> Vec<ParsedError> {
             None => Some(None),
             Some(n) => reader
                 .string(n, "`when`")
-                .and_then(|w| compile_expr(reader, &w, "`when`", &["input"]))
+                .and_then(|w| compile_expr(reader, &w, "`when`", &["input"], cost))
                 .map(Some),
         };
         let code = code.and_then(|c| {
@@ -357,11 +365,11 @@ fn is_code(code: &str) -> bool {
         && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
 }
 
-fn behavior(table: &Table<'_, '_>, reader: &mut Reader<'_>) -> Behavior {
+fn behavior(table: &Table<'_, '_>, reader: &mut Reader<'_>, cost: &CostModel<'_>) -> Behavior {
     table.finish(reader, "[behavior]", &["requires", "ensures"]);
     Behavior {
-        requires: expr_list(table, reader, "requires", &["input"]),
-        ensures: expr_list(table, reader, "ensures", &["input", "output"]),
+        requires: expr_list(table, reader, "requires", &["input"], cost),
+        ensures: expr_list(table, reader, "ensures", &["input", "output"], cost),
     }
 }
 
@@ -370,6 +378,7 @@ fn expr_list(
     reader: &mut Reader<'_>,
     key: &str,
     scope: &[&str],
+    cost: &CostModel<'_>,
 ) -> Vec<Expr> {
     let Some(node) = table.get(key) else {
         return Vec::new();
@@ -380,7 +389,7 @@ fn expr_list(
     let mut compiled = Vec::new();
     for item in items {
         if let Some(text) = reader.string(item, &format!("each entry of `{key}`"))
-            && let Some(expr) = compile_expr(reader, &text, &format!("`{key}`"), scope)
+            && let Some(expr) = compile_expr(reader, &text, &format!("`{key}`"), scope, cost)
         {
             compiled.push(expr);
         }
@@ -389,15 +398,41 @@ fn expr_list(
 }
 
 /// Compiles one CEL expression written at `text`, turning compile errors
-/// into diagnostics pointing inside the string where possible.
+/// into diagnostics pointing inside the string where possible, and refuses
+/// one whose worst case on the largest allowed input is too long to run
+/// on a host's thread.
 fn compile_expr(
     reader: &mut Reader<'_>,
     text: &At<String>,
     what: &str,
     scope: &[&str],
+    cost: &CostModel<'_>,
 ) -> Option<Expr> {
     match Expr::compile(&text.value, scope) {
-        Ok(expr) => Some(expr),
+        Ok(expr) => {
+            let worst = cost.cost(&expr);
+            let limit = cost.limit(scope);
+            if worst.steps > limit {
+                let driver = worst
+                    .driver
+                    .map(|d| format!(", iterating over {d}"))
+                    .unwrap_or_default();
+                let d = reader
+                    .error(
+                        DiagnosticKind::CelCost,
+                        format!(
+                            "{what} may take about {:.1e} steps on the largest input the contract allows{driver}; mote allows {STEPS_PER_BYTE} steps per byte of the largest document it reads ({limit:.1e})",
+                            worst.steps
+                        ),
+                    )
+                    .at(text.span.clone())
+                    .label("too costly at worst")
+                    .hint("bound what it iterates: `maxItems` on lists, `maxLength` on strings, or a lower `[limits] max_input_bytes`");
+                reader.push(d);
+                return None;
+            }
+            Some(expr)
+        }
         Err(errors) => {
             for error in errors {
                 let span = expr_span(reader.file(), text, error.location());
@@ -598,7 +633,12 @@ fn limits(table: &Table<'_, '_>, reader: &mut Reader<'_>, is_flow: bool) -> Limi
     }
 }
 
-fn flow(table: &Table<'_, '_>, reader: &mut Reader<'_>, errors: &[ParsedError]) -> Option<Flow> {
+fn flow(
+    table: &Table<'_, '_>,
+    reader: &mut Reader<'_>,
+    errors: &[ParsedError],
+    cost: &CostModel<'_>,
+) -> Option<Flow> {
     table.finish(reader, "[flow]", &["steps", "output", "on_error"]);
     let steps_node = table.require(reader, "steps", "[flow]");
     let output_text = required_string(table, reader, "output", "[flow]");
@@ -665,8 +705,8 @@ fn flow(table: &Table<'_, '_>, reader: &mut Reader<'_>, errors: &[ParsedError]) 
             let scope: Vec<&str> = std::iter::once("input")
                 .chain(ids.iter().map(String::as_str))
                 .collect();
-            let input =
-                input.and_then(|text| compile_expr(reader, &text, "a step's `input`", &scope));
+            let input = input
+                .and_then(|text| compile_expr(reader, &text, "a step's `input`", &scope, cost));
             // A step that is wrong in one part still names itself and its
             // callee, so later references to it do not cascade into errors.
             if let Some(id) = &id {
@@ -697,8 +737,8 @@ fn flow(table: &Table<'_, '_>, reader: &mut Reader<'_>, errors: &[ParsedError]) 
     let scope: Vec<&str> = std::iter::once("input")
         .chain(ids.iter().map(String::as_str))
         .collect();
-    let output =
-        output_text.and_then(|text| compile_expr(reader, &text, "the flow's `output`", &scope));
+    let output = output_text
+        .and_then(|text| compile_expr(reader, &text, "the flow's `output`", &scope, cost));
 
     let mut on_error = Vec::new();
     if let Some(node) = table.get("on_error")
