@@ -119,13 +119,67 @@ impl Schema {
     }
 }
 
-fn build(json: Value) -> Result<Schema, jsonschema::ValidationError<'static>> {
+fn build(mut json: Value) -> Result<Schema, jsonschema::ValidationError<'static>> {
+    bound_integers(&mut json);
     let validator = jsonschema::options()
         .with_draft(jsonschema::Draft::Draft202012)
         .should_validate_formats(true)
         .with_pattern_options(jsonschema::PatternOptions::regex())
         .build(&json)?;
     Ok(Schema { json, validator })
+}
+
+/// The smallest and largest integer mote carries: a JSON integer is a
+/// 64-bit signed integer in every guest, so an integer schema admits no
+/// value outside this range.
+pub const INTEGER_RANGE: (i64, i64) = (i64::MIN, i64::MAX);
+
+/// Makes the 64-bit range of `integer` explicit in every subschema that
+/// allows integers, so that the validator refuses what no typed guest
+/// could decode, generators never draw it, and documents generated from
+/// the schema (OpenAPI) say so. A bound the contract gives stays, clamped
+/// to the range.
+fn bound_integers(schema: &mut Value) {
+    let Value::Object(members) = schema else {
+        return;
+    };
+    let integer = match members.get("type") {
+        Some(Value::String(kind)) => kind == "integer",
+        Some(Value::Array(kinds)) => kinds.iter().any(|k| k == "integer"),
+        _ => false,
+    };
+    if integer {
+        let (low, high) = INTEGER_RANGE;
+        let within = |key: &str, members: &serde_json::Map<String, Value>| {
+            members.get(key).and_then(Value::as_f64)
+        };
+        if within("minimum", members).is_none_or(|m| m < low as f64)
+            && within("exclusiveMinimum", members).is_none_or(|m| m < low as f64)
+        {
+            members.insert("minimum".into(), Value::from(low));
+        }
+        if within("maximum", members).is_none_or(|m| m > high as f64)
+            && within("exclusiveMaximum", members).is_none_or(|m| m > high as f64)
+        {
+            members.insert("maximum".into(), Value::from(high));
+        }
+    }
+    for (key, value) in members.iter_mut() {
+        match key.as_str() {
+            "properties" | "$defs" => {
+                if let Value::Object(children) = value {
+                    children.values_mut().for_each(bound_integers);
+                }
+            }
+            "items" | "additionalProperties" => bound_integers(value),
+            "prefixItems" | "oneOf" | "anyOf" | "allOf" => {
+                if let Value::Array(children) = value {
+                    children.iter_mut().for_each(bound_integers);
+                }
+            }
+            _ => {}
+        }
+    }
 }
 
 /// Checks the schema written at `doc`, reporting each problem at its span,
@@ -490,6 +544,36 @@ mod tests {
         assert!(Schema::from_json(json!({"pattern": "^[A-Z]{3}-[0-9]{3}$"})).is_ok());
         assert!(Schema::from_json(json!({"$ref": "#/$defs/missing"})).is_err());
         assert!(Schema::from_json(json!({"minimum": 5, "maximum": 1})).is_err());
+    }
+
+    #[test]
+    fn integers_are_64_bit_and_say_so() {
+        let schema = Schema::from_json(json!({
+            "type": "object",
+            "properties": {
+                "n": {"type": "integer", "minimum": 0},
+                "big": {"type": "integer", "maximum": 1e30},
+                "x": {"type": "number"},
+                "list": {"type": "array", "items": {"type": ["integer", "null"]}}
+            }
+        }))
+        .unwrap();
+        let n = &schema.json()["properties"]["n"];
+        assert_eq!(n["minimum"], json!(0));
+        assert_eq!(n["maximum"], json!(i64::MAX));
+        assert_eq!(
+            schema.json()["properties"]["big"]["maximum"],
+            json!(i64::MAX)
+        );
+        assert!(schema.json()["properties"]["x"].get("maximum").is_none());
+        assert_eq!(
+            schema.json()["properties"]["list"]["items"]["minimum"],
+            json!(i64::MIN)
+        );
+        assert!(schema.is_valid(&json!({"n": 9223372036854775807_i64})));
+        assert!(!schema.is_valid(&json!({"n": 24831348606724808704.0_f64})));
+        assert!(!schema.is_valid(&json!({"list": [-1e19]})));
+        assert!(schema.is_valid(&json!({"x": 24831348606724808704.0_f64})));
     }
 
     #[test]
