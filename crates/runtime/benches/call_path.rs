@@ -13,6 +13,9 @@ use std::time::{Duration, Instant};
 use mote_runtime::{Runtime, RuntimeConfig};
 use serde::{Deserialize, Serialize};
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const CALLS: usize = 20_000;
 const WARMUP: usize = 2_000;
 const SERVICES: usize = 1_000;
@@ -98,6 +101,65 @@ fn main() {
     let inputs: Vec<String> = (0..64)
         .map(|i| format!(r#"{{"a": {i}, "b": {}}}"#, i * 7))
         .collect();
+
+    // Under callgrind: only the full call path, N calls, on a small pool
+    // (valgrind cannot reserve the address space of 128 slots). Compare
+    // runs with N and 0 calls: the difference over N is one call.
+    //   MOTE_BENCH_CALLS=5000 valgrind --tool=callgrind target/release/deps/call_path-*
+    if let Some(n) = std::env::var("MOTE_BENCH_CALLS")
+        .ok()
+        .and_then(|n| n.parse::<usize>().ok())
+    {
+        let runtime = Runtime::new(RuntimeConfig {
+            max_concurrent_instances: 4,
+            ..RuntimeConfig::default()
+        })
+        .expect("engine");
+        runtime.load(contract("fixture.sum"), &wasm).expect("loads");
+        for i in 0..n {
+            black_box(
+                runtime
+                    .call("fixture.sum", &inputs[i % inputs.len()])
+                    .expect("answers"),
+            );
+        }
+        return;
+    }
+
+    // Density first, in a process that has not yet allocated and freed
+    // the call benchmarks' memory, so that RSS growth is what loading adds.
+    let cache = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/tmp/bench-cache");
+    let many = Runtime::new(RuntimeConfig {
+        cache_dir: Some(cache),
+        ..RuntimeConfig::default()
+    })
+    .expect("engine");
+    many.precompile("fixture.sum", &wasm).expect("precompiles");
+    // 1,000 services sharing one component: the component is compiled and
+    // kept once; each service adds its compiled contract.
+    let rss_before = rss_kib();
+    let start = Instant::now();
+    let contracts: Vec<_> = (0..SERVICES)
+        .map(|i| contract(&format!("bench.sum{i}")))
+        .collect();
+    let checked = start.elapsed();
+    for c in contracts {
+        many.load(c, &wasm).expect("loads");
+    }
+    let elapsed = start.elapsed();
+    let rss_after = rss_kib();
+    println!(
+        "load {SERVICES} services from the compiled cache: {elapsed:.2?} in all ({:.2?} checking the contracts, {:.1?} per load), RSS +{} MiB ({} KiB each)",
+        checked,
+        (elapsed - checked) / SERVICES as u32,
+        (rss_after.saturating_sub(rss_before)) / 1024,
+        rss_after.saturating_sub(rss_before) / SERVICES as u64
+    );
+    assert_eq!(
+        many.call("bench.sum999", r#"{"a": 1, "b": 2}"#)
+            .expect("answers")["sum"],
+        3
+    );
 
     println!("mote-runtime call path, {CALLS} calls after {WARMUP} warm-up calls");
     println!("{:<44} {:>10} {:>10} {:>10}", "", "p50", "p99", "mean");
@@ -186,33 +248,4 @@ fn main() {
             elapsed / CALLS as u32
         );
     }
-
-    let cache = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/tmp/bench-cache");
-    let many = Runtime::new(RuntimeConfig {
-        cache_dir: Some(cache),
-        ..RuntimeConfig::default()
-    })
-    .expect("engine");
-    many.precompile("fixture.sum", &wasm).expect("precompiles");
-    let contracts: Vec<_> = (0..SERVICES)
-        .map(|i| contract(&format!("bench.sum{i}")))
-        .collect();
-    let rss_before = rss_kib();
-    let start = Instant::now();
-    for c in contracts {
-        many.load(c, &wasm).expect("loads");
-    }
-    let elapsed = start.elapsed();
-    let rss_after = rss_kib();
-    println!(
-        "load {SERVICES} services from the compiled cache: {elapsed:.2?} ({:.1?} each), RSS +{} MiB ({} KiB each)",
-        elapsed / SERVICES as u32,
-        (rss_after.saturating_sub(rss_before)) / 1024,
-        rss_after.saturating_sub(rss_before) / SERVICES as u64
-    );
-    assert_eq!(
-        many.call("bench.sum999", r#"{"a": 1, "b": 2}"#)
-            .expect("answers")["sum"],
-        3
-    );
 }

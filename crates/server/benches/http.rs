@@ -25,6 +25,10 @@ use mote_runtime::{Runtime, RuntimeConfig};
 use mote_server::{Gateway, ServerConfig};
 use serde::{Deserialize, Serialize};
 
+/// The allocator the `mote` binary uses, for both servers alike.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const CONNECTIONS: usize = 16;
 const ROUND: Duration = Duration::from_secs(1);
 const ROUNDS: usize = 7;

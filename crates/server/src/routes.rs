@@ -234,16 +234,16 @@ async fn answer(
             message: format!("no answer within {} ms", timeout.as_millis()),
         }),
     };
-    let code = match &outcome {
-        Ok(_) => crate::metrics::SUCCESS.to_string(),
-        Err(failure) => failure.code().to_string(),
-    };
-    span.record("outcome", code.as_str());
-    finish(&code);
     match outcome {
-        Ok(output) => Json(output).into_response(),
+        Ok(output) => {
+            span.record("outcome", crate::metrics::SUCCESS);
+            finish(crate::metrics::SUCCESS);
+            Json(output).into_response()
+        }
         Err(failure) => {
-            let code = code.as_str();
+            let code = failure.code();
+            span.record("outcome", code);
+            finish(code);
             // The client gets the code and the call id; the failure's own
             // words, which may carry the guest's text, go to the log.
             span.in_scope(|| match failure.platform_kind() {
