@@ -5,6 +5,7 @@ mod attest;
 mod check;
 mod graph;
 mod new;
+mod otlp_http;
 mod run;
 mod strength;
 mod telemetry;

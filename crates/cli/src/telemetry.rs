@@ -4,7 +4,7 @@
 //! steps exported over OTLP (HTTP, protobuf). Nothing is exported otherwise.
 
 use opentelemetry::trace::TracerProvider as _;
-use opentelemetry_otlp::{Protocol, SpanExporter, WithExportConfig};
+use opentelemetry_otlp::{Protocol, SpanExporter, WithExportConfig, WithHttpConfig};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use tracing_subscriber::layer::SubscriberExt;
@@ -38,11 +38,17 @@ pub fn init(default_filter: &str) -> Telemetry {
         tracing_subscriber::registry().with(log).init();
         return Telemetry { provider: None };
     }
-    match SpanExporter::builder()
-        .with_http()
-        .with_protocol(Protocol::HttpBinary)
-        .build()
-    {
+    let exporter = crate::otlp_http::OtlpHttpClient::new()
+        .map_err(|e| e.to_string())
+        .and_then(|client| {
+            SpanExporter::builder()
+                .with_http()
+                .with_http_client(client)
+                .with_protocol(Protocol::HttpBinary)
+                .build()
+                .map_err(|e| e.to_string())
+        });
+    match exporter {
         Ok(exporter) => {
             let provider = SdkTracerProvider::builder()
                 .with_batch_exporter(exporter)

@@ -427,6 +427,38 @@ fn check_satisfiable(
     report: &mut dyn FnMut(Problem),
 ) {
     let number = |k: &str| members.get(k).and_then(Value::as_f64);
+    let integer = match members.get("type") {
+        Some(Value::String(kind)) => kind == "integer",
+        Some(Value::Array(kinds)) => kinds.iter().all(|k| k == "integer"),
+        _ => false,
+    };
+    let (low, high) = INTEGER_RANGE;
+    if integer {
+        for (key, beyond) in [
+            ("minimum", number("minimum").filter(|m| *m > high as f64)),
+            (
+                "exclusiveMinimum",
+                number("exclusiveMinimum").filter(|m| *m >= high as f64),
+            ),
+            ("maximum", number("maximum").filter(|m| *m < low as f64)),
+            (
+                "exclusiveMaximum",
+                number("exclusiveMaximum").filter(|m| *m <= low as f64),
+            ),
+        ] {
+            if let Some(bound) = beyond {
+                report(Problem {
+                    kind: DiagnosticKind::SchemaInvalid,
+                    pointer: format!("{pointer}/{key}"),
+                    on_key: false,
+                    message: format!(
+                        "`{key}` ({bound}) leaves no integer: mote integers are 64-bit ({low}..={high})"
+                    ),
+                    hint: None,
+                });
+            }
+        }
+    }
     let pairs = [
         ("minimum", "maximum"),
         ("minLength", "maxLength"),
@@ -574,6 +606,10 @@ mod tests {
         assert!(!schema.is_valid(&json!({"n": 24831348606724808704.0_f64})));
         assert!(!schema.is_valid(&json!({"list": [-1e19]})));
         assert!(schema.is_valid(&json!({"x": 24831348606724808704.0_f64})));
+        // A bound beyond the range leaves no integer at all.
+        assert!(Schema::from_json(json!({"type": "integer", "minimum": 1e300})).is_err());
+        assert!(Schema::from_json(json!({"type": "integer", "maximum": -1e19})).is_err());
+        assert!(Schema::from_json(json!({"type": "number", "minimum": 1e300})).is_ok());
     }
 
     #[test]
