@@ -58,43 +58,38 @@ fn check_example(
         return;
     }
     let bindings = Bindings::new().with("input", &example.input);
-    for requires in &contract.behavior.requires {
-        match requires.eval_bool(&bindings) {
-            Ok(true) => {}
-            Ok(false) => {
+    if let Some(unmet) = contract.unmet_requires(&bindings) {
+        match &unmet.cause {
+            None => {
                 let d = reader
                     .error(
                         DiagnosticKind::ExampleInput,
-                        format!("{label}: input breaks `requires` {}", quote(requires)),
+                        format!("{label}: input breaks `requires` {}", quote(unmet.requires)),
                     )
                     .at(at.input.value_span(""))
                     .label("rejected before the service would run");
                 reader.push(d);
-                return;
             }
-            Err(e) => {
-                evaluation_failed(reader, label, requires, &e, at.input.value_span(""));
-                return;
+            Some(e) => {
+                evaluation_failed(reader, label, unmet.requires, e, at.input.value_span(""));
             }
         }
+        return;
     }
 
     // The error the partition says is due for this input, if any.
-    let mut due: Option<(usize, &str)> = None;
-    for (i, error) in contract.errors.iter().enumerate() {
-        let Some(when) = &error.when else { continue };
-        match when.eval_bool(&bindings) {
-            Ok(true) => {
-                due = Some((i, &error.code));
-                break;
+    let due: Option<(usize, &str)> = match contract.due_error(&bindings) {
+        Ok(due) => due.and_then(|error| {
+            let index = contract.errors.iter().position(|e| e.code == error.code)?;
+            Some((index, error.code.as_str()))
+        }),
+        Err(failed) => {
+            if let Some(when) = &failed.error.when {
+                evaluation_failed(reader, label, when, &failed.cause, at.input.value_span(""));
             }
-            Ok(false) => {}
-            Err(e) => {
-                evaluation_failed(reader, label, when, &e, at.input.value_span(""));
-                return;
-            }
+            return;
         }
-    }
+    };
 
     match &example.expected {
         Expected::Error(code) => {

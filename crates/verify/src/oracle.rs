@@ -75,35 +75,21 @@ pub fn due_error<'c>(
     contract: &'c Contract,
     bindings: &Bindings,
 ) -> Result<Option<&'c str>, Violation> {
-    for error in &contract.errors {
-        let Some(when) = &error.when else { continue };
-        match when.eval_bool(bindings) {
-            Ok(true) => return Ok(Some(&error.code)),
-            Ok(false) => {}
-            Err(e) => {
-                return Err(Violation {
-                    oracle: Oracle::ErrorPartition,
-                    message: format!(
-                        "the `when` of `{}` cannot be evaluated on this input: {e}",
-                        error.code
-                    ),
-                    expected: "a condition that evaluates to true or false".into(),
-                    actual: e.to_string(),
-                });
-            }
-        }
-    }
-    Ok(None)
+    contract
+        .due_error(bindings)
+        .map(|due| due.map(|error| error.code.as_str()))
+        .map_err(|failed| Violation {
+            oracle: Oracle::ErrorPartition,
+            message: failed.to_string(),
+            expected: "a condition that evaluates to true or false".into(),
+            actual: failed.cause.to_string(),
+        })
 }
 
 /// Whether every `requires` holds for the input in `bindings`: inputs
 /// that break one are never sent.
 pub fn admitted(contract: &Contract, bindings: &Bindings) -> bool {
-    contract
-        .behavior
-        .requires
-        .iter()
-        .all(|r| r.eval_bool(bindings) == Ok(true))
+    contract.unmet_requires(bindings).is_none()
 }
 
 /// Judges one answer. `Ok` carries the outcome class for coverage (the

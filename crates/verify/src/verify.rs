@@ -122,11 +122,15 @@ pub fn verify_with_progress(
     let pure = contract.is_pure();
     let property = |input: Value| -> Result<(), TestCaseError> {
         let bindings = Bindings::new().with("input", &input);
-        for (index, requires) in contract.behavior.requires.iter().enumerate() {
-            if requires.eval_bool(&bindings) != Ok(true) {
-                *state.borrow_mut().dropped_by.entry(index).or_default() += 1;
-                return Err(TestCaseError::reject("requires"));
-            }
+        if let Some(unmet) = contract.unmet_requires(&bindings) {
+            let index = contract
+                .behavior
+                .requires
+                .iter()
+                .position(|r| std::ptr::eq(r, unmet.requires))
+                .unwrap_or_default();
+            *state.borrow_mut().dropped_by.entry(index).or_default() += 1;
+            return Err(TestCaseError::reject("requires"));
         }
         let answer = target.call(&input);
         let judged = oracle::judge(contract, &input, &answer).and_then(|outcome| {
@@ -302,13 +306,7 @@ fn fails(contract: &Contract, target: &dyn Target, input: &Value) -> bool {
     if !contract.input.is_valid(input) {
         return false;
     }
-    let bindings = Bindings::new().with("input", input);
-    if contract
-        .behavior
-        .requires
-        .iter()
-        .any(|r| r.eval_bool(&bindings) != Ok(true))
-    {
+    if !oracle::admitted(contract, &Bindings::new().with("input", input)) {
         return false;
     }
     let answer = target.call(input);
