@@ -43,6 +43,10 @@ pub struct Request {
     /// With --url: the longest one HTTP call may take, in milliseconds.
     #[arg(long, default_value_t = 10_000, value_name = "MS")]
     pub timeout_ms: u64,
+    /// With --url: network time allowed on top of the contract's
+    /// `timeout_ms` for each answer; a slower answer is a `timeout`.
+    #[arg(long, default_value_t = 50, value_name = "MS")]
+    pub latency_allowance_ms: u64,
     /// Also write the results as JUnit XML (one test case per service),
     /// for CI systems.
     #[arg(long, value_name = "FILE")]
@@ -68,6 +72,8 @@ struct Outcome {
     strength: Option<StrengthReport>,
     /// The attestation written, if any.
     attestation: Option<PathBuf>,
+    /// Over HTTP: the slowest answer, in ms, and its input.
+    slowest: Option<serde_json::Value>,
 }
 
 impl Outcome {
@@ -97,7 +103,9 @@ fn run_url(request: &Request, url: &str) -> ExitCode {
     };
     let timeout = std::time::Duration::from_millis(request.timeout_ms.max(1));
     let target = match mote_server::HttpTarget::new(url, &contract, timeout) {
-        Ok(target) => target,
+        Ok(target) => target.with_latency_allowance(std::time::Duration::from_millis(
+            request.latency_allowance_ms,
+        )),
         Err(e) => {
             eprintln!("error: {e}");
             return ExitCode::from(exit::USAGE);
@@ -124,6 +132,9 @@ fn run_url(request: &Request, url: &str) -> ExitCode {
         request.cases
     );
     let version = contract.service.version.to_string();
+    let slowest = target.slowest().map(
+        |(took, input)| serde_json::json!({"ms": took.as_secs_f64() * 1000.0, "input": input}),
+    );
     finish(
         request,
         seed,
@@ -134,6 +145,7 @@ fn run_url(request: &Request, url: &str) -> ExitCode {
             doubles: None,
             strength: None,
             attestation: None,
+            slowest,
         }],
     )
 }
@@ -164,6 +176,13 @@ fn finish(request: &Request, seed: u64, reports: &[Outcome]) -> ExitCode {
                 if let Some(path) = &outcome.attestation {
                     println!("      attested: {}", path.display());
                 }
+                if let Some(slowest) = &outcome.slowest {
+                    println!(
+                        "      slowest answer: {:.1} ms, for {}",
+                        slowest["ms"].as_f64().unwrap_or_default(),
+                        slowest["input"].as_str().unwrap_or_default()
+                    );
+                }
                 if let Some(d) = &outcome.doubles {
                     println!(
                         "      callees: doubles answered {} with an output and {} with a declared error, refused {} inputs; {} calls went to the real callee",
@@ -189,6 +208,7 @@ fn finish(request: &Request, seed: u64, reports: &[Outcome]) -> ExitCode {
                         .as_ref()
                         .map(|p| p.display().to_string().into())
                         .unwrap_or(serde_json::Value::Null);
+                    json["slowest"] = o.slowest.clone().unwrap_or(serde_json::Value::Null);
                     json
                 })
                 .collect();
@@ -396,6 +416,7 @@ pub fn run(request: Request) -> ExitCode {
             doubles,
             strength,
             attestation,
+            slowest: None,
         });
     }
     finish(&request, seed, &reports)
@@ -490,6 +511,10 @@ pub(crate) fn print_human(report: &Report, version: &str, replay: &str) {
         .map(|(k, v)| format!("{k} {v}"))
         .collect();
     println!("      coverage: {}", coverage.join(", "));
+    println!(
+        "      {} inputs combining fields' edge values; {} inputs written other ways (40.0 for 40, escapes, member order)",
+        report.edge_combinations, report.encodings
+    );
     for outcome in &report.unreached {
         println!(
             "      unreached: no input reached `{outcome}`, so nothing shows the service handles it (--allow-unreached {outcome} to accept)"
@@ -518,6 +543,8 @@ fn report_json(report: &Report) -> serde_json::Value {
         "coverage": report.coverage,
         "unreached": report.unreached,
         "starved": report.starved,
+        "edge_combinations": report.edge_combinations,
+        "encodings": report.encodings,
         "counterexample": report.counterexample.as_ref().map(|c| serde_json::json!({
             "input": c.input,
             "oracle": c.violation.oracle.as_str(),

@@ -8,15 +8,15 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use http_body_util::{BodyExt, Full};
+use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Bytes;
 use hyper::client::conn::http1::SendRequest;
 use hyper::{Uri, header};
 use hyper_util::rt::TokioIo;
 use mote_contract::Contract;
-use mote_runtime::PlatformFailure;
+use mote_runtime::{PlatformFailure, ResolvedLimits};
 use mote_verify::{Answer, Target};
 use serde_json::Value;
 
@@ -36,14 +36,29 @@ pub enum UrlError {
     Runtime(std::io::Error),
 }
 
-/// A service behind an HTTP endpoint, judged as a [`Target`].
+/// The network time allowed on top of a contract's `timeout_ms` by
+/// default, for each answer over HTTP.
+pub const DEFAULT_LATENCY_ALLOWANCE: Duration = Duration::from_millis(50);
+
+/// The largest answer read back from a server; a larger one is refused
+/// rather than read to the end.
+pub const MAX_RESPONSE_BYTES: usize = 8 * 1024 * 1024;
+
+/// A service behind an HTTP endpoint, judged as a [`Target`]. Besides the
+/// answer's content, each answer's latency is judged against the
+/// contract's `timeout_ms` plus a network allowance: a slower answer is a
+/// `timeout`, whatever it says.
 pub struct HttpTarget {
     uri: Uri,
     authority: String,
     statuses: HashMap<String, u16>,
     timeout: Duration,
+    /// The contract's deadline for one call.
+    deadline: Duration,
+    allowance: Duration,
     tokio: tokio::runtime::Runtime,
     connection: Mutex<Option<SendRequest<Full<Bytes>>>>,
+    slowest: Mutex<Option<(Duration, String)>>,
 }
 
 impl HttpTarget {
@@ -83,9 +98,27 @@ impl HttpTarget {
                 .map(|e| (e.code.clone(), e.status))
                 .collect(),
             timeout,
+            deadline: ResolvedLimits::resolve(&contract.limits, &ResolvedLimits::default()).timeout,
+            allowance: DEFAULT_LATENCY_ALLOWANCE,
             tokio,
             connection: Mutex::new(None),
+            slowest: Mutex::new(None),
         })
+    }
+
+    /// Allows `allowance` of network time on top of the contract's
+    /// `timeout_ms` (default [`DEFAULT_LATENCY_ALLOWANCE`]).
+    pub fn with_latency_allowance(mut self, allowance: Duration) -> Self {
+        self.allowance = allowance;
+        self
+    }
+
+    /// The slowest answer so far: how long it took, and the input text.
+    pub fn slowest(&self) -> Option<(Duration, String)> {
+        self.slowest
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
     }
 
     async fn send(
@@ -128,11 +161,14 @@ impl HttpTarget {
                         .get(header::CONTENT_TYPE)
                         .and_then(|v| v.to_str().ok())
                         .map(str::to_string);
-                    let bytes = response
-                        .into_body()
+                    let bytes = Limited::new(response.into_body(), MAX_RESPONSE_BYTES)
                         .collect()
                         .await
-                        .map_err(|e| format!("the response body broke off: {e}"))?
+                        .map_err(|e| {
+                            format!(
+                                "the response body broke off or exceeded {MAX_RESPONSE_BYTES} bytes: {e}"
+                            )
+                        })?
                         .to_bytes();
                     return Ok((status, media, bytes));
                 }
@@ -214,14 +250,39 @@ fn truncate(text: &str) -> String {
 
 impl Target for HttpTarget {
     fn call(&self, input: &Value) -> Answer {
+        self.call_text(&input.to_string())
+    }
+
+    fn call_text(&self, text: &str) -> Answer {
         let mut connection = self
             .connection
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let started = Instant::now();
         let exchange = self.tokio.block_on(async {
-            tokio::time::timeout(self.timeout, self.send(&mut connection, input.to_string())).await
+            tokio::time::timeout(self.timeout, self.send(&mut connection, text.to_string())).await
         });
+        let took = started.elapsed();
+        {
+            let mut slowest = self
+                .slowest
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            if slowest.as_ref().is_none_or(|(longest, _)| took > *longest) {
+                *slowest = Some((took, text.to_string()));
+            }
+        }
+        let limit = self.deadline + self.allowance;
         match exchange {
+            Ok(Ok(_)) if took > limit => Answer::Platform {
+                code: PlatformFailure::Timeout.code().into(),
+                message: format!(
+                    "answered in {} ms; the contract allows {} ms, plus {} ms for the network",
+                    took.as_millis(),
+                    self.deadline.as_millis(),
+                    self.allowance.as_millis()
+                ),
+            },
             Ok(Ok((status, media, body))) => self.answer(status, media.as_deref(), &body),
             Ok(Err(message)) => Answer::Platform {
                 code: "unreachable".into(),

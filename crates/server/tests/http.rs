@@ -981,3 +981,67 @@ fn verify_over_http_reports_an_endpoint_slower_than_its_deadline_as_timeout() {
         Err(mote_server::UrlError::Invalid { .. })
     ));
 }
+
+#[test]
+fn verify_over_http_judges_latency_against_the_contract_and_names_the_slowest_input() {
+    // Correct answers, but 300 ms late whenever `a` exceeds 500, under a
+    // contract that allows 100 ms.
+    let slow = serve_router(axum::Router::new().route(
+        "/sum",
+        axum::routing::post(|axum::Json(input): axum::Json<Value>| async move {
+            let a = input["a"].as_i64().unwrap();
+            let b = input["b"].as_i64().unwrap();
+            if a > 500 {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+            let (status, body) = if a < 0 {
+                (400, json!({"type": "urn:x", "title": "negative", "status": 400, "code": "negative"}))
+            } else {
+                (200, json!({"sum": a + b}))
+            };
+            let media = if status == 200 { "application/json" } else { "application/problem+json" };
+            (
+                axum::http::StatusCode::from_u16(status).unwrap(),
+                [(axum::http::header::CONTENT_TYPE, media)],
+                body.to_string(),
+            )
+        }),
+    ));
+    let text = std::fs::read_to_string(&fixtures()["fixture.sum"].0).unwrap();
+    let contract = mote_contract::check_source(mote_contract::SourceFile::new(
+        "sum.toml",
+        format!("{text}\n[limits]\ntimeout_ms = 100\n"),
+    ))
+    .contract
+    .unwrap();
+    let target = mote_server::HttpTarget::new(
+        &format!("http://{slow}/sum"),
+        &contract,
+        Duration::from_secs(5),
+    )
+    .unwrap()
+    .with_latency_allowance(Duration::from_millis(50));
+    let options = mote_verify::Options {
+        seed: 11,
+        cases: 100,
+        allow_unreached: Vec::new(),
+    };
+    let report = mote_verify::verify(&contract, &target, &options);
+    let counterexample = report.counterexample.expect("the slow class is caught");
+    assert_eq!(
+        counterexample.violation.oracle,
+        mote_verify::oracle::Oracle::Limits
+    );
+    assert!(
+        counterexample
+            .violation
+            .message
+            .contains("the contract allows 100 ms"),
+        "{}",
+        counterexample.violation.message
+    );
+    assert_eq!(counterexample.input["a"], json!(501));
+    let (took, input) = target.slowest().expect("calls were made");
+    assert!(took >= Duration::from_millis(300), "{took:?}");
+    assert!(input.contains("\"a\""), "{input}");
+}

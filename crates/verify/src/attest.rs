@@ -272,6 +272,8 @@ mod tests {
             unreached: Vec::new(),
             counterexample: None,
             starved: None,
+            edge_combinations: 0,
+            encodings: 0,
         }
     }
 

@@ -17,6 +17,7 @@
 //! sees a [`Target`].
 
 pub mod attest;
+pub mod combine;
 pub mod double;
 pub mod generate;
 pub mod oracle;

@@ -29,6 +29,9 @@ pub enum Oracle {
     /// success, problem details carrying the code under the declared
     /// status otherwise.
     Protocol,
+    /// The same input written another way (`40.0` for `40`, escaped
+    /// characters, members in another order) must be answered the same.
+    Encoding,
 }
 
 impl Oracle {
@@ -36,6 +39,7 @@ impl Oracle {
     pub fn as_str(self) -> &'static str {
         match self {
             Oracle::OutputSchema => "output-schema",
+            Oracle::Encoding => "encoding",
             Oracle::Ensures => "ensures",
             Oracle::ErrorPartition => "error-partition",
             Oracle::DeclaredCodes => "declared-codes",
@@ -159,10 +163,16 @@ pub fn judge(contract: &Contract, input: &Value, answer: &Answer) -> Result<Stri
                     actual: format!("success {output}"),
                 });
             }
-            if let Some(first) = contract.output.violations(output).first() {
+            // Fail closed, as the runtime does.
+            if !contract.output.is_valid(output) {
+                let detail = contract
+                    .output
+                    .violations(output)
+                    .first()
+                    .map_or_else(|| "it is not valid".to_string(), ToString::to_string);
                 return Err(Violation {
                     oracle: Oracle::OutputSchema,
-                    message: format!("the output does not match the output schema: {first}"),
+                    message: format!("the output does not match the output schema: {detail}"),
                     expected: "an output matching [output]".into(),
                     actual: output.to_string(),
                 });

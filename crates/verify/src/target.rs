@@ -35,6 +35,24 @@ pub enum Answer {
 pub trait Target {
     /// Sends `input` and returns the answer.
     fn call(&self, input: &Value) -> Answer;
+
+    /// Sends an input written exactly as `text` (another way of writing a
+    /// JSON value than `call` would) and returns the answer. Targets that
+    /// take text (a runtime, an HTTP endpoint) send it as it is. By
+    /// default, for targets that take values, the text is read into its
+    /// one canonical value (`40.0` is the integer 40) and sent as `call`
+    /// would send it.
+    fn call_text(&self, text: &str) -> Answer {
+        match serde_json::from_str(text) {
+            Ok(mut value) => {
+                mote_contract::canonicalize_numbers(&mut value);
+                self.call(&value)
+            }
+            Err(e) => Answer::Protocol {
+                message: format!("the verifier wrote text that is not JSON: {e}"),
+            },
+        }
+    }
 }
 
 impl<F: Fn(&Value) -> Answer> Target for F {

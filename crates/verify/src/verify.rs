@@ -66,6 +66,12 @@ pub struct Report {
     pub counterexample: Option<Counterexample>,
     /// Why generation could not proceed, if it could not.
     pub starved: Option<String>,
+    /// Inputs run that combine the edge values of several fields (all
+    /// combinations when few, pairwise otherwise).
+    pub edge_combinations: u32,
+    /// Inputs sent written another way (`40.0` for `40`, escapes, member
+    /// order) and checked to be answered the same.
+    pub encodings: u32,
 }
 
 impl Report {
@@ -99,6 +105,8 @@ pub fn verify_with_progress(
         unreached: Vec::new(),
         counterexample: None,
         starved: None,
+        edge_combinations: 0,
+        encodings: 0,
     };
     for example in &contract.examples {
         let answer = target.call(&example.input);
@@ -208,6 +216,13 @@ pub fn verify_with_progress(
     if report.counterexample.is_none() && report.starved.is_none() {
         directed(contract, target, options, &hints, &mut report);
     }
+    let mut combinations = Vec::new();
+    if report.counterexample.is_none() && report.starved.is_none() {
+        combinations = edges_in_combination(contract, target, options, &hints, &mut report);
+    }
+    if report.counterexample.is_none() && report.starved.is_none() {
+        other_writings(contract, target, &combinations, &mut report);
+    }
     if report.counterexample.is_none() && report.starved.is_none() {
         report.unreached = report
             .coverage
@@ -217,6 +232,115 @@ pub fn verify_with_progress(
             .collect();
     }
     report
+}
+
+/// Runs inputs that combine the edge values of the input's fields (a
+/// generated input supplies the fields without edges). Returns the inputs
+/// that were valid, for the encoding phase.
+fn edges_in_combination(
+    contract: &Contract,
+    target: &dyn Target,
+    options: &Options,
+    hints: &generate::Hints,
+    report: &mut Report,
+) -> Vec<Value> {
+    let strategy = generate::values_with(&contract.input, hints);
+    let mut runner = generate::runner(options.seed ^ 0x6564_6765);
+    let Ok(base) = strategy.new_tree(&mut runner).map(|tree| tree.current()) else {
+        return Vec::new();
+    };
+    let mut run = Vec::new();
+    for input in crate::combine::edge_combinations(contract.input.json(), &base) {
+        if !contract.input.is_valid(&input)
+            || !oracle::admitted(contract, &Bindings::new().with("input", &input))
+        {
+            continue;
+        }
+        let answer = target.call(&input);
+        match oracle::judge(contract, &input, &answer) {
+            Ok(outcome) => {
+                report.edge_combinations += 1;
+                *report.coverage.entry(outcome).or_default() += 1;
+                run.push(input);
+            }
+            Err(_) => {
+                let minimal = simplify(input, |candidate| fails(contract, target, candidate));
+                let answer = target.call(&minimal);
+                if let Err(violation) = oracle::judge(contract, &minimal, &answer) {
+                    report.counterexample = Some(Counterexample {
+                        input: minimal,
+                        violation,
+                        from_example: false,
+                    });
+                }
+                return run;
+            }
+        }
+    }
+    run
+}
+
+/// Inputs written other ways per run: the examples' and the first edge
+/// combinations', each in every encoding.
+const ENCODED_INPUTS: usize = 16;
+
+/// Sends inputs written other ways than `call` writes them and checks the
+/// answers: the same as the canonical text's for a pure service, a
+/// correct one in any case. A strict decoder that refuses `40.0` for an
+/// integer, or a host that hands it through unchanged, fails here.
+fn other_writings(
+    contract: &Contract,
+    target: &dyn Target,
+    combinations: &[Value],
+    report: &mut Report,
+) {
+    let inputs = contract
+        .examples
+        .iter()
+        .map(|e| &e.input)
+        .chain(combinations)
+        .take(ENCODED_INPUTS);
+    for input in inputs {
+        if !contract.input.is_valid(input)
+            || !oracle::admitted(contract, &Bindings::new().with("input", input))
+        {
+            continue;
+        }
+        let canonical = target.call(input);
+        for encoding in crate::combine::Encoding::ALL {
+            let Some(text) = crate::combine::encode(input, encoding) else {
+                continue;
+            };
+            let answer = target.call_text(&text);
+            report.encodings += 1;
+            let breach = if contract.is_pure() && answer != canonical {
+                Some(Violation {
+                    oracle: Oracle::Encoding,
+                    message: format!(
+                        "the same input written another way ({}) was answered differently",
+                        encoding.as_str()
+                    ),
+                    expected: describe(&canonical),
+                    actual: format!("{} for {text}", describe(&answer)),
+                })
+            } else {
+                oracle::judge(contract, input, &answer)
+                    .err()
+                    .map(|violation| Violation {
+                        message: format!("{} (the input written as {text})", violation.message),
+                        ..violation
+                    })
+            };
+            if let Some(violation) = breach {
+                report.counterexample = Some(Counterexample {
+                    input: input.clone(),
+                    violation,
+                    from_example: false,
+                });
+                return;
+            }
+        }
+    }
 }
 
 /// Candidates drawn per unreached outcome in the directed phase.

@@ -360,3 +360,88 @@ ensures = ["output == input.a + input.b"]
     assert_eq!(counterexample.input, json!({"a": 0, "b": 0}));
     assert_eq!(counterexample.violation.oracle, Oracle::ErrorPartition);
 }
+
+/// A contract over two bounded integers and a tag.
+fn pair_contract() -> Contract {
+    let text = r#"
+[service]
+name = "pair.sum"
+version = "1.0.0"
+summary = "Adds two bounded numbers."
+
+[input]
+type = "object"
+required = ["a", "b", "tag"]
+additionalProperties = false
+properties.a = { type = "integer", minimum = 0, maximum = 1000000 }
+properties.b = { type = "integer", minimum = -1000000, maximum = 1000000 }
+properties.tag = { type = "string", pattern = "^[a-z]{1,8}$" }
+
+[output]
+type = "integer"
+
+[behavior]
+ensures = ["output == input.a + input.b"]
+"#;
+    mote_contract::check_source(mote_contract::SourceFile::new("pair.toml", text))
+        .contract
+        .expect("a valid contract")
+}
+
+fn pair_sum(input: &Value) -> i64 {
+    input["a"].as_i64().unwrap() + input["b"].as_i64().unwrap()
+}
+
+#[test]
+fn a_bug_that_needs_two_fields_at_their_edges_together_is_found_on_every_seed() {
+    // Wrong only when `a` is at its minimum and `b` at its maximum at once.
+    let wrong = |input: &Value| {
+        let edge = input["a"] == json!(0) && input["b"] == json!(1000000);
+        Answer::Output(Ok(json!(pair_sum(input) + i64::from(edge))))
+    };
+    for seed in 0..10 {
+        let report = run_on(&pair_contract(), &wrong, seed);
+        let input = caught(&report, Oracle::Ensures);
+        assert_eq!((&input["a"], &input["b"]), (&json!(0), &json!(1000000)));
+    }
+    let right = |input: &Value| Answer::Output(Ok(json!(pair_sum(input))));
+    let report = run_on(&pair_contract(), &right, 1);
+    assert!(report.passed(), "{report:?}");
+    // a: 0, 1, 999999, 1000000; b: five edges; tag has a pattern: none.
+    assert_eq!(report.edge_combinations, 20);
+}
+
+/// A service that takes text and decodes it strictly, as a typed decoder
+/// behind HTTP does: an integer written `40.0` is refused.
+struct StrictDecoder;
+
+impl mote_verify::Target for StrictDecoder {
+    fn call(&self, input: &Value) -> Answer {
+        self.call_text(&input.to_string())
+    }
+
+    fn call_text(&self, text: &str) -> Answer {
+        let input: Value = serde_json::from_str(text).unwrap();
+        match (input["a"].as_i64(), input["b"].as_i64()) {
+            (Some(a), Some(b)) => Answer::Output(Ok(json!(a + b))),
+            _ => Answer::Error {
+                code: "guest_decoding".into(),
+                message: "invalid type: floating point, expected i64".into(),
+            },
+        }
+    }
+}
+
+#[test]
+fn a_decoder_that_refuses_40_0_for_an_integer_is_caught_by_the_encoding_oracle() {
+    let options = Options {
+        seed: 3,
+        cases: 200,
+        ..Options::default()
+    };
+    let report = verify(&pair_contract(), &StrictDecoder, &options);
+    caught(&report, Oracle::Encoding);
+    assert!(report.encodings > 0);
+    let message = &report.counterexample.unwrap().violation.message;
+    assert!(message.contains("40.0"), "{message}");
+}
