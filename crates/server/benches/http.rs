@@ -110,9 +110,18 @@ fn runtime() -> Runtime {
     runtime
 }
 
+/// How a server serves its listener.
+enum Serving {
+    /// The plain baseline, with axum's own loop.
+    Plain(axum::Router),
+    /// mote's gateway with mote's own loop (header deadline, connection
+    /// cap), as `mote up` serves it.
+    Mote(Arc<Gateway>),
+}
+
 /// Starts a server on its own two-worker runtime, its threads named for
 /// profiles; returns its address.
-fn spawn_server(name: &'static str, router: axum::Router) -> SocketAddr {
+fn spawn_server(name: &'static str, serving: Serving) -> SocketAddr {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let tokio = tokio::runtime::Builder::new_multi_thread()
@@ -124,7 +133,14 @@ fn spawn_server(name: &'static str, router: axum::Router) -> SocketAddr {
         tokio.block_on(async move {
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             tx.send(listener.local_addr().unwrap()).unwrap();
-            axum::serve(listener, router).await.unwrap();
+            match serving {
+                Serving::Plain(router) => axum::serve(listener, router).await.unwrap(),
+                Serving::Mote(gateway) => {
+                    mote_server::serve(listener, gateway, std::future::pending())
+                        .await
+                        .unwrap();
+                }
+            }
         });
     });
     rx.recv().unwrap()
@@ -208,10 +224,10 @@ fn main() {
     let runtime = runtime();
     let gateway =
         Arc::new(Gateway::new(runtime.clone(), BTreeMap::new(), ServerConfig::default()).unwrap());
-    let mote = spawn_server("mote-server", mote_server::router(gateway));
+    let mote = spawn_server("mote-server", Serving::Mote(gateway));
     let native = spawn_server(
         "plain-server",
-        axum::Router::new().route("/v1/fixture.sum", post(native_sum)),
+        Serving::Plain(axum::Router::new().route("/v1/fixture.sum", post(native_sum))),
     );
     let client = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
