@@ -106,6 +106,8 @@ fn main() {
     let caller_contract = load();
     let options = Options {
         allow_unreached: vec!["negative".into()],
+        jobs: None,
+        check_refusals: false,
         ..options
     };
     for (name, target) in [

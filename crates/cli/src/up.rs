@@ -270,6 +270,8 @@ fn decide(
             seed,
             cases: request.cases,
             allow_unreached: Vec::new(),
+            jobs: None,
+            check_refusals: true,
         };
         let target = InProcess::alone(runtime, contract, seed);
         let bar = crate::verify::progress_bar(&name, request.cases, crate::Format::Human);

@@ -47,6 +47,12 @@ pub struct Request {
     /// `timeout_ms` for each answer; a slower answer is a `timeout`.
     #[arg(long, default_value_t = 50, value_name = "MS")]
     pub latency_allowance_ms: u64,
+    /// With --url: cases in flight at once (1 to 64). The cases and the
+    /// counterexample depend on the seed alone, not on this number; an
+    /// answer that breaks the latency limit in company is tried again
+    /// alone before it counts.
+    #[arg(long, default_value_t = 1, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub jobs: u16,
     /// Also write the results as JUnit XML (one test case per service),
     /// for CI systems.
     #[arg(long, value_name = "FILE")]
@@ -116,6 +122,8 @@ fn run_url(request: &Request, url: &str) -> ExitCode {
         seed,
         cases: request.cases,
         allow_unreached: request.allow_unreached.clone(),
+        jobs: Some(usize::from(request.jobs)),
+        check_refusals: true,
     };
     let bar = progress_bar(
         contract.service.name.as_str(),
@@ -127,9 +135,10 @@ fn run_url(request: &Request, url: &str) -> ExitCode {
     });
     bar.finish_and_clear();
     let replay = format!(
-        "mote verify --url {url} {} --seed {seed} --cases {}",
+        "mote verify --url {url} {} --seed {seed} --cases {} --jobs {}",
         path.display(),
-        request.cases
+        request.cases,
+        request.jobs
     );
     let version = contract.service.version.to_string();
     let slowest = target.slowest().map(
@@ -353,6 +362,8 @@ pub fn run(request: Request) -> ExitCode {
         seed,
         cases: request.cases,
         allow_unreached: request.allow_unreached.clone(),
+        jobs: None,
+        check_refusals: true,
     };
     let mut reports = Vec::new();
     for service in &built {
@@ -512,8 +523,8 @@ pub(crate) fn print_human(report: &Report, version: &str, replay: &str) {
         .collect();
     println!("      coverage: {}", coverage.join(", "));
     println!(
-        "      {} inputs combining fields' edge values; {} inputs written other ways (40.0 for 40, escapes, member order)",
-        report.edge_combinations, report.encodings
+        "      {} inputs combining fields' edge values; {} inputs written other ways (40.0 for 40, escapes, member order); {} inputs the contract refuses",
+        report.edge_combinations, report.encodings, report.refusals
     );
     for outcome in &report.unreached {
         println!(
@@ -545,6 +556,7 @@ fn report_json(report: &Report) -> serde_json::Value {
         "starved": report.starved,
         "edge_combinations": report.edge_combinations,
         "encodings": report.encodings,
+        "refusals": report.refusals,
         "counterexample": report.counterexample.as_ref().map(|c| serde_json::json!({
             "input": c.input,
             "oracle": c.violation.oracle.as_str(),

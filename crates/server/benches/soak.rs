@@ -91,7 +91,11 @@ struct Tally {
 
 /// One request; input `i` has a negative `a` one time in ten.
 async fn request(sender: &mut Sender, addr: &str, i: u64, tally: &Tally) {
-    let a = if i.is_multiple_of(10) { -1 } else { (i % 1000) as i64 };
+    let a = if i.is_multiple_of(10) {
+        -1
+    } else {
+        (i % 1000) as i64
+    };
     let body = format!(r#"{{"a": {a}, "b": 7}}"#);
     if sender.ready().await.is_err() {
         tally.other.fetch_add(1, Ordering::Relaxed);

@@ -57,7 +57,8 @@ pub struct HttpTarget {
     deadline: Duration,
     allowance: Duration,
     tokio: tokio::runtime::Runtime,
-    connection: Mutex<Option<SendRequest<Full<Bytes>>>>,
+    /// Kept-alive connections not in use; a call takes one or opens one.
+    idle: Mutex<Vec<SendRequest<Full<Bytes>>>>,
     slowest: Mutex<Option<(Duration, String)>>,
 }
 
@@ -101,7 +102,7 @@ impl HttpTarget {
             deadline: ResolvedLimits::resolve(&contract.limits, &ResolvedLimits::default()).timeout,
             allowance: DEFAULT_LATENCY_ALLOWANCE,
             tokio,
-            connection: Mutex::new(None),
+            idle: Mutex::new(Vec::new()),
             slowest: Mutex::new(None),
         })
     }
@@ -248,20 +249,17 @@ fn truncate(text: &str) -> String {
     }
 }
 
-impl Target for HttpTarget {
-    fn call(&self, input: &Value) -> Answer {
-        self.call_text(&input.to_string())
-    }
-
-    fn call_text(&self, text: &str) -> Answer {
+impl HttpTarget {
+    /// One exchange on a connection of its own, judged for latency.
+    async fn exchange(&self, text: &str) -> Answer {
         let mut connection = self
-            .connection
+            .idle
             .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .pop();
         let started = Instant::now();
-        let exchange = self.tokio.block_on(async {
-            tokio::time::timeout(self.timeout, self.send(&mut connection, text.to_string())).await
-        });
+        let exchange =
+            tokio::time::timeout(self.timeout, self.send(&mut connection, text.to_string())).await;
         let took = started.elapsed();
         {
             let mut slowest = self
@@ -271,6 +269,16 @@ impl Target for HttpTarget {
             if slowest.as_ref().is_none_or(|(longest, _)| took > *longest) {
                 *slowest = Some((took, text.to_string()));
             }
+        }
+        // A connection whose request timed out may still carry its answer:
+        // it is dropped rather than given back.
+        if exchange.is_ok()
+            && let Some(connection) = connection
+        {
+            self.idle
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .push(connection);
         }
         let limit = self.deadline + self.allowance;
         match exchange {
@@ -288,14 +296,29 @@ impl Target for HttpTarget {
                 code: "unreachable".into(),
                 message,
             },
-            Err(_) => {
-                // The request may still be in flight; start afresh.
-                *connection = None;
-                Answer::Platform {
-                    code: PlatformFailure::Timeout.code().into(),
-                    message: format!("no answer within {} ms", self.timeout.as_millis()),
-                }
-            }
+            Err(_) => Answer::Platform {
+                code: PlatformFailure::Timeout.code().into(),
+                message: format!("no answer within {} ms", self.timeout.as_millis()),
+            },
         }
+    }
+}
+
+impl Target for HttpTarget {
+    fn call(&self, input: &Value) -> Answer {
+        self.call_text(&input.to_string())
+    }
+
+    fn call_text(&self, text: &str) -> Answer {
+        self.tokio.block_on(self.exchange(text))
+    }
+
+    /// Sends every input at once, each on its own connection (kept alive
+    /// for the next batch).
+    fn call_many(&self, inputs: &[Value]) -> Vec<Answer> {
+        let texts: Vec<String> = inputs.iter().map(Value::to_string).collect();
+        self.tokio.block_on(futures_util::future::join_all(
+            texts.iter().map(|text| self.exchange(text)),
+        ))
     }
 }

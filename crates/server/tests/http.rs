@@ -858,8 +858,27 @@ fn verify_url(url: &str, seed: u64) -> mote_verify::Report {
         seed,
         cases: 300,
         allow_unreached: Vec::new(),
+        jobs: None,
+        check_refusals: true,
     };
     mote_verify::verify(&contract, &target, &options)
+}
+
+/// A JSON integer as JSON Schema reads one: `40.0` is 40.
+fn integer(value: &Value) -> Option<i64> {
+    let n = value.as_f64().filter(|n| n.fract() == 0.0)?;
+    value.as_i64().or(Some(n as i64))
+}
+
+/// fixture.sum's operands, if its input schema accepts `input`.
+fn sum_operands(input: &Value) -> Option<(i64, i64)> {
+    let members = input.as_object()?;
+    if members.keys().any(|k| k != "a" && k != "b") {
+        return None;
+    }
+    let a = integer(&input["a"]).filter(|a| a.unsigned_abs() <= 1_000_000)?;
+    let b = integer(&input["b"]).filter(|b| b.unsigned_abs() <= 1_000_000)?;
+    Some((a, b))
 }
 
 /// fixture.sum written natively behind axum, with `wrong` deciding how it
@@ -868,13 +887,14 @@ fn native_sum(wrong: fn(i64, i64) -> Option<(u16, Value)>) -> axum::Router {
     axum::Router::new().route(
         "/sum",
         axum::routing::post(move |axum::Json(input): axum::Json<Value>| async move {
-            let a = input["a"].as_i64().unwrap();
-            let b = input["b"].as_i64().unwrap();
-            let (status, body) = wrong(a, b).unwrap_or(if a < 0 {
+            let (status, body) = match sum_operands(&input) {
+                None => (400, json!({"type": "urn:x", "title": "invalid", "status": 400, "code": "invalid_input"})),
+                Some((a, b)) => wrong(a, b).unwrap_or(if a < 0 {
                 (400, json!({"type": "urn:x", "title": "negative", "status": 400, "code": "negative"}))
             } else {
                 (200, json!({"sum": a + b}))
-            });
+            }),
+            };
             let media = if status == 200 {
                 "application/json"
             } else {
@@ -989,8 +1009,7 @@ fn verify_over_http_judges_latency_against_the_contract_and_names_the_slowest_in
     let slow = serve_router(axum::Router::new().route(
         "/sum",
         axum::routing::post(|axum::Json(input): axum::Json<Value>| async move {
-            let a = input["a"].as_i64().unwrap();
-            let b = input["b"].as_i64().unwrap();
+            let (a, b) = sum_operands(&input).unwrap();
             if a > 500 {
                 tokio::time::sleep(Duration::from_millis(300)).await;
             }
@@ -1025,6 +1044,8 @@ fn verify_over_http_judges_latency_against_the_contract_and_names_the_slowest_in
         seed: 11,
         cases: 100,
         allow_unreached: Vec::new(),
+        jobs: None,
+        check_refusals: true,
     };
     let report = mote_verify::verify(&contract, &target, &options);
     let counterexample = report.counterexample.expect("the slow class is caught");
@@ -1044,4 +1065,100 @@ fn verify_over_http_judges_latency_against_the_contract_and_names_the_slowest_in
     let (took, input) = target.slowest().expect("calls were made");
     assert!(took >= Duration::from_millis(300), "{took:?}");
     assert!(input.contains("\"a\""), "{input}");
+}
+
+#[test]
+fn verify_over_http_with_jobs_sends_cases_at_once_and_finds_what_one_at_a_time_finds() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let in_flight = Arc::new(AtomicUsize::new(0));
+    let most = Arc::new(AtomicUsize::new(0));
+    let (now, peak) = (in_flight.clone(), most.clone());
+    let counted = native_sum(|a, b| (a > 5).then(|| (200, json!({"sum": a + b + 1})))).layer(
+        axum::middleware::from_fn(
+            move |request: axum::extract::Request, next: axum::middleware::Next| {
+                let (now, peak) = (now.clone(), peak.clone());
+                async move {
+                    let here = now.fetch_add(1, Ordering::SeqCst) + 1;
+                    peak.fetch_max(here, Ordering::SeqCst);
+                    tokio::time::sleep(Duration::from_millis(2)).await;
+                    let response = next.run(request).await;
+                    now.fetch_sub(1, Ordering::SeqCst);
+                    response
+                }
+            },
+        ),
+    );
+    let native = serve_router(counted);
+    let contract = sum_contract();
+    let report = |jobs| {
+        let target = mote_server::HttpTarget::new(
+            &format!("http://{native}/sum"),
+            &contract,
+            Duration::from_secs(5),
+        )
+        .unwrap();
+        let options = mote_verify::Options {
+            seed: 4,
+            cases: 300,
+            allow_unreached: Vec::new(),
+            jobs: Some(jobs),
+            check_refusals: true,
+        };
+        mote_verify::verify(&contract, &target, &options)
+    };
+    let alone = report(1);
+    assert_eq!(most.load(Ordering::SeqCst), 1, "one at a time");
+    let together = report(8);
+    assert!(most.load(Ordering::SeqCst) > 1, "cases went one at a time");
+    assert_eq!(together, alone);
+    let counterexample = together.counterexample.expect("the wrong sum is caught");
+    assert_eq!(counterexample.input, json!({"a": 6, "b": 0}));
+}
+
+#[test]
+fn verify_over_http_requires_every_input_the_contract_refuses_to_be_refused() {
+    // Correct on every valid input, but it takes members the schema
+    // forbids and numbers out of range.
+    let lenient = serve_router(axum::Router::new().route(
+        "/sum",
+        axum::routing::post(|axum::Json(input): axum::Json<Value>| async move {
+            let (a, b) = (
+                input["a"].as_f64().unwrap_or(0.0) as i64,
+                input["b"].as_f64().unwrap_or(0.0) as i64,
+            );
+            if a < 0 {
+                return (
+                    axum::http::StatusCode::BAD_REQUEST,
+                    [(axum::http::header::CONTENT_TYPE, "application/problem+json")],
+                    json!({"type": "urn:x", "title": "negative", "status": 400, "code": "negative"}).to_string(),
+                );
+            }
+            (
+                axum::http::StatusCode::OK,
+                [(axum::http::header::CONTENT_TYPE, "application/json")],
+                json!({"sum": a + b}).to_string(),
+            )
+        }),
+    ));
+    let report = verify_url(&format!("http://{lenient}/sum"), 8);
+    let counterexample = report
+        .counterexample
+        .expect("the lenient service is caught");
+    assert_eq!(
+        counterexample.violation.oracle,
+        mote_verify::oracle::Oracle::Refusal
+    );
+    assert!(
+        !sum_contract().input.is_valid(&counterexample.input),
+        "{}",
+        counterexample.input
+    );
+    assert!(report.refusals > 0);
+
+    // mote's host refuses them for its guest.
+    let server = Server::start(&["fixture.sum"], ServerConfig::default());
+    let report = verify_url(&format!("http://{}/v1/fixture.sum", server.addr), 8);
+    assert!(report.passed(), "{report:#?}");
+    assert!(report.refusals >= 16, "{}", report.refusals);
 }

@@ -274,6 +274,7 @@ mod tests {
             starved: None,
             edge_combinations: 0,
             encodings: 0,
+            refusals: 0,
         }
     }
 

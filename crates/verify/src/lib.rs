@@ -21,6 +21,7 @@ pub mod combine;
 pub mod double;
 pub mod generate;
 pub mod oracle;
+pub mod refuse;
 pub mod strength;
 mod target;
 mod verify;

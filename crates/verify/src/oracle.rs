@@ -32,6 +32,9 @@ pub enum Oracle {
     /// The same input written another way (`40.0` for `40`, escaped
     /// characters, members in another order) must be answered the same.
     Encoding,
+    /// An input the contract refuses (by its schema or a `requires`) must
+    /// be refused with `invalid_input`.
+    Refusal,
 }
 
 impl Oracle {
@@ -47,6 +50,7 @@ impl Oracle {
             Oracle::Determinism => "determinism",
             Oracle::Limits => "limits",
             Oracle::Protocol => "protocol",
+            Oracle::Refusal => "refusal",
         }
     }
 }

@@ -53,6 +53,15 @@ pub trait Target {
             },
         }
     }
+
+    /// Sends every input of `inputs` and returns their answers in the same
+    /// order. A target that can answer several calls at once (a server
+    /// behind a URL) sends them concurrently; by default they go one after
+    /// another through `call`. The verifier judges the answers in order, so
+    /// its report does not depend on which answer came back first.
+    fn call_many(&self, inputs: &[Value]) -> Vec<Answer> {
+        inputs.iter().map(|input| self.call(input)).collect()
+    }
 }
 
 impl<F: Fn(&Value) -> Answer> Target for F {

@@ -22,6 +22,20 @@ pub struct Options {
     pub cases: u32,
     /// Outcomes (error codes, or `success`) that may go unreached.
     pub allow_unreached: Vec<String>,
+    /// How generated cases reach the target. `None`: one at a time, as
+    /// proptest's runner draws and shrinks them. `Some(n)`: `n` at a time
+    /// through [`Target::call_many`], so that a target behind a network
+    /// answers several at once; the cases, their order and the shrunk
+    /// counterexample depend on the seed alone, never on `n` or on which
+    /// answer came back first.
+    pub jobs: Option<usize>,
+    /// Also send inputs the contract refuses (one change away from valid
+    /// ones: a forbidden member, a missing one, another type, out of
+    /// range, a broken `requires`) and require `invalid_input` for each.
+    /// mote's host refuses them for every guest, so this tests the host in
+    /// process and the service itself behind a URL. Off by default for
+    /// targets that take only valid inputs (closures in tests).
+    pub check_refusals: bool,
 }
 
 impl Default for Options {
@@ -30,6 +44,8 @@ impl Default for Options {
             seed: 0,
             cases: 1000,
             allow_unreached: Vec::new(),
+            jobs: None,
+            check_refusals: false,
         }
     }
 }
@@ -72,6 +88,9 @@ pub struct Report {
     /// Inputs sent written another way (`40.0` for `40`, escapes, member
     /// order) and checked to be answered the same.
     pub encodings: u32,
+    /// Inputs the contract refuses that were sent and checked to be
+    /// refused with `invalid_input` (see [`Options::check_refusals`]).
+    pub refusals: u32,
 }
 
 impl Report {
@@ -107,6 +126,7 @@ pub fn verify_with_progress(
         starved: None,
         edge_combinations: 0,
         encodings: 0,
+        refusals: 0,
     };
     for example in &contract.examples {
         let answer = target.call(&example.input);
@@ -126,6 +146,58 @@ pub fn verify_with_progress(
     }
 
     let hints = generate::Hints::from_contract(contract);
+    match options.jobs {
+        Some(jobs) => in_batches(
+            contract,
+            target,
+            options,
+            &hints,
+            jobs,
+            progress,
+            &mut report,
+        ),
+        None => one_at_a_time(contract, target, options, &hints, progress, &mut report),
+    }
+    if report.counterexample.is_none() && report.starved.is_none() {
+        directed(contract, target, options, &hints, &mut report);
+    }
+    let mut combinations = Vec::new();
+    if report.counterexample.is_none() && report.starved.is_none() {
+        combinations = edges_in_combination(contract, target, options, &hints, &mut report);
+    }
+    if report.counterexample.is_none() && report.starved.is_none() {
+        other_writings(contract, target, &combinations, &mut report);
+    }
+    if options.check_refusals && report.counterexample.is_none() && report.starved.is_none() {
+        refusals(
+            contract,
+            target,
+            options,
+            &hints,
+            &combinations,
+            &mut report,
+        );
+    }
+    if report.counterexample.is_none() && report.starved.is_none() {
+        report.unreached = report
+            .coverage
+            .iter()
+            .filter(|(outcome, count)| **count == 0 && !options.allow_unreached.contains(outcome))
+            .map(|(outcome, _)| outcome.clone())
+            .collect();
+    }
+    report
+}
+
+/// The generated phase one case at a time, under proptest's runner.
+fn one_at_a_time(
+    contract: &Contract,
+    target: &dyn Target,
+    options: &Options,
+    hints: &generate::Hints,
+    progress: &dyn Fn(u32),
+    report: &mut Report,
+) {
     let state = RefCell::new(Tally::default());
     let pure = contract.is_pure();
     let property = |input: Value| -> Result<(), TestCaseError> {
@@ -172,7 +244,7 @@ pub fn verify_with_progress(
         }
     };
     let mut runner = generate::runner_with_cases(options.seed, options.cases);
-    let result = runner.run(&generate::values_with(&contract.input, &hints), property);
+    let result = runner.run(&generate::values_with(&contract.input, hints), property);
     let tally = state.into_inner();
     report.cases = tally.cases;
     report.dropped = tally.dropped_by.values().sum();
@@ -183,55 +255,170 @@ pub fn verify_with_progress(
         Ok(()) => {}
         Err(TestError::Fail(_, shrunk)) => {
             let minimal = simplify(shrunk, |candidate| fails(contract, target, candidate));
-            let answer = target.call(&minimal);
-            let violation = oracle::judge(contract, &minimal, &answer)
-                .err()
-                .unwrap_or_else(|| Violation {
-                    oracle: Oracle::Determinism,
-                    message: "a pure service answered the same input differently".into(),
-                    expected: "the same answer on every call".into(),
-                    actual: describe(&answer),
-                });
-            report.counterexample = Some(Counterexample {
-                input: minimal,
-                violation,
-                from_example: false,
-            });
+            report.counterexample = Some(counterexample(contract, target, minimal));
         }
         Err(TestError::Abort(why)) => {
-            let culprit = tally
-                .dropped_by
-                .iter()
-                .max_by_key(|(_, n)| **n)
-                .and_then(|(i, _)| contract.behavior.requires.get(*i))
-                .map(|r| {
-                    format!(
-                        "`requires` `{}` rejects most generated inputs",
-                        r.source().trim()
-                    )
-                });
-            report.starved = Some(culprit.unwrap_or_else(|| format!("generation stopped: {why}")));
+            report.starved = Some(starved(contract, &tally.dropped_by, &why.to_string()));
         }
     }
-    if report.counterexample.is_none() && report.starved.is_none() {
-        directed(contract, target, options, &hints, &mut report);
+}
+
+/// Why generation starved: the `requires` that dropped the most inputs,
+/// or `why` when none did.
+fn starved(contract: &Contract, dropped_by: &BTreeMap<usize, u32>, why: &str) -> String {
+    dropped_by
+        .iter()
+        .max_by_key(|(_, n)| **n)
+        .and_then(|(i, _)| contract.behavior.requires.get(*i))
+        .map_or_else(
+            || format!("generation stopped: {why}"),
+            |r| {
+                format!(
+                    "`requires` `{}` rejects most generated inputs",
+                    r.source().trim()
+                )
+            },
+        )
+}
+
+/// Most shrinking steps after a failure found in batches.
+const SHRINK_STEPS: u32 = 1_024;
+
+/// The generated phase with `jobs` cases in flight at a time. Inputs are
+/// drawn from the seed's one stream, in order; each batch's answers are
+/// judged in that order and the first failure wins, so the run is the
+/// same for any `jobs`. A failure shrinks one call at a time, as proptest
+/// shrinks, then as [`simplify`] does.
+fn in_batches(
+    contract: &Contract,
+    target: &dyn Target,
+    options: &Options,
+    hints: &generate::Hints,
+    jobs: usize,
+    progress: &dyn Fn(u32),
+    report: &mut Report,
+) {
+    let strategy = generate::values_with(&contract.input, hints);
+    let mut runner = generate::runner_with_cases(options.seed, options.cases);
+    let max_rejects = runner.config().max_global_rejects;
+    let mut dropped_by: BTreeMap<usize, u32> = BTreeMap::new();
+    let mut dropped = 0u32;
+    let pure = contract.is_pure();
+    while report.cases < options.cases {
+        let wanted =
+            (options.cases - report.cases).min(u32::try_from(jobs.max(1)).unwrap_or(u32::MAX));
+        let mut trees = Vec::new();
+        let mut inputs = Vec::new();
+        while inputs.len() < wanted as usize {
+            let tree = match strategy.new_tree(&mut runner) {
+                Ok(tree) => tree,
+                Err(why) => {
+                    report.starved = Some(starved(contract, &dropped_by, &why.to_string()));
+                    return;
+                }
+            };
+            let input = tree.current();
+            let bindings = Bindings::new().with("input", &input);
+            if let Some(unmet) = contract.unmet_requires(&bindings) {
+                let index = contract
+                    .behavior
+                    .requires
+                    .iter()
+                    .position(|r| std::ptr::eq(r, unmet.requires))
+                    .unwrap_or_default();
+                *dropped_by.entry(index).or_default() += 1;
+                dropped += 1;
+                report.dropped = dropped;
+                if dropped > max_rejects {
+                    report.starved =
+                        Some(starved(contract, &dropped_by, "too many inputs rejected"));
+                    return;
+                }
+                continue;
+            }
+            trees.push(tree);
+            inputs.push(input);
+        }
+        let answers = target.call_many(&inputs);
+        let again = if pure {
+            target.call_many(&inputs)
+        } else {
+            Vec::new()
+        };
+        for (i, (input, answer)) in inputs.iter().zip(&answers).enumerate() {
+            let mut judged = oracle::judge(contract, input, answer).and_then(|outcome| {
+                match again.get(i) {
+                    Some(second) if second != answer => Err(()),
+                    _ => Ok(outcome),
+                }
+                .map_err(|()| Violation {
+                    oracle: Oracle::Determinism,
+                    message: "a pure service answered the same input differently".into(),
+                    expected: describe(answer),
+                    actual: again.get(i).map(describe).unwrap_or_default(),
+                })
+            });
+            // Too slow in company may be the company's doing: such an
+            // answer counts only if it is too slow alone too.
+            if judged
+                .as_ref()
+                .is_err_and(|violation| violation.oracle == Oracle::Limits)
+            {
+                judged = oracle::judge(contract, input, &target.call(input));
+            }
+            match judged {
+                Ok(outcome) => {
+                    report.cases += 1;
+                    *report.coverage.entry(outcome).or_default() += 1;
+                    progress(report.cases);
+                }
+                Err(_) => {
+                    let mut tree = trees.swap_remove(i);
+                    let mut smallest = input.clone();
+                    let mut steps = 0;
+                    if tree.simplify() {
+                        while steps < SHRINK_STEPS {
+                            steps += 1;
+                            let candidate = tree.current();
+                            let more = if fails(contract, target, &candidate) {
+                                smallest = candidate;
+                                tree.simplify()
+                            } else {
+                                tree.complicate()
+                            };
+                            if !more {
+                                break;
+                            }
+                        }
+                    }
+                    let minimal =
+                        simplify(smallest, |candidate| fails(contract, target, candidate));
+                    report.counterexample = Some(counterexample(contract, target, minimal));
+                    return;
+                }
+            }
+        }
     }
-    let mut combinations = Vec::new();
-    if report.counterexample.is_none() && report.starved.is_none() {
-        combinations = edges_in_combination(contract, target, options, &hints, &mut report);
+}
+
+/// The counterexample for `input`, found failing: its violation, judged
+/// once more (a pure service that answers it right this time broke
+/// determinism).
+fn counterexample(contract: &Contract, target: &dyn Target, input: Value) -> Counterexample {
+    let answer = target.call(&input);
+    let violation = oracle::judge(contract, &input, &answer)
+        .err()
+        .unwrap_or_else(|| Violation {
+            oracle: Oracle::Determinism,
+            message: "a pure service answered the same input differently".into(),
+            expected: "the same answer on every call".into(),
+            actual: describe(&answer),
+        });
+    Counterexample {
+        input,
+        violation,
+        from_example: false,
     }
-    if report.counterexample.is_none() && report.starved.is_none() {
-        other_writings(contract, target, &combinations, &mut report);
-    }
-    if report.counterexample.is_none() && report.starved.is_none() {
-        report.unreached = report
-            .coverage
-            .iter()
-            .filter(|(outcome, count)| **count == 0 && !options.allow_unreached.contains(outcome))
-            .map(|(outcome, _)| outcome.clone())
-            .collect();
-    }
-    report
 }
 
 /// Runs inputs that combine the edge values of the input's fields (a
@@ -340,6 +527,101 @@ fn other_writings(
                 return;
             }
         }
+    }
+}
+
+/// Most inputs refused by the schema sent per run.
+const REFUSED_BY_SCHEMA: usize = 48;
+
+/// Most inputs refused by a `requires` (valid by the schema) sent per run.
+const REFUSED_BY_REQUIRES: usize = 8;
+
+/// Sends inputs the contract refuses, each one change away from an input
+/// it accepts (see [`crate::refuse`]), and requires `invalid_input` for
+/// every one: a service that takes what its contract refuses runs its
+/// logic on inputs nobody specified.
+fn refusals(
+    contract: &Contract,
+    target: &dyn Target,
+    options: &Options,
+    hints: &generate::Hints,
+    accepted: &[Value],
+    report: &mut Report,
+) {
+    let strategy = generate::values_with(&contract.input, hints);
+    let mut runner = generate::runner(options.seed ^ 0x7265_6675);
+    let mut seeds: Vec<Value> = contract
+        .examples
+        .iter()
+        .map(|e| &e.input)
+        .chain(accepted)
+        .filter(|input| contract.input.is_valid(input))
+        .take(4)
+        .cloned()
+        .collect();
+    if seeds.is_empty()
+        && let Ok(tree) = strategy.new_tree(&mut runner)
+    {
+        seeds.push(tree.current());
+    }
+    let mut seen = std::collections::HashSet::new();
+    let mut refused: Vec<(Value, String)> = Vec::new();
+    let per_seed = REFUSED_BY_SCHEMA / seeds.len().max(1);
+    for seed in &seeds {
+        let mut taken = 0;
+        for mutant in crate::refuse::mutants(seed) {
+            if taken == per_seed {
+                break;
+            }
+            if contract.input.is_valid(&mutant) || !seen.insert(mutant.to_string()) {
+                continue;
+            }
+            let why = contract.input.violations(&mutant).first().map_or_else(
+                || "the input schema refuses it".to_string(),
+                |v| format!("at `{}`: {}", v.instance_path, v.message),
+            );
+            refused.push((mutant, why));
+            taken += 1;
+        }
+    }
+    if !contract.behavior.requires.is_empty() {
+        let mut taken = 0;
+        for _ in 0..DIRECTED_CANDIDATES / 10 {
+            if taken == REFUSED_BY_REQUIRES {
+                break;
+            }
+            let Ok(tree) = strategy.new_tree(&mut runner) else {
+                continue;
+            };
+            let input = tree.current();
+            let bindings = Bindings::new().with("input", &input);
+            let Some(unmet) = contract.unmet_requires(&bindings) else {
+                continue;
+            };
+            let why = format!("it breaks `requires` `{}`", unmet.requires.source().trim());
+            if seen.insert(input.to_string()) {
+                refused.push((input, why));
+                taken += 1;
+            }
+        }
+    }
+    for (input, why) in refused {
+        let answer = target.call(&input);
+        report.refusals += 1;
+        if matches!(&answer, Answer::Platform { code, .. } if code == "invalid_input") {
+            continue;
+        }
+        report.counterexample = Some(Counterexample {
+            input,
+            violation: Violation {
+                oracle: Oracle::Refusal,
+                message: format!("an input the contract refuses was not refused ({why})"),
+                expected: "platform failure `invalid_input`".into(),
+                actual: describe(&answer),
+            },
+            from_example: false,
+        });
+        return;
     }
 }
 

@@ -253,6 +253,8 @@ fn an_outcome_never_reached_fails_unless_allowed() {
         seed: 1,
         cases: 200,
         allow_unreached: vec!["zero_amount".into()],
+        jobs: None,
+        check_refusals: false,
     };
     assert!(verify(&unreachable, &never_fails, &allowed).passed());
 }
@@ -444,4 +446,125 @@ fn a_decoder_that_refuses_40_0_for_an_integer_is_caught_by_the_encoding_oracle()
     assert!(report.encodings > 0);
     let message = &report.counterexample.unwrap().violation.message;
     assert!(message.contains("40.0"), "{message}");
+}
+
+fn run_in_batches(contract: &Contract, target: &dyn Fn(&Value) -> Answer, jobs: usize) -> Report {
+    let options = Options {
+        seed: 21,
+        cases: 400,
+        jobs: Some(jobs),
+        check_refusals: false,
+        ..Options::default()
+    };
+    verify(contract, &target, &options)
+}
+
+#[test]
+fn in_batches_the_report_depends_on_the_seed_alone_not_on_the_batch_size() {
+    let threshold = |input: &Value| match correct(input) {
+        Answer::Output(Ok(mut out)) if net(input) >= 5000 => {
+            out["vat_cents"] = json!(out["vat_cents"].as_i64().unwrap() + 1);
+            Answer::Output(Ok(out))
+        }
+        other => other,
+    };
+    let contract = vat_without_examples("");
+    let one = run_in_batches(&contract, &threshold, 1);
+    let input = caught(&one, Oracle::Ensures);
+    assert_eq!(net(&input), 5000, "not shrunk: {input}");
+    for jobs in [2, 7, 64] {
+        assert_eq!(
+            run_in_batches(&contract, &threshold, jobs),
+            one,
+            "jobs {jobs}"
+        );
+    }
+    let passing = run_in_batches(&contract, &correct, 1);
+    assert!(passing.passed(), "{passing:?}");
+    assert!(passing.cases >= 400, "{passing:?}");
+    for jobs in [3, 16] {
+        assert_eq!(
+            run_in_batches(&contract, &correct, jobs),
+            passing,
+            "jobs {jobs}"
+        );
+    }
+}
+
+#[test]
+fn in_batches_every_oracle_still_applies_and_starvation_is_named() {
+    let truncating = |input: &Value| match correct(input) {
+        Answer::Output(Ok(_)) => Answer::Output(Ok(json!({
+            "vat_cents": net(input) * rate(input) / 100,
+            "rate_pct": rate(input),
+        }))),
+        other => other,
+    };
+    let report = run_in_batches(&vat_without_examples(""), &truncating, 8);
+    let input = caught(&report, Oracle::Ensures);
+    assert!(net(&input) <= 10, "not shrunk: {input}");
+
+    let calls = Cell::new(0u32);
+    let flaky = |input: &Value| {
+        calls.set(calls.get() + 1);
+        match correct(input) {
+            Answer::Output(Ok(mut out)) if calls.get().is_multiple_of(2) => {
+                out["rate_pct"] = json!(0);
+                Answer::Output(Ok(out))
+            }
+            other => other,
+        }
+    };
+    let report = run_in_batches(&vat_without_examples(""), &flaky, 4);
+    assert!(!report.passed(), "nondeterminism went unnoticed");
+
+    let starving =
+        vat_without_examples("requires = [\"input.net_cents == 1000 || input.net_cents == 0\"]");
+    let report = run_in_batches(&starving, &correct, 8);
+    let why = report.starved.expect("starvation reported");
+    assert!(why.contains("input.net_cents == 1000"), "{why}");
+}
+
+#[test]
+fn inputs_the_contract_refuses_must_be_refused_when_asked() {
+    let contract = vat_contract();
+    let options = Options {
+        seed: 5,
+        cases: 200,
+        check_refusals: true,
+        ..Options::default()
+    };
+    let lenient = |input: &Value| {
+        if input["net_cents"].as_i64().is_some() && input["country"].is_string() {
+            correct(input)
+        } else {
+            Answer::Output(Ok(json!({"vat_cents": 0, "rate_pct": 21})))
+        }
+    };
+    let report = verify(&contract, &lenient, &options);
+    let input = caught(&report, Oracle::Refusal);
+    assert!(!contract.input.is_valid(&input), "{input}");
+
+    let guarded = |input: &Value| {
+        if contract.input.is_valid(input) {
+            correct(input)
+        } else {
+            Answer::Platform {
+                code: "invalid_input".into(),
+                message: "refused".into(),
+            }
+        }
+    };
+    let report = verify(&contract, &guarded, &options);
+    assert!(report.passed(), "{report:?}");
+    assert!(report.refusals >= 16, "{}", report.refusals);
+    let unasked = verify(
+        &contract,
+        &lenient,
+        &Options {
+            check_refusals: false,
+            ..options
+        },
+    );
+    assert!(unasked.passed() && unasked.refusals == 0, "{unasked:?}");
 }
