@@ -180,7 +180,13 @@ fn mote(contract: &mote_contract::Contract, url: &str, jobs: usize) -> Run {
 fn schemathesis(addr: SocketAddr, variant: &str) -> Run {
     let before = ANSWERED.load(Ordering::SeqCst);
     let started = Instant::now();
+    // A folder of its own, so that no run replays failures that an
+    // earlier run stored.
+    let scratch =
+        std::env::temp_dir().join(format!("mote-versus-{}-{variant}", std::process::id()));
+    std::fs::create_dir_all(&scratch).unwrap();
     let out = Command::new("schemathesis")
+        .current_dir(&scratch)
         .args(["run", &format!("http://{addr}/openapi/{variant}")])
         .args(["--checks", "all"])
         .args(["--exclude-checks", "positive_data_acceptance"])
@@ -190,6 +196,7 @@ fn schemathesis(addr: SocketAddr, variant: &str) -> Run {
         .output()
         .unwrap();
     let seconds = started.elapsed().as_secs_f64();
+    let _ = std::fs::remove_dir_all(&scratch);
     let text = String::from_utf8_lossy(&out.stdout);
     if std::env::var_os("MOTE_VERSUS_SHOW").is_some() {
         println!("{text}");
