@@ -3,6 +3,7 @@
 
 mod attest;
 mod check;
+mod diff;
 mod graph;
 mod new;
 mod otlp_http;
@@ -130,6 +131,34 @@ enum Command {
     /// Also reports errors whose `when` overlap. Exit status: 0, or 1 when
     /// a service scores below --min-strength; 2 the command could not run.
     Strength(strength::Request),
+    /// Compare two versions of contracts: every change in meaning, whether
+    /// it breaks callers, and the version bump it needs.
+    ///
+    /// OLD and NEW are contract files, service folders or app folders;
+    /// services are matched by name (one contract on each side is compared
+    /// whatever its name). Narrower inputs, wider outputs, weaker
+    /// `ensures`, errors due where the old contract succeeded, changed
+    /// statuses and lower limits are breaking; new effects are for review.
+    /// Schema keywords are compared exactly where they can be; `pattern`
+    /// and CEL conditions by differential sampling, with a witness. Exit
+    /// status: 0 every change is compatible and each new version is high
+    /// enough, 1 some change breaks callers (or a service is gone, or a
+    /// version is too low), 2 the command could not run.
+    Diff {
+        /// The old contracts: a contract file or a folder.
+        old: PathBuf,
+        /// The new contracts: a contract file or a folder.
+        new: PathBuf,
+        /// Output format: a report for people, or one JSON document for CI.
+        #[arg(long, value_enum, default_value_t = Format::Human)]
+        format: Format,
+        /// Fixes the sampled values: the same seed gives the same report.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Values drawn from each side of each sampled comparison.
+        #[arg(long, default_value_t = 2_000)]
+        samples: usize,
+    },
     /// Print the app's call graph and name every problem in it.
     ///
     /// The calls are effects.calls and flow steps; the output is Mermaid
@@ -233,6 +262,13 @@ fn main() -> ExitCode {
         Command::Up(request) => up::run(request),
         Command::Strength(request) => strength::run(request),
         Command::Graph { dir, format } => graph::run(&dir, format),
+        Command::Diff {
+            old,
+            new,
+            format,
+            seed,
+            samples,
+        } => diff::run(&old, &new, format, mote_diff::Options { seed, samples }),
         Command::Keygen { out } => attest::keygen(&out),
         Command::Attest {
             action:

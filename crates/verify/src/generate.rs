@@ -81,6 +81,21 @@ impl Hints {
         }
         hints
     }
+
+    /// These hints and `other`'s, each value once.
+    pub fn merged(mut self, other: &Hints) -> Hints {
+        for s in &other.strings {
+            if !self.strings.contains(s) {
+                self.strings.push(s.clone());
+            }
+        }
+        for i in &other.integers {
+            if !self.integers.contains(i) {
+                self.integers.push(*i);
+            }
+        }
+        self
+    }
 }
 
 fn leaves(value: &Value, out: &mut Vec<Value>) {
@@ -119,7 +134,12 @@ pub fn values_with(schema: &Schema, hints: &Hints) -> BoxedStrategy<Value> {
 
 /// `count` values for `schema`, the same for the same `seed`.
 pub fn sample(schema: &Schema, seed: u64, count: usize) -> Vec<Value> {
-    let strategy = values(schema);
+    sample_with(schema, &Hints::default(), seed, count)
+}
+
+/// [`sample`], drawing often on `hints`.
+pub fn sample_with(schema: &Schema, hints: &Hints, seed: u64, count: usize) -> Vec<Value> {
+    let strategy = values_with(schema, hints);
     let mut runner = runner(seed);
     (0..count)
         .filter_map(|_| {
