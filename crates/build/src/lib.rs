@@ -16,6 +16,7 @@
 //! `.wasm` components and stops there.
 
 mod component;
+mod revision;
 mod target;
 
 use std::io;
@@ -23,6 +24,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 pub use component::componentize;
+pub use revision::{RevisionError, contracts_at_revision};
 pub use target::{TargetStatus, ensure_wasm_target, ensure_wasm_target_with};
 
 /// The file that marks a service folder.

@@ -1,7 +1,7 @@
 //! `mote check`: report every problem in every contract.
 
 use std::io::{IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use miette::{GraphicalReportHandler, GraphicalTheme};
@@ -9,7 +9,7 @@ use mote_contract::{CallGraph, Checked, Contract, GraphProblem, Severity, check_
 
 use crate::{Format, exit};
 
-pub fn run(paths: &[PathBuf], format: Format) -> ExitCode {
+pub fn run(paths: &[PathBuf], format: Format, against: Option<&str>) -> ExitCode {
     let files = match mote_build::contract_files(paths) {
         Ok(files) => files,
         Err(e) => {
@@ -35,6 +35,15 @@ pub fn run(paths: &[PathBuf], format: Format) -> ExitCode {
         .map(|p| format!("error[call-graph]: {p}"))
         .collect();
     problems.extend(valueless_schemas(&results));
+    if let Some(reference) = against {
+        match unannounced_changes(paths, &results, reference) {
+            Ok(found) => problems.extend(found),
+            Err(e) => {
+                eprintln!("error: cannot read the contracts at `{reference}`: {e}");
+                return ExitCode::from(exit::USAGE);
+            }
+        }
+    }
     let printed = match format {
         Format::Human => print_human(&results, &problems),
         Format::Json => print_json(&results, &problems),
@@ -49,6 +58,84 @@ pub fn run(paths: &[PathBuf], format: Format) -> ExitCode {
         ExitCode::from(exit::PROBLEMS)
     } else {
         ExitCode::SUCCESS
+    }
+}
+
+/// Contracts whose version does not announce their change since
+/// `reference` (a folder, or a git revision of the paths checked).
+fn unannounced_changes(
+    paths: &[PathBuf],
+    results: &[Checked],
+    reference: &str,
+) -> Result<Vec<String>, String> {
+    let scratch;
+    let files = if Path::new(reference).exists() {
+        mote_build::contract_files(&[PathBuf::from(reference)]).map_err(|e| e.to_string())?
+    } else {
+        scratch = Scratch::new()?;
+        mote_build::contracts_at_revision(reference, paths, &scratch.0)
+            .map_err(|e| e.to_string())?
+    };
+    let before: Vec<Contract> = files
+        .iter()
+        .filter_map(|f| mote_contract::load(f).ok())
+        .collect();
+    let mut problems = Vec::new();
+    for result in results {
+        let Some(now) = &result.contract else {
+            continue;
+        };
+        let Some(then) = before.iter().find(|c| c.service.name == now.service.name) else {
+            continue;
+        };
+        let diff = mote_diff::diff(then, now, &mote_diff::Options::default());
+        if diff.version_ok() {
+            continue;
+        }
+        let first = diff
+            .changes
+            .iter()
+            .find(|c| c.bump == diff.required)
+            .map(|c| format!("{} ({})", c.what, c.class.as_str()))
+            .unwrap_or_default();
+        let needs = match diff.made {
+            None => format!("{} is lower than {}", diff.new_version, diff.old_version),
+            Some(_) => format!(
+                "{} → {} needs a {} bump, at least {}",
+                diff.old_version,
+                diff.new_version,
+                diff.required,
+                diff.least_version()
+            ),
+        };
+        problems.push(format!(
+            "error[unannounced-change]: {}: `{}` changed since {reference}: {needs}: {first}; `mote diff` lists every change",
+            result.file.path().display(),
+            diff.service
+        ));
+    }
+    Ok(problems)
+}
+
+/// A folder of its own under the system's temporary folder, removed when
+/// dropped.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new() -> Result<Scratch, String> {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or_default();
+        let dir = std::env::temp_dir().join(format!("mote-against-{}-{nanos}", std::process::id()));
+        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        Ok(Scratch(dir))
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
     }
 }
 

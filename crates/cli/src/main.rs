@@ -55,6 +55,12 @@ enum Command {
         /// Output format: a report for people, or one JSON document for tools.
         #[arg(long, value_enum, default_value_t = Format::Human)]
         format: Format,
+        /// Also compare every contract with the same service at REF (a git
+        /// revision such as `main` or `HEAD~1`, or a folder): a change
+        /// whose version bump is too small for it (see `mote diff`) is an
+        /// error, so CI can refuse an unannounced break.
+        #[arg(long, value_name = "REF")]
+        against: Option<String>,
     },
     /// Build every service of an app into a WebAssembly component and
     /// precompile it for this host.
@@ -249,7 +255,11 @@ fn main() -> ExitCode {
     };
     let _telemetry = telemetry::init(default_filter);
     match cli.command {
-        Command::Check { paths, format } => check::run(&paths, format),
+        Command::Check {
+            paths,
+            format,
+            against,
+        } => check::run(&paths, format, against.as_deref()),
         Command::Build { dir, target_dir } => run::build(&dir, target_dir),
         Command::Call {
             dir,

@@ -246,3 +246,73 @@ fn a_schema_no_value_satisfies_is_named_by_check_and_crashes_nothing() {
     ]);
     assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
 }
+
+/// Runs git in `dir`, as a user with a name and an address.
+fn git(dir: &Path, args: &[&str]) {
+    let out = Command::new("git")
+        .args([
+            "-c",
+            "user.name=mote",
+            "-c",
+            "user.email=mote@example.invalid",
+        ])
+        .args(["-c", "commit.gpgsign=false", "-C"])
+        .arg(dir)
+        .args(args)
+        .output()
+        .expect("git runs");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn against_a_revision_an_unannounced_break_fails_and_an_announced_one_passes() {
+    let repo = std::env::temp_dir().join(format!("mote-against-test-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&repo);
+    let service = repo.join("app/tax-vat");
+    std::fs::create_dir_all(&service).unwrap();
+    let original =
+        std::fs::read_to_string(root().join("examples/shop/tax-vat/contract.toml")).unwrap();
+    std::fs::write(service.join("contract.toml"), &original).unwrap();
+    git(&repo, &["init", "-q"]);
+    git(&repo, &["add", "."]);
+    git(&repo, &["commit", "-q", "-m", "tax.vat 1.0.0"]);
+    let app = repo.join("app");
+    let check = |against: &str| {
+        Command::new(env!("CARGO_BIN_EXE_mote"))
+            .args(["check", app.to_str().unwrap(), "--against", against])
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap()
+    };
+
+    let out = check("HEAD");
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+
+    let narrower = original.replace("maximum = 100000000", "maximum = 99999999");
+    std::fs::write(service.join("contract.toml"), &narrower).unwrap();
+    let out = check("HEAD");
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("error[unannounced-change]"), "{text}");
+    assert!(
+        text.contains("1.0.0 → 1.0.0 needs a major bump, at least 2.0.0"),
+        "{text}"
+    );
+
+    let announced = narrower.replace("version = \"1.0.0\"", "version = \"2.0.0\"");
+    std::fs::write(service.join("contract.toml"), &announced).unwrap();
+    let out = check("HEAD");
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+
+    // A folder works as the reference too; a revision that does not exist
+    // cannot run.
+    let out = check(root().join("examples/shop").to_str().unwrap());
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    let out = check("no-such-revision");
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+    let _ = std::fs::remove_dir_all(&repo);
+}
