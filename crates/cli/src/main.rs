@@ -4,6 +4,7 @@
 mod attest;
 mod check;
 mod diff;
+mod docs;
 mod graph;
 mod new;
 mod otlp_http;
@@ -165,6 +166,29 @@ enum Command {
         #[arg(long, default_value_t = 2_000)]
         samples: usize,
     },
+    /// Write the app's contracts as a static site: an index of services
+    /// with their verification status and the call graph, and a page per
+    /// service (schemas as tables, conditions, errors, examples, effects,
+    /// limits, flow, callers and callees).
+    ///
+    /// Open SITE/index.html in a browser, or serve the folder with any
+    /// static file server; pages need no JavaScript but for the index's
+    /// search. Verification status comes from the attestations `mote
+    /// verify --key` wrote. The old site is replaced only once the new one
+    /// is complete. Exit status: 0 written, 1 a contract does not check,
+    /// 2 the command could not run.
+    Docs {
+        /// The app folder (default: the current folder).
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+        /// Where the site goes.
+        #[arg(long, value_name = "SITE", default_value = "target/mote-docs")]
+        out: PathBuf,
+        /// Where the attestations are (default:
+        /// DIR/target/mote-attestations).
+        #[arg(long, value_name = "DIR")]
+        attest_dir: Option<PathBuf>,
+    },
     /// Print the app's call graph and name every problem in it.
     ///
     /// The calls are effects.calls and flow steps; the output is Mermaid
@@ -272,6 +296,11 @@ fn main() -> ExitCode {
         Command::Up(request) => up::run(request),
         Command::Strength(request) => strength::run(request),
         Command::Graph { dir, format } => graph::run(&dir, format),
+        Command::Docs {
+            dir,
+            out,
+            attest_dir,
+        } => docs::run(&dir, &out, attest_dir),
         Command::Diff {
             old,
             new,

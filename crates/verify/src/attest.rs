@@ -160,6 +160,7 @@ pub fn attest(
         "passed": report.passed(),
         "strength": strength,
         "verifier": format!("mote {}", env!("CARGO_PKG_VERSION")),
+        "signed_at": utc_timestamp(std::time::SystemTime::now()),
         "public_key": key.public_hex(),
     });
     let signature = key
@@ -231,6 +232,37 @@ pub fn check(
         }
     }
     Ok(())
+}
+
+/// `time` as an RFC 3339 UTC timestamp to the second
+/// (`2026-12-02T07:31:38Z`), for the date an attestation was signed.
+pub fn utc_timestamp(time: std::time::SystemTime) -> String {
+    let seconds = time
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let (days, of_day) = (seconds / 86_400, seconds % 86_400);
+    // The proleptic Gregorian date of a day count since 1970-01-01, by
+    // 400-year eras of 146,097 days starting on 0000-03-01.
+    let shifted = i64::try_from(days).unwrap_or(i64::MAX / 2) + 719_468;
+    let era = shifted.div_euclid(146_097);
+    let day_of_era = shifted - era * 146_097;
+    let year_of_era =
+        (day_of_era - day_of_era / 1_460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let month_from_march = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * month_from_march + 2) / 5 + 1;
+    let month = if month_from_march < 10 {
+        month_from_march + 3
+    } else {
+        month_from_march - 9
+    };
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        of_day / 3_600,
+        of_day % 3_600 / 60,
+        of_day % 60
+    )
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -308,6 +340,18 @@ mod tests {
             check(&swapped, &trusted, None, None),
             Err(AttestError::BadSignature)
         );
+    }
+
+    #[test]
+    fn timestamps_are_utc_dates_across_leap_years_and_eras() {
+        let at = |seconds: u64| {
+            utc_timestamp(std::time::UNIX_EPOCH + std::time::Duration::from_secs(seconds))
+        };
+        assert_eq!(at(0), "1970-01-01T00:00:00Z");
+        assert_eq!(at(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(at(1_709_251_199), "2024-02-29T23:59:59Z");
+        assert_eq!(at(1_796_196_698), "2026-12-02T07:31:38Z");
+        assert_eq!(at(4_107_542_400), "2100-03-01T00:00:00Z");
     }
 
     #[test]

@@ -1,0 +1,323 @@
+//! The pages: the index of services and one page per service.
+
+use maud::{DOCTYPE, Markup, html};
+use mote_contract::{Contract, Expected};
+
+use crate::cel::highlight;
+use crate::schema::rows;
+use crate::{ServiceDoc, Status, graph};
+
+/// A whole page: `root` is the way back to the site's folder (`""` or
+/// `"../"`), `search` adds the index's script.
+fn layout(app: &str, title: &str, root: &str, body: Markup, search: bool) -> String {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · " (app) }
+                link rel="stylesheet" href={ (root) "style.css" };
+            }
+            body {
+                header { a.home href={ (root) "index.html" } { (app) } span.tag { " · contracts" } }
+                main { (body) }
+                @if search { script src={ (root) "search.js" } {} }
+            }
+        }
+    }
+    .into_string()
+}
+
+fn effects_summary(contract: &Contract) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    if contract.flow.is_some() {
+        parts.push("flow".into());
+    }
+    if !contract.effects.calls.is_empty() {
+        parts.push(format!("calls {}", contract.effects.calls.len()));
+    }
+    if contract.effects.clock {
+        parts.push("clock".into());
+    }
+    if contract.effects.random {
+        parts.push("random".into());
+    }
+    if parts.is_empty() {
+        "pure".into()
+    } else {
+        parts.join(", ")
+    }
+}
+
+fn status_badge(status: &Status) -> Markup {
+    let class = match status {
+        Status::Verified { .. } => "status ok",
+        Status::Failed { .. } => "status bad",
+        Status::NotVerified => "status none",
+    };
+    html! { span class=(class) { (status.label()) } }
+}
+
+/// Every call in the app: (caller, callee).
+fn calls(services: &[ServiceDoc<'_>]) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for s in services {
+        let caller = s.contract.service.name.to_string();
+        for call in &s.contract.effects.calls {
+            out.push((caller.clone(), call.service.to_string()));
+        }
+        if let Some(flow) = &s.contract.flow {
+            for step in &flow.steps {
+                out.push((caller.clone(), step.call.service.to_string()));
+            }
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+pub(crate) fn index(app: &str, services: &[ServiceDoc<'_>]) -> String {
+    let names: Vec<String> = services
+        .iter()
+        .map(|s| s.contract.service.name.to_string())
+        .collect();
+    let edges = calls(services);
+    let body = html! {
+        h1 { (app) }
+        p.lead { (services.len()) " services. Each page shows what a service promises: its contract, not its code." }
+        input #search type="search" placeholder="Search services by name or summary" aria-label="Search services" hidden;
+        table #services {
+            thead { tr { th { "Service" } th { "Version" } th { "Summary" } th { "Effects" } th { "Verification" } } }
+            tbody {
+                @for s in services {
+                    @let c = s.contract;
+                    tr data-search=(format!("{} {}", c.service.name, c.service.summary).to_lowercase()) {
+                        td { a href={ "services/" (c.service.name) ".html" } { code { (c.service.name) } } }
+                        td { (c.service.version.to_string()) }
+                        td { (c.service.summary) }
+                        td { (effects_summary(c)) }
+                        td {
+                            (status_badge(s.status))
+                            @if let Status::Verified { signer, date, strength } = s.status {
+                                span.detail {
+                                    " by " code { (signer) }
+                                    @if let Some(date) = date { " on " (date) }
+                                    @if let Some(strength) = strength { ", strength " (format!("{:.0} %", strength * 100.0)) }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        p #no-match hidden { "No service matches." }
+        h2 { "Call graph" }
+        @if edges.is_empty() {
+            p { "No service calls another." }
+        } @else {
+            div.graph-box { (graph::svg(&names, &edges, &|n| format!("services/{n}.html"))) }
+        }
+    };
+    layout(app, "Services", "", body, true)
+}
+
+fn link(name: &str, known: &[&str]) -> Markup {
+    html! {
+        @if known.contains(&name) {
+            a href={ (name) ".html" } { code { (name) } }
+        } @else {
+            code { (name) }
+        }
+    }
+}
+
+fn schema_table(schema: &serde_json::Value) -> Markup {
+    let rows = rows(schema);
+    html! {
+        div.scroll { table.schema {
+            thead { tr { th { "Field" } th { "Type" } th { "Limits" } th { "Required" } th { "Description" } } }
+            tbody {
+                @for row in &rows {
+                    tr {
+                        td { @if row.path.is_empty() { em { "(the value)" } } @else { code { (row.path) } } }
+                        td { (row.kind) }
+                        td { @for (i, limit) in row.limits.iter().enumerate() { @if i > 0 { br; } (limit) } }
+                        td { @if row.path.is_empty() { "" } @else if row.required { "yes" } @else { "no" } }
+                        td { (row.description) }
+                    }
+                }
+            }
+        } }
+    }
+}
+
+fn json_block(value: &serde_json::Value) -> Markup {
+    let text = serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string());
+    html! { pre.json { (text) } }
+}
+
+pub(crate) fn service(app: &str, doc: &ServiceDoc<'_>, all: &[ServiceDoc<'_>]) -> String {
+    let c = doc.contract;
+    let name = c.service.name.as_str();
+    let known: Vec<&str> = all
+        .iter()
+        .map(|s| s.contract.service.name.as_str())
+        .collect();
+    let edges = calls(all);
+    let callers: Vec<&str> = edges
+        .iter()
+        .filter(|(_, to)| to == name)
+        .map(|(from, _)| from.as_str())
+        .collect();
+    let callees: Vec<&str> = edges
+        .iter()
+        .filter(|(from, _)| from == name)
+        .map(|(_, to)| to.as_str())
+        .collect();
+    let io = ["input", "output"];
+    let steps: Vec<&str> = c
+        .flow
+        .as_ref()
+        .map(|f| f.steps.iter().map(|s| s.id.as_str()).collect())
+        .unwrap_or_default();
+    let mut flow_variables = vec!["input"];
+    flow_variables.extend(&steps);
+    let limits = [
+        ("timeout_ms", c.limits.timeout_ms),
+        ("max_input_bytes", c.limits.max_input_bytes),
+        ("memory_mib", c.limits.memory_mib),
+        ("fuel", c.limits.fuel),
+    ];
+    let body = html! {
+        h1 { code { (name) } " " span.version { (c.service.version.to_string()) } }
+        p.lead { (c.service.summary) }
+        p {
+            (status_badge(doc.status))
+            @match doc.status {
+                Status::Verified { signer, date, strength } => {
+                    " Attested by " code { (signer) }
+                    @if let Some(date) = date { " on " (date) }
+                    @if let Some(strength) = strength { "; the contract pins " (format!("{:.1} %", strength * 100.0)) " of answer mutants" }
+                    "."
+                }
+                Status::Failed { why } => { " The attestation does not vouch for this contract: " (why) }
+                Status::NotVerified => { " No attestation: run " code { "mote verify --key" } " to sign one." }
+            }
+        }
+        nav.toc {
+            a href="#input" { "Input" } a href="#output" { "Output" } a href="#conditions" { "Conditions" }
+            a href="#errors" { "Errors" } a href="#examples" { "Examples" } a href="#effects" { "Effects and limits" }
+            @if c.flow.is_some() { a href="#flow" { "Flow" } }
+            a href="#neighbours" { "Callers and callees" }
+        }
+        section #input { h2 { "Input" } (schema_table(&c.json["input"])) }
+        section #output { h2 { "Output" } (schema_table(&c.json["output"])) }
+        section #conditions {
+            h2 { "Conditions" }
+            h3 { "Requires" }
+            @if c.behavior.requires.is_empty() { p { "Nothing beyond the input schema." } }
+            @else { ul.conditions { @for e in &c.behavior.requires { li { (highlight(e.source(), &io)) } } } }
+            h3 { "Ensures, on every success" }
+            @if c.behavior.ensures.is_empty() { p { "Nothing beyond the output schema." } }
+            @else { ul.conditions { @for e in &c.behavior.ensures { li { (highlight(e.source(), &io)) } } } }
+        }
+        section #errors {
+            h2 { "Errors" }
+            p { "The first error whose condition holds is the one returned; none holding means success." }
+            @if c.errors.is_empty() { p { "None declared." } }
+            @else {
+                div.scroll { table {
+                    thead { tr { th { "Code" } th { "Status" } th { "Title" } th { "When" } } }
+                    tbody { @for e in &c.errors { tr {
+                        td { code { (e.code) } } td { (e.status) } td { (e.summary) }
+                        td {
+                            @match &e.when {
+                                Some(when) => { (highlight(when.source(), &io)) }
+                                None => {
+                                    @let from: Vec<_> = c.flow.iter().flat_map(|f| &f.on_error).filter(|m| m.becomes == e.code).collect();
+                                    @if from.is_empty() { em { "may be returned on any input" } }
+                                    @else {
+                                        "when " @for (i, m) in from.iter().enumerate() {
+                                            @if i > 0 { " or " } (link(m.service.as_str(), &known)) " fails with " code { (m.code) }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    } } }
+                } }
+            }
+        }
+        section #examples {
+            h2 { "Examples" }
+            @if c.examples.is_empty() { p { "None." } }
+            @for (i, example) in c.examples.iter().enumerate() {
+                div.example {
+                    h3 { @match &example.name { Some(n) => { (n) } None => { "Example " (i + 1) } } }
+                    div.pair {
+                        div { p.caption { "Request" } (json_block(&example.input)) }
+                        div {
+                            @match &example.expected {
+                                Expected::Output(output) => { p.caption { "Answer" } (json_block(output)) }
+                                Expected::Error(code) => {
+                                    p.caption { "Error" }
+                                    @let status = c.errors.iter().find(|e| &e.code == code).map_or(422, |e| e.status);
+                                    pre.json { (status) " " code { (code) } }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        section #effects {
+            h2 { "Effects and limits" }
+            ul {
+                li { "Clock: " @if c.effects.clock { "reads the real clock" } @else { "none" } }
+                li { "Randomness: " @if c.effects.random { "reads real randomness" } @else { "none" } }
+                li { "Calls: " @if c.effects.calls.is_empty() { "none" }
+                    @for (i, call) in c.effects.calls.iter().enumerate() {
+                        @if i > 0 { ", " } (link(call.service.as_str(), &known)) " " (call.versions.to_string())
+                    }
+                }
+            }
+            table.limits { tbody { @for (limit, value) in limits { tr {
+                td { code { (limit) } } td { @match value { Some(v) => { (v) } None => { "host default" } } }
+            } } } }
+        }
+        @if let Some(flow) = &c.flow {
+            section #flow {
+                h2 { "Flow" }
+                p { "Each step calls one service; a step waits only for the steps its input uses." }
+                div.scroll { table {
+                    thead { tr { th { "Step" } th { "Calls" } th { "Input" } th { "After" } } }
+                    tbody { @for step in &flow.steps { tr {
+                        td { code { (step.id) } }
+                        td { (link(step.call.service.as_str(), &known)) " " (step.call.versions.to_string()) }
+                        td { (highlight(step.input.source(), &flow_variables)) }
+                        td { @if step.depends_on.is_empty() { "—" } @else { (step.depends_on.join(", ")) } }
+                    } } }
+                } }
+                h3 { "Output" }
+                p { (highlight(flow.output.source(), &flow_variables)) }
+                @if !flow.on_error.is_empty() {
+                    h3 { "Errors of steps" }
+                    div.scroll { table { tbody { @for m in &flow.on_error { tr {
+                        td { (link(m.service.as_str(), &known)) " " code { (m.code) } } td { "becomes" } td { code { (m.becomes) } }
+                    } } } } }
+                }
+            }
+        }
+        section #neighbours {
+            h2 { "Callers and callees" }
+            p { "Called by: " @if callers.is_empty() { "no service of this app" }
+                @for (i, caller) in callers.iter().enumerate() { @if i > 0 { ", " } (link(caller, &known)) } }
+            p { "Calls: " @if callees.is_empty() { "no other service" }
+                @for (i, callee) in callees.iter().enumerate() { @if i > 0 { ", " } (link(callee, &known)) } }
+        }
+        p.hash { "Contract hash " code { (c.hash.to_string()) } }
+    };
+    layout(app, name, "../", body, false)
+}
