@@ -44,9 +44,10 @@ pub fn run(paths: &[PathBuf], format: Format, against: Option<&str>) -> ExitCode
             }
         }
     }
+    let notes = reachability(paths, &results);
     let printed = match format {
-        Format::Human => print_human(&results, &problems),
-        Format::Json => print_json(&results, &problems),
+        Format::Human => print_human(&results, &problems, &notes),
+        Format::Json => print_json(&results, &problems, &notes),
     };
     if let Err(e) = printed {
         // A closed pipe (`mote check | head`) is not worth a panic.
@@ -180,6 +181,37 @@ fn graph_problems(paths: &[PathBuf], results: &[Checked]) -> Vec<GraphProblem> {
     problems
 }
 
+/// Warnings about who can reach each folder argument's services: an app
+/// with no public service serves nothing on its public address, and an
+/// internal service no service calls is reachable only by operators.
+fn reachability(paths: &[PathBuf], results: &[Checked]) -> Vec<String> {
+    let mut notes = Vec::new();
+    for dir in paths.iter().filter(|p| p.is_dir()) {
+        let app: Vec<&Contract> = results
+            .iter()
+            .filter(|r| r.file.path().starts_with(dir))
+            .filter_map(|r| r.contract.as_ref())
+            .collect();
+        if app.is_empty() {
+            continue;
+        }
+        let graph = CallGraph::new(app);
+        if !graph.has_entry_point() {
+            notes.push(format!(
+                "warning[no-entry-point]: {}: no service is public, so the public address serves nothing; mark the entry points with visibility = \"public\"",
+                dir.display()
+            ));
+        }
+        for name in graph.unreachable() {
+            notes.push(format!(
+                "warning[unreachable]: `{name}` is internal and no service of {} calls it: only the admin address, mote call and mote verify reach it",
+                dir.display()
+            ));
+        }
+    }
+    notes
+}
+
 fn count(results: &[Checked], severity: Severity) -> usize {
     results
         .iter()
@@ -188,7 +220,7 @@ fn count(results: &[Checked], severity: Severity) -> usize {
         .count()
 }
 
-fn print_human(results: &[Checked], problems: &[String]) -> std::io::Result<()> {
+fn print_human(results: &[Checked], problems: &[String], notes: &[String]) -> std::io::Result<()> {
     let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let theme = if color {
         GraphicalTheme::unicode()
@@ -221,16 +253,20 @@ fn print_human(results: &[Checked], problems: &[String]) -> std::io::Result<()> 
     for problem in problems {
         writeln!(out, "{problem}")?;
     }
+    for note in notes {
+        writeln!(out, "{note}")?;
+    }
     let failed = results.iter().filter(|r| r.has_errors()).count();
     writeln!(
         out,
-        "\nchecked {} contract(s): {} ok, {} with errors ({} error(s), {} warning(s)); {} problem(s) across contracts",
+        "\nchecked {} contract(s): {} ok, {} with errors ({} error(s), {} warning(s)); {} problem(s) and {} warning(s) across contracts",
         results.len(),
         results.len() - failed,
         failed,
         count(results, Severity::Error),
         count(results, Severity::Warning),
         problems.len(),
+        notes.len(),
     )
 }
 
@@ -238,7 +274,7 @@ fn short_hash(hash: &str) -> &str {
     &hash[..hash.len().min("sha256:".len() + 12)]
 }
 
-fn print_json(results: &[Checked], problems: &[String]) -> std::io::Result<()> {
+fn print_json(results: &[Checked], problems: &[String], notes: &[String]) -> std::io::Result<()> {
     let contracts: Vec<serde_json::Value> = results
         .iter()
         .map(|r| {
@@ -257,6 +293,7 @@ fn print_json(results: &[Checked], problems: &[String]) -> std::io::Result<()> {
         "errors": count(results, Severity::Error),
         "warnings": count(results, Severity::Warning),
         "problems": problems,
+        "app_warnings": notes,
     });
     let mut out = std::io::stdout().lock();
     writeln!(out, "{report:#}")

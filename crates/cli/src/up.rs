@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use mote_app::{BuiltService, InProcess, LoadedService};
 use mote_runtime::{CompiledCode, Runtime, RuntimeConfig};
-use mote_server::{Gateway, ServerConfig, Verification};
+use mote_server::{Audience, Gateway, ServerConfig, Verification};
 use mote_verify::Options;
 use mote_verify::attest::{self, KeyPair};
 
@@ -21,9 +21,16 @@ pub struct Request {
     /// The app folder.
     #[arg(default_value = ".")]
     pub dir: PathBuf,
-    /// The address to listen on; port 0 picks a free port.
+    /// The public address: it serves the services whose contract says
+    /// `visibility = "public"`, and their catalog and OpenAPI. Port 0
+    /// picks a free port.
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub addr: SocketAddr,
+    /// The admin address, for operators: every service (internal ones
+    /// too), the full catalog and OpenAPI, and /metrics. Keep it on
+    /// loopback or a private network. Port 0 picks a free port.
+    #[arg(long, default_value = "127.0.0.1:8081")]
+    pub admin_addr: SocketAddr,
     /// Where build output goes (default: DIR/target).
     #[arg(long, value_name = "TARGET_DIR")]
     pub target_dir: Option<PathBuf>,
@@ -398,8 +405,19 @@ fn serve(request: &Request, gateway: Arc<Gateway>, loaded: &[LoadedService]) -> 
                 return ExitCode::from(exit::USAGE);
             }
         };
+        let admin = match tokio::net::TcpListener::bind(request.admin_addr).await {
+            Ok(listener) => listener,
+            Err(e) => {
+                eprintln!(
+                    "error: cannot listen on {} (the admin address; --admin-addr picks another): {e}",
+                    request.admin_addr
+                );
+                return ExitCode::from(exit::USAGE);
+            }
+        };
         let addr = listener.local_addr().unwrap_or(request.addr);
-        let catalog = gateway.catalog();
+        let admin_addr = admin.local_addr().unwrap_or(request.admin_addr);
+        let catalog = gateway.catalog(Audience::Admin);
         for entry in catalog["services"].as_array().into_iter().flatten() {
             let name = entry["name"].as_str().unwrap_or_default();
             let kind = if loaded
@@ -410,15 +428,41 @@ fn serve(request: &Request, gateway: Arc<Gateway>, loaded: &[LoadedService]) -> 
             } else {
                 ""
             };
+            let at = if entry["visibility"] == "public" {
+                addr
+            } else {
+                admin_addr
+            };
             println!(
-                "  {name:<20} {:<8} POST http://{addr}/v1/{name:<20} {}{kind}",
+                "  {name:<20} {:<8} {:<8} POST http://{at}/v1/{name:<20} {}{kind}",
                 entry["version"].as_str().unwrap_or_default(),
+                entry["visibility"].as_str().unwrap_or_default(),
                 entry["verification"]["status"].as_str().unwrap_or_default(),
             );
         }
-        let shutdown = shutdown_signal();
-        println!("listening on http://{addr}  (catalog /v1/services, OpenAPI /openapi.json, metrics /metrics; Ctrl-C stops)");
-        match mote_server::serve(listener, gateway, shutdown).await {
+        // One signal stops both listeners.
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let signal = shutdown_signal();
+        tokio::spawn(async move {
+            signal.await;
+            let _ = stop.send(true);
+        });
+        let until_stopped = |mut stopped: tokio::sync::watch::Receiver<bool>| async move {
+            let _ = stopped.wait_for(|stop| *stop).await;
+        };
+        println!(
+            "admin on http://{admin_addr}  (every service, catalog /v1/services, OpenAPI /openapi.json, metrics /metrics)"
+        );
+        println!("listening on http://{addr}  (public services, catalog /v1/services, OpenAPI /openapi.json; Ctrl-C stops)");
+        let admin_side = tokio::spawn(mote_server::serve_to(
+            admin,
+            Arc::clone(&gateway),
+            Audience::Admin,
+            until_stopped(stopped.clone()),
+        ));
+        let served = mote_server::serve_to(listener, gateway, Audience::Public, until_stopped(stopped)).await;
+        let admin_served = admin_side.await.unwrap_or_else(|e| Err(std::io::Error::other(e)));
+        match served.and(admin_served) {
             Ok(()) => {
                 eprintln!("stopped: calls in flight finished");
                 ExitCode::SUCCESS

@@ -36,11 +36,15 @@ struct Up {
     child: Child,
     lines: Vec<String>,
     addr: String,
+    admin: String,
 }
 
 impl Up {
+    /// Starts `mote ARGS`, with the admin address on a free port.
     fn start(args: &[&str]) -> Up {
-        let child = command(args)
+        let mut args = args.to_vec();
+        args.extend(["--admin-addr", "127.0.0.1:0"]);
+        let child = command(&args)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -49,6 +53,7 @@ impl Up {
             child,
             lines: Vec::new(),
             addr: String::new(),
+            admin: String::new(),
         };
         up.wait_until_listening();
         up
@@ -62,6 +67,10 @@ impl Up {
             if let Some(rest) = line.strip_prefix("listening on http://") {
                 self.addr = rest.split_whitespace().next().unwrap().to_string();
                 return;
+            }
+            if let Some(rest) = line.strip_prefix("admin on http://") {
+                self.admin = rest.split_whitespace().next().unwrap().to_string();
+                continue;
             }
             self.lines.push(line);
         }
@@ -79,20 +88,24 @@ impl Up {
         );
     }
 
-    /// POSTs JSON; the status and the body as JSON.
+    /// POSTs JSON to the public address; the status and the body as JSON.
     fn post(&self, path: &str, body: &str) -> (u16, serde_json::Value) {
-        let mut stream = TcpStream::connect(&self.addr).unwrap();
-        write!(
-            stream,
-            "POST {path} HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
+        request(&self.addr, "POST", path, body)
+    }
+
+    /// POSTs JSON to the admin address.
+    fn post_admin(&self, path: &str, body: &str) -> (u16, serde_json::Value) {
+        request(&self.admin, "POST", path, body)
+    }
+
+    /// GETs `path` from the public or the admin address.
+    fn get(&self, admin: bool, path: &str) -> (u16, serde_json::Value) {
+        request(
+            if admin { &self.admin } else { &self.addr },
+            "GET",
+            path,
+            "",
         )
-        .unwrap();
-        let mut text = String::new();
-        stream.read_to_string(&mut text).unwrap();
-        let (head, body) = text.split_once("\r\n\r\n").unwrap();
-        let status = head.split(' ').nth(1).unwrap().parse().unwrap();
-        (status, serde_json::from_str(body).unwrap())
     }
 
     /// Sends SIGTERM and waits: the exit status and standard error.
@@ -115,6 +128,26 @@ impl Up {
             .unwrap();
         (status.code(), stderr)
     }
+}
+
+/// One HTTP request on a fresh connection: the status and the body as
+/// JSON.
+fn request(addr: &str, method: &str, path: &str, body: &str) -> (u16, serde_json::Value) {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut text = String::new();
+    stream.read_to_string(&mut text).unwrap();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap();
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    (
+        status,
+        serde_json::from_str(body).unwrap_or_else(|_| serde_json::Value::String(body.to_string())),
+    )
 }
 
 /// A failed assertion must not leave a server running.
@@ -280,7 +313,7 @@ fn require_attestation_serves_only_what_a_trusted_key_signed() {
         up.lines
     );
     // The attested code runs, not the swapped one.
-    let (status, body) = up.post("/v1/demo.served", r#"{"a": 2, "b": 3}"#);
+    let (status, body) = up.post_admin("/v1/demo.served", r#"{"a": 2, "b": 3}"#);
     assert_eq!((status, body), (200, serde_json::json!({"sum": 5})));
     let (code, stderr) = up.terminate();
     assert_eq!(code, Some(0), "{stderr}");
@@ -397,6 +430,8 @@ fn call_spans_are_exported_over_otlp_when_an_endpoint_is_set() {
             "--no-verify",
             "--target-dir",
             &target,
+            "--admin-addr",
+            "127.0.0.1:0",
         ])
         .env("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint)
         .stdout(Stdio::piped())
@@ -405,6 +440,7 @@ fn call_spans_are_exported_over_otlp_when_an_endpoint_is_set() {
         .unwrap(),
         lines: Vec::new(),
         addr: String::new(),
+        admin: String::new(),
     };
     up.wait_until_listening();
     let (status, _) = up.post(
@@ -450,7 +486,7 @@ fn nothing_is_exported_without_an_endpoint() {
         &target,
     ]);
     assert_eq!(
-        up.post("/v1/tax.vat", r#"{"net_cents":100,"country":"NL"}"#)
+        up.post_admin("/v1/tax.vat", r#"{"net_cents":100,"country":"NL"}"#)
             .0,
         200
     );
@@ -458,4 +494,63 @@ fn nothing_is_exported_without_an_endpoint() {
     assert_eq!(code, Some(0), "{stderr}");
     assert!(!stderr.to_lowercase().contains("otlp"), "{stderr}");
     assert!(!stderr.to_lowercase().contains("export"), "{stderr}");
+}
+
+#[test]
+fn internal_services_are_invisible_from_the_public_address_and_reachable_from_the_admin_one() {
+    let target = shared_target();
+    let up = Up::start(&[
+        "up",
+        "examples/shop",
+        "--addr",
+        "127.0.0.1:0",
+        "--no-verify",
+        "--target-dir",
+        &target,
+    ]);
+    let vat = r#"{"net_cents":100,"country":"NL"}"#;
+    // An internal service answers exactly as a name that does not exist.
+    let (status, internal) = up.post("/v1/tax.vat", vat);
+    let (missing_status, missing) = up.post("/v1/no.such", vat);
+    assert_eq!((status, missing_status), (404, 404));
+    assert_eq!(internal["code"], "unknown_service");
+    assert_eq!(internal["code"], missing["code"]);
+    assert_eq!(internal["title"], missing["title"]);
+    assert_eq!(
+        internal["detail"].as_str().unwrap().replace("tax.vat", "X"),
+        missing["detail"].as_str().unwrap().replace("no.such", "X")
+    );
+    assert_eq!(up.get(false, "/v1/services/tax.vat").0, 404);
+    // The public catalog and OpenAPI list the entry point only.
+    let (_, catalog) = up.get(false, "/v1/services");
+    let names: Vec<&str> = catalog["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["shop.checkout"]);
+    let (_, openapi) = up.get(false, "/openapi.json");
+    let paths: Vec<&String> = openapi["paths"].as_object().unwrap().keys().collect();
+    assert_eq!(paths, ["/v1/shop.checkout"]);
+    assert_eq!(
+        up.get(false, "/metrics").0,
+        404,
+        "metrics name every service"
+    );
+    // The public flow still reaches its internal callees.
+    let (status, body) = up.post(
+        "/v1/shop.checkout",
+        r#"{"items":[{"sku":"MUG-001","unit_cents":1299,"qty":2}],"country":"NL","weight_grams":800}"#,
+    );
+    assert_eq!(status, 200, "{body}");
+    // The admin address serves and lists everything.
+    assert_eq!(up.post_admin("/v1/tax.vat", vat).0, 200);
+    let (_, catalog) = up.get(true, "/v1/services");
+    assert_eq!(catalog["services"].as_array().unwrap().len(), 7);
+    let (status, metrics) = up.get(true, "/metrics");
+    assert_eq!(status, 200);
+    assert!(metrics.as_str().unwrap().contains("tax.vat"));
+    let (code, stderr) = up.terminate();
+    assert_eq!(code, Some(0), "{stderr}");
 }

@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use crate::model::{CallTarget, Contract};
+use crate::model::{CallTarget, Contract, Visibility};
 
 /// The services of one app and the calls between them.
 #[derive(Debug)]
@@ -107,6 +107,29 @@ impl<'a> CallGraph<'a> {
             }
         }
         CallGraph { services, edges }
+    }
+
+    /// Internal services no service of the app calls: only the admin
+    /// address, `mote call` and `mote verify` reach them.
+    pub fn unreachable(&self) -> Vec<&'a str> {
+        self.services
+            .iter()
+            .filter(|(name, contract)| {
+                contract.service.visibility == Visibility::Internal
+                    && !self
+                        .edges
+                        .iter()
+                        .any(|e| e.target.service.as_str() == **name)
+            })
+            .map(|(name, _)| *name)
+            .collect()
+    }
+
+    /// Whether any service of the app is an entry point.
+    pub fn has_entry_point(&self) -> bool {
+        self.services
+            .values()
+            .any(|c| c.service.visibility == Visibility::Public)
     }
 
     /// Every declared call, callers in name order.
@@ -232,6 +255,16 @@ impl<'a> CallGraph<'a> {
                 id(name),
                 contract.service.version
             );
+            if contract.service.visibility == Visibility::Public {
+                let _ = writeln!(out, "  class {} entry", id(name));
+            }
+        }
+        if self
+            .services
+            .values()
+            .any(|c| c.service.visibility == Visibility::Public)
+        {
+            out.push_str("  classDef entry stroke-width:3px\n");
         }
         for edge in self.edges() {
             let _ = writeln!(
@@ -249,10 +282,11 @@ impl<'a> CallGraph<'a> {
     pub fn dot(&self) -> String {
         let mut out = String::from("digraph mote {\n  rankdir=LR;\n  node [shape=box];\n");
         for (name, contract) in &self.services {
-            let style = if contract.flow.is_some() {
-                ", style=rounded"
-            } else {
-                ""
+            let style = match (contract.flow.is_some(), contract.service.visibility) {
+                (true, Visibility::Public) => ", style=\"rounded,bold\", penwidth=2",
+                (false, Visibility::Public) => ", style=bold, penwidth=2",
+                (true, Visibility::Internal) => ", style=rounded",
+                (false, Visibility::Internal) => "",
             };
             let _ = writeln!(
                 out,

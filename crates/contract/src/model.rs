@@ -139,6 +139,31 @@ pub struct ServiceInfo {
     pub version: semver::Version,
     /// One line saying what the service does.
     pub summary: String,
+    /// Who may call it from outside the app.
+    pub visibility: Visibility,
+}
+
+/// Who may call a service from outside its app. Inside the app, a service
+/// is reachable from every service that declares the call, whatever its
+/// visibility.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Visibility {
+    /// Only the app's own services, `mote call`, `mote verify` and the
+    /// admin address reach it: the safe default.
+    #[default]
+    Internal,
+    /// An entry point: the public address serves it to any client.
+    Public,
+}
+
+impl Visibility {
+    /// `"public"` or `"internal"`, as written in a contract.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Visibility::Internal => "internal",
+            Visibility::Public => "public",
+        }
+    }
 }
 
 /// A service name: dot-separated segments of lowercase ASCII letters,

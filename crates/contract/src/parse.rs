@@ -14,7 +14,7 @@ use crate::document::{At, Node, Reader, Table};
 use crate::expr::{CompileError, EXTENSION_FUNCTIONS, Expr};
 use crate::model::{
     Behavior, CallTarget, Contract, Effects, ErrorCase, ErrorMapping, Example, Expected, Flow,
-    FlowStep, Limits, ServiceInfo, ServiceName,
+    FlowStep, Limits, ServiceInfo, ServiceName, Visibility,
 };
 use crate::schema;
 use crate::source::SourceFile;
@@ -120,6 +120,7 @@ pub(crate) fn parse(file: &Arc<SourceFile>) -> (Option<Contract>, Vec<Diagnostic
             "name": service.name.as_str(),
             "version": service.version.to_string(),
             "summary": service.summary,
+            "visibility": service.visibility.as_str(),
         },
         "input": input_json,
         "output": output_json,
@@ -207,10 +208,34 @@ fn required_string(
 }
 
 fn service(table: &Table<'_, '_>, reader: &mut Reader<'_>) -> Option<ServiceInfo> {
-    table.finish(reader, "[service]", &["name", "version", "summary"]);
+    table.finish(
+        reader,
+        "[service]",
+        &["name", "version", "summary", "visibility"],
+    );
     let name = required_string(table, reader, "name", "[service]");
     let version = required_string(table, reader, "version", "[service]");
     let summary = required_string(table, reader, "summary", "[service]");
+    let visibility = match table.get("visibility") {
+        None => Some(Visibility::Internal),
+        Some(node) => reader
+            .string(node, "`visibility`")
+            .and_then(|v| match v.value.as_str() {
+                "public" => Some(Visibility::Public),
+                "internal" => Some(Visibility::Internal),
+                other => {
+                    let d = reader
+                        .error(
+                            DiagnosticKind::InvalidValue,
+                            format!("`visibility` is \"public\" or \"internal\", not \"{other}\""),
+                        )
+                        .at(v.span)
+                        .hint("\"public\": an entry point any client may call; \"internal\" (the default): only the app's services, mote call, mote verify and the admin address reach it");
+                    reader.push(d);
+                    None
+                }
+            }),
+    };
 
     let name = name.and_then(|n| match ServiceName::parse(&n.value) {
         Ok(name) => Some(name),
@@ -245,6 +270,7 @@ fn service(table: &Table<'_, '_>, reader: &mut Reader<'_>) -> Option<ServiceInfo
         name: name?,
         version: version?,
         summary: summary?,
+        visibility: visibility?,
     })
 }
 

@@ -379,6 +379,30 @@ fn admits(contract: &Contract, input: &Value) -> bool {
 }
 
 fn service(old: &Contract, new: &Contract, out: &mut Vec<Change>) {
+    use mote_contract::Visibility;
+    match (old.service.visibility, new.service.visibility) {
+        (Visibility::Public, Visibility::Internal) => out.push(Change {
+            class: Class::Breaking,
+            area: Area::Service,
+            what: "public → internal".into(),
+            why: "clients outside the app find no such service".into(),
+            basis: Basis::Structural,
+            witness: None,
+            bump: Bump::Major,
+            removed_error: None,
+        }),
+        (Visibility::Internal, Visibility::Public) => out.push(Change {
+            class: Class::Review,
+            area: Area::Service,
+            what: "internal → public".into(),
+            why: "any client may now call it: an entry point to review".into(),
+            basis: Basis::Structural,
+            witness: None,
+            bump: Bump::Minor,
+            removed_error: None,
+        }),
+        _ => {}
+    }
     if old.service.name != new.service.name {
         out.push(Change {
             class: Class::Breaking,

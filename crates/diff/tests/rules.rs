@@ -379,3 +379,18 @@ fn a_lower_version_fails_and_zero_major_versions_bump_their_minor() {
         Some(Bump::Minor)
     );
 }
+
+#[test]
+fn making_a_service_internal_breaks_outside_callers_and_public_is_for_review() {
+    let public = vat_with(&[(
+        "summary = \"VAT",
+        "visibility = \"public\"\nsummary = \"VAT",
+    )]);
+    let internal = contract(&vat_text());
+    let d = compare(&public, &internal);
+    let change = only(&d, Area::Service, Class::Breaking);
+    assert_eq!(change.what, "public → internal");
+    let d = compare(&internal, &public);
+    only(&d, Area::Service, Class::Review);
+    assert_eq!(d.required, Bump::Minor);
+}

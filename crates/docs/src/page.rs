@@ -43,11 +43,12 @@ fn effects_summary(contract: &Contract) -> String {
     if contract.effects.random {
         parts.push("random".into());
     }
-    if parts.is_empty() {
-        "pure".into()
+    let effects = if parts.is_empty() {
+        "pure".to_string()
     } else {
         parts.join(", ")
-    }
+    };
+    format!("{}; {effects}", contract.service.visibility.as_str())
 }
 
 fn status_badge(status: &Status) -> Markup {
@@ -89,7 +90,7 @@ pub(crate) fn index(app: &str, services: &[ServiceDoc<'_>]) -> String {
         p.lead { (services.len()) " services. Each page shows what a service promises: its contract, not its code." }
         input #search type="search" placeholder="Search services by name or summary" aria-label="Search services" hidden;
         table #services {
-            thead { tr { th { "Service" } th { "Version" } th { "Summary" } th { "Effects" } th { "Verification" } } }
+            thead { tr { th { "Service" } th { "Version" } th { "Summary" } th { "Reach; effects" } th { "Verification" } } }
             tbody {
                 @for s in services {
                     @let c = s.contract;
@@ -191,7 +192,7 @@ pub(crate) fn service(app: &str, doc: &ServiceDoc<'_>, all: &[ServiceDoc<'_>]) -
         ("fuel", c.limits.fuel),
     ];
     let body = html! {
-        h1 { code { (name) } " " span.version { (c.service.version.to_string()) } }
+        h1 { code { (name) } " " span.version { (c.service.version.to_string()) " · " (c.service.visibility.as_str()) } }
         p.lead { (c.service.summary) }
         p {
             (status_badge(doc.status))

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
+use mote_contract::Visibility;
 use mote_runtime::{Runtime, ServiceContract};
 use serde_json::Value;
 use tokio::sync::Semaphore;
@@ -111,12 +112,26 @@ pub(crate) struct Served {
     pub(crate) verification: Verification,
 }
 
+/// Who a listener serves: which services it calls, lists and describes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Audience {
+    /// Any client: only the services whose contract says `visibility =
+    /// "public"`. An internal service is answered exactly as a name that
+    /// does not exist, so its existence does not leak; metrics, which
+    /// name every service, are not served.
+    Public,
+    /// Operators (the admin address, on loopback by default): every
+    /// service, the full catalog and OpenAPI, and metrics.
+    Admin,
+}
+
 /// Everything the HTTP routes share.
 pub struct Gateway {
     pub(crate) runtime: Runtime,
     pub(crate) services: BTreeMap<String, Served>,
     pub(crate) metrics: Metrics,
     pub(crate) openapi: Value,
+    pub(crate) public_openapi: Value,
     pub(crate) in_flight: Arc<Semaphore>,
     pub(crate) config: ServerConfig,
     pub(crate) calls: CallPool,
@@ -176,12 +191,19 @@ impl Gateway {
             })
             .collect();
         let openapi = crate::openapi::openapi(services.values().map(|s| &*s.contract));
+        let public_openapi = crate::openapi::openapi(
+            services
+                .values()
+                .filter(|s| s.contract.service.visibility == Visibility::Public)
+                .map(|s| &*s.contract),
+        );
         let metrics = Metrics::new(services.keys().map(String::as_str));
         Ok(Gateway {
             runtime,
             services,
             metrics,
             openapi,
+            public_openapi,
             in_flight: Arc::new(Semaphore::new(config.max_in_flight)),
             calls: CallPool::new(config.call_threads)?,
             call_ids: CallIds::new(),
@@ -190,11 +212,29 @@ impl Gateway {
         })
     }
 
-    /// The catalog entry of every service: what `GET /v1/services` lists.
-    pub fn catalog(&self) -> Value {
+    /// The service `name` as `audience` may see it: `None` when it does
+    /// not exist or is not for that audience.
+    pub(crate) fn served(&self, name: &str, audience: Audience) -> Option<&Served> {
+        self.services.get(name).filter(|s| {
+            audience == Audience::Admin || s.contract.service.visibility == Visibility::Public
+        })
+    }
+
+    /// The OpenAPI document of what `audience` may call.
+    pub(crate) fn openapi_for(&self, audience: Audience) -> &Value {
+        match audience {
+            Audience::Public => &self.public_openapi,
+            Audience::Admin => &self.openapi,
+        }
+    }
+
+    /// The catalog entry of every service `audience` may call: what
+    /// `GET /v1/services` lists there.
+    pub fn catalog(&self, audience: Audience) -> Value {
         let services: Vec<Value> = self
             .services
             .iter()
+            .filter(|(name, _)| self.served(name, audience).is_some())
             .map(|(name, served)| {
                 let contract = &served.contract;
                 serde_json::json!({
@@ -202,6 +242,7 @@ impl Gateway {
                     "version": contract.service.version.to_string(),
                     "summary": contract.service.summary,
                     "kind": if contract.flow.is_some() { "flow" } else { "component" },
+                    "visibility": contract.service.visibility.as_str(),
                     "endpoint": format!("/v1/{name}"),
                     "contract_sha256": contract.hash.to_string(),
                     "effects": contract.json.get("effects").cloned().unwrap_or(Value::Null),

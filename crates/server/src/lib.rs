@@ -26,7 +26,7 @@ mod problem;
 mod routes;
 
 pub use client::{HttpTarget, UrlError};
-pub use gateway::{Gateway, ServerConfig, Verification, default_call_threads};
+pub use gateway::{Audience, Gateway, ServerConfig, Verification, default_call_threads};
 pub use openapi::openapi;
 pub use problem::platform_status;
-pub use routes::{router, serve};
+pub use routes::{router, serve, serve_to};

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::{Extension, Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Json, Response};
 use axum::routing::{get, post};
@@ -16,36 +16,51 @@ use mote_runtime::{Failure, PlatformFailure};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
-use crate::gateway::Gateway;
+use crate::gateway::{Audience, Gateway};
 use crate::problem::{CALL_ID_HEADER, Problem, failure_response};
 
-/// The gateway's routes, ready to serve.
-pub fn router(gateway: Arc<Gateway>) -> Router {
-    Router::new()
+/// The gateway's routes for `audience`, ready to serve.
+pub fn router(gateway: Arc<Gateway>, audience: Audience) -> Router {
+    let routes = Router::new()
         .route("/v1/services", get(catalog))
         .route("/v1/services/{name}", get(contract))
         .route("/v1/{service}", post(call))
         .route("/openapi.json", get(openapi))
         .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
+        .route("/readyz", get(readyz));
+    let routes = match audience {
+        Audience::Admin => routes.route("/metrics", get(metrics)),
+        Audience::Public => routes,
+    };
+    routes
         .fallback(not_found)
+        .layer(Extension(audience))
         .with_state(gateway)
 }
 
-/// Serves the gateway on `listener` until `shutdown` completes; then
+/// Serves the gateway's public side on `listener` (see [`serve_to`]).
+pub async fn serve(
+    listener: TcpListener,
+    gateway: Arc<Gateway>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    serve_to(listener, gateway, Audience::Public, shutdown).await
+}
+
+/// Serves the gateway to `audience` on `listener` until `shutdown` completes; then
 /// `/readyz` turns 503, no new connection is accepted, and the requests in
 /// flight finish before this returns.
 ///
 /// Every connection is bounded: its headers must arrive within the
 /// configured header timeout (which also closes idle kept-alive
 /// connections), and at most `max_connections` are open at once.
-pub async fn serve(
+pub async fn serve_to(
     listener: TcpListener,
     gateway: Arc<Gateway>,
+    audience: Audience,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let service = TowerToHyperService::new(router(Arc::clone(&gateway)));
+    let service = TowerToHyperService::new(router(Arc::clone(&gateway), audience));
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(gateway.config.header_timeout)
@@ -88,13 +103,17 @@ pub async fn serve(
 
 async fn call(
     State(gateway): State<Arc<Gateway>>,
+    Extension(audience): Extension<Audience>,
     Path(service): Path<String>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
     let started = Instant::now();
     let call_id = gateway.call_ids.next();
-    let mut response = answer(&gateway, &service, &call_id, started, &headers, body).await;
+    let mut response = answer(
+        &gateway, audience, &service, &call_id, started, &headers, body,
+    )
+    .await;
     if let Ok(value) = HeaderValue::from_str(&call_id) {
         response.headers_mut().insert(CALL_ID_HEADER, value);
     }
@@ -106,13 +125,14 @@ async fn call(
 /// then the runtime on a call thread under the request deadline.
 async fn answer(
     gateway: &Arc<Gateway>,
+    audience: Audience,
     service: &str,
     call_id: &str,
     started: Instant,
     headers: &HeaderMap,
     body: Body,
 ) -> Response {
-    let Some(served) = gateway.services.get(service) else {
+    let Some(served) = gateway.served(service, audience) else {
         return Problem::platform(
             PlatformFailure::UnknownService,
             &format!("no service named `{service}` is served here; see /v1/services"),
@@ -279,12 +299,19 @@ fn is_json(content_type: &HeaderValue) -> bool {
             && essence.to_ascii_lowercase().ends_with("+json"))
 }
 
-async fn catalog(State(gateway): State<Arc<Gateway>>) -> Json<serde_json::Value> {
-    Json(gateway.catalog())
+async fn catalog(
+    State(gateway): State<Arc<Gateway>>,
+    Extension(audience): Extension<Audience>,
+) -> Json<serde_json::Value> {
+    Json(gateway.catalog(audience))
 }
 
-async fn contract(State(gateway): State<Arc<Gateway>>, Path(name): Path<String>) -> Response {
-    match gateway.services.get(&name) {
+async fn contract(
+    State(gateway): State<Arc<Gateway>>,
+    Extension(audience): Extension<Audience>,
+    Path(name): Path<String>,
+) -> Response {
+    match gateway.served(&name, audience) {
         Some(served) => Json(serde_json::json!({
             "name": name,
             "version": served.contract.service.version.to_string(),
@@ -302,8 +329,11 @@ async fn contract(State(gateway): State<Arc<Gateway>>, Path(name): Path<String>)
     }
 }
 
-async fn openapi(State(gateway): State<Arc<Gateway>>) -> Json<serde_json::Value> {
-    Json(gateway.openapi.clone())
+async fn openapi(
+    State(gateway): State<Arc<Gateway>>,
+    Extension(audience): Extension<Audience>,
+) -> Json<serde_json::Value> {
+    Json(gateway.openapi_for(audience).clone())
 }
 
 async fn healthz() -> &'static str {

@@ -43,6 +43,8 @@ fn fixtures() -> &'static HashMap<String, (PathBuf, PathBuf)> {
 /// when dropped.
 struct Server {
     addr: SocketAddr,
+    /// The admin address: every service, and metrics.
+    admin: SocketAddr,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -78,19 +80,54 @@ impl Server {
                 .unwrap();
             tokio.block_on(async move {
                 let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-                ready.send(listener.local_addr().unwrap()).unwrap();
-                mote_server::serve(listener, gateway, async {
+                let admin = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                ready
+                    .send((listener.local_addr().unwrap(), admin.local_addr().unwrap()))
+                    .unwrap();
+                let (both, _) = tokio::sync::watch::channel(false);
+                let both = Arc::new(both);
+                let until = |both: Arc<tokio::sync::watch::Sender<bool>>| async move {
+                    let _ = both.subscribe().wait_for(|stop| *stop).await;
+                };
+                let admin_side = tokio::spawn(mote_server::serve_to(
+                    admin,
+                    Arc::clone(&gateway),
+                    mote_server::Audience::Admin,
+                    until(Arc::clone(&both)),
+                ));
+                let public_side = mote_server::serve(listener, gateway, until(Arc::clone(&both)));
+                let stopper = async {
                     let _ = stopped.await;
-                })
-                .await
-                .unwrap();
+                    let _ = both.send(true);
+                };
+                let (served, ()) = tokio::join!(public_side, stopper);
+                served.unwrap();
+                admin_side.await.unwrap().unwrap();
             });
         });
+        let (addr, admin) = bound.recv().unwrap();
         Server {
-            addr: bound.recv().unwrap(),
+            addr,
+            admin,
             stop: Some(stop),
             thread: Some(thread),
         }
+    }
+
+    /// GETs `path` from the admin address.
+    fn admin_get(&self, path: &str) -> Response {
+        let mut stream = TcpStream::connect(self.admin).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
+        stream
+            .write_all(
+                format!("GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").as_bytes(),
+            )
+            .unwrap();
+        let mut bytes = Vec::new();
+        stream.read_to_end(&mut bytes).unwrap();
+        Response::parse(&bytes)
     }
 
     /// Sends raw bytes, returns the response.
@@ -583,7 +620,10 @@ fn a_call_running_to_its_deadline_holds_up_neither_other_calls_nor_health() {
     );
     // The quick call was answered while the slow one still ran.
     let series = r#"mote_calls_in_flight{service="fixture.spin"}"#;
-    assert_eq!(scrape(&server.get("/metrics").body).get(series), Some(&1.0));
+    assert_eq!(
+        scrape(&server.admin_get("/metrics").body).get(series),
+        Some(&1.0)
+    );
     busy.join().unwrap().assert_problem(504, "timeout");
 }
 
@@ -623,7 +663,7 @@ fn slow_spin_and_sum() -> Runtime {
 fn wait_until_in_flight(server: &Server, service: &str) {
     let series = format!(r#"mote_calls_in_flight{{service="{service}"}}"#);
     let started = std::time::Instant::now();
-    while scrape(&server.get("/metrics").body).get(&series) != Some(&1.0) {
+    while scrape(&server.admin_get("/metrics").body).get(&series) != Some(&1.0) {
         assert!(
             started.elapsed() < Duration::from_secs(20),
             "{service} never came in flight"
@@ -768,7 +808,7 @@ fn metrics_count_calls_outcomes_violations_and_latency() {
     server.post("/v1/fixture.sum", r#"{"a":2,"b":1}"#);
     server.post("/v1/fixture.sum", r#"{"a":-2,"b":1}"#);
     server.post("/v1/fixture.bad-output", "7");
-    let response = server.get("/metrics");
+    let response = server.admin_get("/metrics");
     assert_eq!(response.status, 200);
     assert!(response.headers["content-type"].starts_with("text/plain; version=0.0.4"));
     let samples = scrape(&response.body);
