@@ -86,6 +86,11 @@ pub struct Request {
     /// Threads that run guest calls [default: two per core].
     #[arg(long)]
     pub call_threads: Option<usize>,
+    /// Requests per second one client (IP address) may send to the public
+    /// address, with bursts of as many; more get 429 with `Retry-After`.
+    /// Default: no limit. The admin address is not limited.
+    #[arg(long, value_name = "PER_SECOND")]
+    pub rate_limit: Option<std::num::NonZeroU32>,
 }
 
 pub fn run(request: Request) -> ExitCode {
@@ -204,6 +209,7 @@ pub fn run(request: Request) -> ExitCode {
             .call_threads
             .unwrap_or_else(mote_server::default_call_threads)
             .max(1),
+        rate_limit: request.rate_limit,
     };
     let gateway = match Gateway::new(runtime, verification, config) {
         Ok(gateway) => Arc::new(gateway),

@@ -29,6 +29,7 @@ pub const PLATFORM_CODES: &[&str] = &[
     "undeclared_call",
     "unknown_service",
     "overloaded",
+    "rate_limited",
 ];
 
 const SECTIONS: &[&str] = &[

@@ -24,11 +24,14 @@ pub enum PlatformFailure {
     UnknownService,
     /// The host has no capacity for another instance right now.
     Overloaded,
+    /// The client sent more requests than the public address allows it
+    /// (`mote up --rate-limit`).
+    RateLimited,
 }
 
 impl PlatformFailure {
     /// Every platform failure, for tables and documentation.
-    pub const ALL: [PlatformFailure; 8] = [
+    pub const ALL: [PlatformFailure; 9] = [
         PlatformFailure::InvalidInput,
         PlatformFailure::ContractViolation,
         PlatformFailure::Timeout,
@@ -37,6 +40,7 @@ impl PlatformFailure {
         PlatformFailure::UndeclaredCall,
         PlatformFailure::UnknownService,
         PlatformFailure::Overloaded,
+        PlatformFailure::RateLimited,
     ];
 
     /// The stable snake_case code.
@@ -50,6 +54,7 @@ impl PlatformFailure {
             PlatformFailure::UndeclaredCall => "undeclared_call",
             PlatformFailure::UnknownService => "unknown_service",
             PlatformFailure::Overloaded => "overloaded",
+            PlatformFailure::RateLimited => "rate_limited",
         }
     }
 
@@ -64,6 +69,7 @@ impl PlatformFailure {
             PlatformFailure::InvalidInput
             | PlatformFailure::UnknownService
             | PlatformFailure::Overloaded
+            | PlatformFailure::RateLimited
             | PlatformFailure::Timeout
             | PlatformFailure::ResourceExhausted => true,
             PlatformFailure::ContractViolation

@@ -2,6 +2,8 @@
 //! the metrics and the edge limits.
 
 use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
@@ -39,6 +41,10 @@ pub struct ServerConfig {
     /// Threads that run guest calls, apart from the threads serving
     /// connections.
     pub call_threads: usize,
+    /// Requests per second one client (one IP address) may send to the
+    /// public address, with bursts of as many; more get 429 with
+    /// `Retry-After`. `None`: no limit. The admin address is not limited.
+    pub rate_limit: Option<NonZeroU32>,
 }
 
 impl Default for ServerConfig {
@@ -51,6 +57,7 @@ impl Default for ServerConfig {
             body_timeout: Duration::from_secs(5),
             max_connections: 4096,
             call_threads: default_call_threads(),
+            rate_limit: None,
         }
     }
 }
@@ -136,7 +143,42 @@ pub struct Gateway {
     pub(crate) config: ServerConfig,
     pub(crate) calls: CallPool,
     pub(crate) call_ids: CallIds,
+    pub(crate) limiter: Option<ClientLimiter>,
     ready: AtomicBool,
+}
+
+/// The public address's per-client rate limit: a token bucket per IP
+/// address (governor's GCRA), forgetting idle clients now and then so
+/// that many distinct clients cannot grow it without bound.
+pub(crate) struct ClientLimiter {
+    buckets: governor::DefaultKeyedRateLimiter<IpAddr>,
+    checks: AtomicU64,
+}
+
+/// Checks between two sweeps of idle clients.
+const SWEEP_EVERY: u64 = 4096;
+
+impl ClientLimiter {
+    fn new(per_second: NonZeroU32) -> Self {
+        ClientLimiter {
+            buckets: governor::RateLimiter::keyed(governor::Quota::per_second(per_second)),
+            checks: AtomicU64::new(0),
+        }
+    }
+
+    /// `Ok` when `client` may send one more request now; otherwise how
+    /// long it should wait.
+    pub(crate) fn check(&self, client: IpAddr) -> Result<(), Duration> {
+        if self.checks.fetch_add(1, Ordering::Relaxed) % SWEEP_EVERY == SWEEP_EVERY - 1 {
+            self.buckets.retain_recent();
+            self.buckets.shrink_to_fit();
+        }
+        self.buckets.check_key(&client).map_err(|not_until| {
+            not_until.wait_time_from(governor::clock::Clock::now(
+                &governor::clock::DefaultClock::default(),
+            ))
+        })
+    }
 }
 
 /// Names each call, so that a client holding a failure's call id and an
@@ -207,6 +249,7 @@ impl Gateway {
             in_flight: Arc::new(Semaphore::new(config.max_in_flight)),
             calls: CallPool::new(config.call_threads)?,
             call_ids: CallIds::new(),
+            limiter: config.rate_limit.map(ClientLimiter::new),
             config,
             ready: AtomicBool::new(true),
         })

@@ -32,6 +32,7 @@ pub fn platform_status(kind: PlatformFailure) -> u16 {
         PlatformFailure::UnknownService => 404,
         PlatformFailure::ContractViolation => 502,
         PlatformFailure::Overloaded => 503,
+        PlatformFailure::RateLimited => 429,
         PlatformFailure::Timeout => 504,
         PlatformFailure::ResourceExhausted
         | PlatformFailure::Trap
@@ -50,6 +51,7 @@ pub(crate) fn platform_title(kind: PlatformFailure) -> &'static str {
         PlatformFailure::UndeclaredCall => "The service made a call its contract does not declare",
         PlatformFailure::UnknownService => "No such service",
         PlatformFailure::Overloaded => "The host is at capacity; try again",
+        PlatformFailure::RateLimited => "Too many requests from this client; try again later",
     }
 }
 
@@ -57,7 +59,8 @@ pub(crate) fn platform_title(kind: PlatformFailure) -> &'static str {
 pub(crate) struct Problem {
     status: StatusCode,
     body: Map<String, Value>,
-    retry_after: bool,
+    /// Seconds for `Retry-After`, when the client should come back.
+    retry_after: Option<u64>,
 }
 
 impl Problem {
@@ -72,7 +75,7 @@ impl Problem {
         Problem {
             status,
             body,
-            retry_after: false,
+            retry_after: None,
         }
     }
 
@@ -85,8 +88,14 @@ impl Problem {
             detail,
             kind.code(),
         );
-        problem.retry_after = kind == PlatformFailure::Overloaded;
+        problem.retry_after = (kind == PlatformFailure::Overloaded).then_some(1);
         problem
+    }
+
+    /// Asks the client to come back after `seconds` (`Retry-After`).
+    pub(crate) fn retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after = Some(seconds.max(1));
+        self
     }
 
     /// An `invalid_input` refusal at the edge, under its own status.
@@ -120,10 +129,10 @@ impl IntoResponse for Problem {
             Value::Object(self.body).to_string(),
         )
             .into_response();
-        if self.retry_after {
+        if let Some(seconds) = self.retry_after {
             response
                 .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         response
     }

@@ -1,6 +1,7 @@
 //! The HTTP routes and the server loop.
 
 use std::future::Future;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -60,7 +61,7 @@ pub async fn serve_to(
     audience: Audience,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let service = TowerToHyperService::new(router(Arc::clone(&gateway), audience));
+    let routes = router(Arc::clone(&gateway), audience);
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(gateway.config.header_timeout)
@@ -78,8 +79,8 @@ pub async fn serve_to(
             accepted = listener.accept() => accepted,
             () = &mut shutdown => break,
         };
-        let stream = match accepted {
-            Ok((stream, _)) => stream,
+        let (stream, peer) = match accepted {
+            Ok(accepted) => accepted,
             Err(e) => {
                 // Out of file descriptors and the like: wait, do not spin.
                 tracing::warn!("accepting a connection failed: {e}");
@@ -88,8 +89,8 @@ pub async fn serve_to(
             }
         };
         let _ = stream.set_nodelay(true);
-        let connection =
-            graceful.watch(http.serve_connection(TokioIo::new(stream), service.clone()));
+        let service = TowerToHyperService::new(routes.clone().layer(Extension(Client(peer.ip()))));
+        let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
         tokio::spawn(async move {
             let _place = place;
             let _ = connection.await;
@@ -101,19 +102,40 @@ pub async fn serve_to(
     Ok(())
 }
 
+/// The address a request's connection came from.
+#[derive(Debug, Clone, Copy)]
+struct Client(IpAddr);
+
 async fn call(
     State(gateway): State<Arc<Gateway>>,
     Extension(audience): Extension<Audience>,
+    client: Option<Extension<Client>>,
     Path(service): Path<String>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
     let started = Instant::now();
     let call_id = gateway.call_ids.next();
-    let mut response = answer(
-        &gateway, audience, &service, &call_id, started, &headers, body,
-    )
-    .await;
+    let limited = match (&gateway.limiter, audience, client) {
+        (Some(limiter), Audience::Public, Some(Extension(Client(ip)))) => limiter.check(ip).err(),
+        _ => None,
+    };
+    let mut response = match limited {
+        Some(wait) => Problem::platform(
+            PlatformFailure::RateLimited,
+            "this client sent more requests than the public address allows",
+        )
+        .retry_after(wait.as_secs_f64().ceil() as u64)
+        .service(&service)
+        .call_id(&call_id)
+        .into_response(),
+        None => {
+            answer(
+                &gateway, audience, &service, &call_id, started, &headers, body,
+            )
+            .await
+        }
+    };
     if let Ok(value) = HeaderValue::from_str(&call_id) {
         response.headers_mut().insert(CALL_ID_HEADER, value);
     }

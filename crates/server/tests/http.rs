@@ -1202,3 +1202,62 @@ fn verify_over_http_requires_every_input_the_contract_refuses_to_be_refused() {
     assert!(report.passed(), "{report:#?}");
     assert!(report.refusals >= 16, "{}", report.refusals);
 }
+
+/// POSTs `body` to `path` at `server` from the source address `from`.
+fn post_from(from: &str, server: SocketAddr, path: &str, body: &str) -> Response {
+    let tokio = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let stream = tokio.block_on(async {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind(format!("{from}:0").parse().unwrap()).unwrap();
+        socket.connect(server).await.unwrap()
+    });
+    let mut stream = stream.into_std().unwrap();
+    stream.set_nonblocking(false).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    write!(
+        stream,
+        "POST {path} HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut bytes = Vec::new();
+    stream.read_to_end(&mut bytes).unwrap();
+    Response::parse(&bytes)
+}
+
+#[test]
+fn a_flooding_client_is_rate_limited_while_another_is_served() {
+    let config = ServerConfig {
+        rate_limit: std::num::NonZeroU32::new(1),
+        ..ServerConfig::default()
+    };
+    let server = Server::start(&["fixture.sum"], config);
+    let body = r#"{"a": 1, "b": 2}"#;
+    let statuses: Vec<Response> = (0..40)
+        .map(|_| post_from("127.0.0.1", server.addr, "/v1/fixture.sum", body))
+        .collect();
+    let served = statuses.iter().filter(|r| r.status == 200).count();
+    let limited: Vec<&Response> = statuses.iter().filter(|r| r.status == 429).collect();
+    // One a second: the first, and one more per second the flood lasts.
+    assert!((1..40).contains(&served), "{served} served");
+    assert_eq!(served + limited.len(), 40);
+    let problem: Value = serde_json::from_str(&limited[0].body).unwrap();
+    assert_eq!(problem["code"], "rate_limited");
+    let wait: u64 = limited[0].headers["retry-after"].parse().unwrap();
+    assert!((1..=2).contains(&wait), "{wait}");
+    // Another client is served meanwhile, and so is the flooding one on
+    // the admin address, which has no limit.
+    assert_eq!(
+        post_from("127.0.0.2", server.addr, "/v1/fixture.sum", body).status,
+        200
+    );
+    assert_eq!(
+        post_from("127.0.0.1", server.admin, "/v1/fixture.sum", body).status,
+        200
+    );
+}
