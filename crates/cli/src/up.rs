@@ -91,6 +91,12 @@ pub struct Request {
     /// Default: no limit. The admin address is not limited.
     #[arg(long, value_name = "PER_SECOND")]
     pub rate_limit: Option<std::num::NonZeroU32>,
+    /// A header in which the ingress in front of mote names the end user
+    /// (e.g. x-forwarded-user; repeatable). Its value is recorded on each
+    /// call's trace span as `client_identity`; it never reaches a guest.
+    /// mote does not authenticate end users: the ingress does.
+    #[arg(long = "identity-header", value_name = "NAME")]
+    pub identity_headers: Vec<String>,
 }
 
 pub fn run(request: Request) -> ExitCode {
@@ -210,6 +216,11 @@ pub fn run(request: Request) -> ExitCode {
             .unwrap_or_else(mote_server::default_call_threads)
             .max(1),
         rate_limit: request.rate_limit,
+        identity_headers: request
+            .identity_headers
+            .iter()
+            .map(|h| h.to_ascii_lowercase())
+            .collect(),
     };
     let gateway = match Gateway::new(runtime, verification, config) {
         Ok(gateway) => Arc::new(gateway),

@@ -432,6 +432,8 @@ fn call_spans_are_exported_over_otlp_when_an_endpoint_is_set() {
             &target,
             "--admin-addr",
             "127.0.0.1:0",
+            "--identity-header",
+            "X-Forwarded-User",
         ])
         .env("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint)
         .stdout(Stdio::piped())
@@ -443,11 +445,17 @@ fn call_spans_are_exported_over_otlp_when_an_endpoint_is_set() {
         admin: String::new(),
     };
     up.wait_until_listening();
-    let (status, _) = up.post(
-        "/v1/shop.checkout",
-        r#"{"items":[{"sku":"MUG-001","unit_cents":1299,"qty":2}],"country":"NL","weight_grams":800}"#,
-    );
-    assert_eq!(status, 200);
+    let body = r#"{"items":[{"sku":"MUG-001","unit_cents":1299,"qty":2}],"country":"NL","weight_grams":800}"#;
+    let mut stream = TcpStream::connect(&up.addr).unwrap();
+    write!(
+        stream,
+        "POST /v1/shop.checkout HTTP/1.1\r\nHost: t\r\nX-Forwarded-User: alice@example.test\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     // Stopping flushes the batch.
     let (code, stderr) = up.terminate();
     assert_eq!(code, Some(0), "{stderr}");
@@ -462,6 +470,8 @@ fn call_spans_are_exported_over_otlp_when_an_endpoint_is_set() {
         "tax.vat",
         "shipping.quote",
         "success",
+        "client_identity",
+        "x-forwarded-user=alice@example.test",
     ] {
         assert!(
             body.contains(expected),

@@ -17,7 +17,7 @@ use crate::call_pool::CallPool;
 use crate::metrics::Metrics;
 
 /// Limits applied at the edge, before a call reaches the runtime.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct ServerConfig {
     /// Largest accepted request body, in bytes; larger ones get 413.
     pub max_body_bytes: usize,
@@ -45,6 +45,11 @@ pub struct ServerConfig {
     /// public address, with bursts of as many; more get 429 with
     /// `Retry-After`. `None`: no limit. The admin address is not limited.
     pub rate_limit: Option<NonZeroU32>,
+    /// Headers (lowercase names) in which the ingress in front of mote
+    /// says who the end user is, e.g. `x-forwarded-user`. Their values
+    /// are recorded on each call's span (`client_identity`), for traces;
+    /// they never reach a guest.
+    pub identity_headers: Vec<String>,
 }
 
 impl Default for ServerConfig {
@@ -58,6 +63,7 @@ impl Default for ServerConfig {
             max_connections: 4096,
             call_threads: default_call_threads(),
             rate_limit: None,
+            identity_headers: Vec::new(),
         }
     }
 }

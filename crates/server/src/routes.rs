@@ -254,7 +254,11 @@ async fn answer(
         call_id,
         version = %served.contract.service.version,
         outcome = tracing::field::Empty,
+        client_identity = tracing::field::Empty,
     );
+    if let Some(identity) = identity(&config.identity_headers, headers) {
+        span.record("client_identity", identity.as_str());
+    }
     let runtime = gateway.runtime.clone();
     let name = service.to_string();
     let call_span = span.clone();
@@ -297,6 +301,32 @@ async fn answer(
             failure_response(service, call_id, &served.contract, &failure)
         }
     }
+}
+
+/// The longest identity recorded on a span.
+const MAX_IDENTITY_CHARS: usize = 256;
+
+/// What the ingress's identity headers say, as `name=value` pairs, if any
+/// is present; bounded in length, control characters dropped.
+fn identity(names: &[String], headers: &HeaderMap) -> Option<String> {
+    let pairs: Vec<String> = names
+        .iter()
+        .filter_map(|name| {
+            let value = headers.get(name.as_str())?.to_str().ok()?;
+            Some(format!("{name}={value}"))
+        })
+        .collect();
+    if pairs.is_empty() {
+        return None;
+    }
+    Some(
+        pairs
+            .join(", ")
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(MAX_IDENTITY_CHARS)
+            .collect(),
+    )
 }
 
 fn is_length_limit(error: &axum::Error) -> bool {
@@ -390,4 +420,36 @@ async fn not_found() -> Response {
         "not_found",
     )
     .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_identity_names_each_header_present_and_is_bounded() {
+        let mut headers = HeaderMap::new();
+        headers.insert("x-forwarded-user", HeaderValue::from_static("alice"));
+        headers.insert(
+            "x-forwarded-groups",
+            HeaderValue::from_static("ops\tadmins"),
+        );
+        let names = vec![
+            "x-forwarded-user".to_string(),
+            "x-forwarded-groups".to_string(),
+            "x-absent".to_string(),
+        ];
+        assert_eq!(
+            identity(&names, &headers).as_deref(),
+            Some("x-forwarded-user=alice, x-forwarded-groups=opsadmins")
+        );
+        assert_eq!(identity(&names[2..], &headers), None);
+        let long = "a".repeat(1000);
+        headers.insert(
+            "x-forwarded-user",
+            HeaderValue::from_str(&long).unwrap_or(HeaderValue::from_static("x")),
+        );
+        let recorded = identity(&names[..1], &headers).unwrap_or_default();
+        assert_eq!(recorded.chars().count(), MAX_IDENTITY_CHARS);
+    }
 }
