@@ -224,6 +224,10 @@ enum Command {
         /// The app folder to create it in (default: the current folder).
         #[arg(long, default_value = ".")]
         dir: PathBuf,
+        /// Make it an entry point (`visibility = "public"`): served on the
+        /// public address. Without it the service is internal.
+        #[arg(long)]
+        public: bool,
     },
 }
 
@@ -291,7 +295,7 @@ fn main() -> ExitCode {
             input,
             target_dir,
         } => run::call(&dir, &service, input, target_dir),
-        Command::New { name, dir } => new::run(&name, &dir),
+        Command::New { name, dir, public } => new::run(&name, &dir, public),
         Command::Verify(request) => verify::run(request),
         Command::Up(request) => up::run(request),
         Command::Strength(request) => strength::run(request),

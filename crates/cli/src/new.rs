@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use mote_contract::ServiceName;
+use mote_contract::{ServiceName, Visibility};
 
 use crate::exit;
 
@@ -19,7 +19,7 @@ fn guest_sdk() -> Option<PathBuf> {
         .flatten()
 }
 
-pub fn run(name: &str, dir: &Path) -> ExitCode {
+pub fn run(name: &str, dir: &Path, public: bool) -> ExitCode {
     let name = match ServiceName::parse(name) {
         Ok(name) => name,
         Err(why) => {
@@ -43,7 +43,12 @@ pub fn run(name: &str, dir: &Path) -> ExitCode {
         );
         return ExitCode::from(exit::USAGE);
     }
-    match scaffold(&name, &folder, dir, &target, &sdk) {
+    let visibility = if public {
+        Visibility::Public
+    } else {
+        Visibility::Internal
+    };
+    match scaffold(&name, visibility, &folder, dir, &target, &sdk) {
         Ok(()) => {
             println!("Created {} ({})", name, target.display());
             println!(
@@ -69,6 +74,7 @@ pub fn run(name: &str, dir: &Path) -> ExitCode {
 /// so a failure never leaves half a service behind.
 fn scaffold(
     name: &ServiceName,
+    visibility: Visibility,
     folder: &str,
     dir: &Path,
     target: &Path,
@@ -78,7 +84,7 @@ fn scaffold(
     let staging = dir.join(format!(".{folder}.mote-new-{}", std::process::id()));
     let written = (|| {
         std::fs::create_dir_all(staging.join("src"))?;
-        std::fs::write(staging.join("contract.toml"), contract(name))?;
+        std::fs::write(staging.join("contract.toml"), contract(name, visibility))?;
         std::fs::write(staging.join("Cargo.toml"), manifest(folder, sdk))?;
         std::fs::write(staging.join("src/lib.rs"), LIB_RS)?;
         std::fs::write(staging.join(".gitignore"), "/target\n")?;
@@ -90,7 +96,13 @@ fn scaffold(
     written
 }
 
-fn contract(name: &ServiceName) -> String {
+fn contract(name: &ServiceName, visibility: Visibility) -> String {
+    let visibility = match visibility {
+        Visibility::Public => "visibility = \"public\"            # served on the public address",
+        Visibility::Internal => {
+            "visibility = \"internal\"          # \"public\" serves it on the public address"
+        }
+    };
     format!(
         r#"# The contract of {name}: the only part of this service people need to read.
 # Replace the worked example below with your service's operation.
@@ -99,6 +111,7 @@ fn contract(name: &ServiceName) -> String {
 name = "{name}"
 version = "0.1.0"
 summary = "Adds two whole numbers."
+{visibility}
 
 [input]
 type = "object"

@@ -144,6 +144,30 @@ fn new_refuses_bad_names_and_existing_folders() {
 }
 
 #[test]
+fn a_new_service_is_internal_unless_asked_to_be_public() {
+    let app = fresh_dir("new-visibility");
+    let app_arg = app.to_str().unwrap();
+    assert_eq!(
+        mote(&["new", "a.inner", "--dir", app_arg]).status.code(),
+        Some(0)
+    );
+    assert_eq!(
+        mote(&["new", "a.entry", "--dir", app_arg, "--public"])
+            .status
+            .code(),
+        Some(0)
+    );
+    let inner = mote_contract::load(&app.join("a-inner/contract.toml")).unwrap();
+    let entry = mote_contract::load(&app.join("a-entry/contract.toml")).unwrap();
+    assert_eq!(
+        inner.service.visibility,
+        mote_contract::Visibility::Internal
+    );
+    assert_eq!(entry.service.visibility, mote_contract::Visibility::Public);
+    let _ = std::fs::remove_dir_all(&app);
+}
+
+#[test]
 fn a_failed_build_names_the_service_and_shows_the_compiler() {
     let app = fresh_dir("broken-app");
     let app_arg = app.to_str().unwrap();
