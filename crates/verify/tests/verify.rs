@@ -568,3 +568,24 @@ fn inputs_the_contract_refuses_must_be_refused_when_asked() {
     );
     assert!(unasked.passed() && unasked.refusals == 0, "{unasked:?}");
 }
+
+#[test]
+fn one_slow_answer_on_a_busy_machine_is_confirmed_before_it_counts() {
+    // Every seventh call times out once, as a busy machine might make it;
+    // the same input answers at once when asked again.
+    let calls = Cell::new(0u32);
+    let sometimes_slow = |input: &Value| {
+        calls.set(calls.get() + 1);
+        if calls.get().is_multiple_of(7) {
+            return Answer::Platform {
+                code: "timeout".into(),
+                message: "the machine was busy".into(),
+            };
+        }
+        correct(input)
+    };
+    let report = run(&sometimes_slow, 9);
+    assert!(report.passed(), "{report:?}");
+    let in_batches = run_in_batches(&vat_contract(), &sometimes_slow, 4);
+    assert!(in_batches.passed(), "{in_batches:?}");
+}
