@@ -62,6 +62,11 @@ pub async fn serve_to(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let routes = router(Arc::clone(&gateway), audience);
+    // Only a rate-limited listener needs each request's client address;
+    // the others share one service rather than wrapping the routes anew
+    // for every connection.
+    let per_client = audience == Audience::Public && gateway.limiter.is_some();
+    let shared = TowerToHyperService::new(routes.clone());
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(gateway.config.header_timeout)
@@ -89,7 +94,11 @@ pub async fn serve_to(
             }
         };
         let _ = stream.set_nodelay(true);
-        let service = TowerToHyperService::new(routes.clone().layer(Extension(Client(peer.ip()))));
+        let service = if per_client {
+            TowerToHyperService::new(routes.clone().layer(Extension(Client(peer.ip()))))
+        } else {
+            shared.clone()
+        };
         let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
         tokio::spawn(async move {
             let _place = place;
