@@ -395,7 +395,8 @@ fn in_batches(
 
 /// The counterexample for `input`, found failing: its violation, judged
 /// once more (a pure service that answers it right this time broke
-/// determinism).
+/// determinism). Every phase records its failure here, so that none can
+/// lose a failure that does not show a second time.
 fn counterexample(contract: &Contract, target: &dyn Target, input: Value) -> Counterexample {
     let answer = call(target, &input);
     let violation = oracle::judge(contract, &input, &answer)
@@ -444,14 +445,7 @@ fn edges_in_combination(
             }
             Err(_) => {
                 let minimal = simplify(input, |candidate| fails(contract, target, candidate));
-                let answer = call(target, &minimal);
-                if let Err(violation) = oracle::judge(contract, &minimal, &answer) {
-                    report.counterexample = Some(Counterexample {
-                        input: minimal,
-                        violation,
-                        from_example: false,
-                    });
-                }
+                report.counterexample = Some(counterexample(contract, target, minimal));
                 return run;
             }
         }
@@ -683,14 +677,7 @@ fn directed(
                 }
                 Err(_) => {
                     let minimal = simplify(input, |candidate| fails(contract, target, candidate));
-                    let answer = call(target, &minimal);
-                    if let Err(violation) = oracle::judge(contract, &minimal, &answer) {
-                        report.counterexample = Some(Counterexample {
-                            input: minimal,
-                            violation,
-                            from_example: false,
-                        });
-                    }
+                    report.counterexample = Some(counterexample(contract, target, minimal));
                     return;
                 }
             }
