@@ -118,10 +118,15 @@ pub fn site(title: &str, services: &[ServiceDoc<'_>]) -> Site {
     let mut sorted: Vec<ServiceDoc<'_>> = services.to_vec();
     sorted.sort_by(|a, b| a.contract.service.name.cmp(&b.contract.service.name));
     let mut files = vec![(PathBuf::from("index.html"), index(title, &sorted))];
+    let known: Vec<&str> = sorted
+        .iter()
+        .map(|s| s.contract.service.name.as_str())
+        .collect();
+    let edges = page::calls(&sorted);
     for service in &sorted {
         files.push((
             page_path(service.contract.service.name.as_str()),
-            page::service(title, service, &sorted),
+            page::service(title, service, &known, &edges),
         ));
     }
     files.push((PathBuf::from("style.css"), STYLE.to_string()));

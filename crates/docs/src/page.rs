@@ -61,7 +61,7 @@ fn status_badge(status: &Status) -> Markup {
 }
 
 /// Every call in the app: (caller, callee).
-fn calls(services: &[ServiceDoc<'_>]) -> Vec<(String, String)> {
+pub(crate) fn calls(services: &[ServiceDoc<'_>]) -> Vec<(String, String)> {
     let mut out = Vec::new();
     for s in services {
         let caller = s.contract.service.name.to_string();
@@ -159,14 +159,17 @@ fn json_block(value: &serde_json::Value) -> Markup {
     html! { pre.json { (text) } }
 }
 
-pub(crate) fn service(app: &str, doc: &ServiceDoc<'_>, all: &[ServiceDoc<'_>]) -> String {
+/// The page of one service; `known` are the app's service names and
+/// `edges` its calls, as [`calls`] gives them (both computed once for the
+/// whole site, not once per page).
+pub(crate) fn service(
+    app: &str,
+    doc: &ServiceDoc<'_>,
+    known: &[&str],
+    edges: &[(String, String)],
+) -> String {
     let c = doc.contract;
     let name = c.service.name.as_str();
-    let known: Vec<&str> = all
-        .iter()
-        .map(|s| s.contract.service.name.as_str())
-        .collect();
-    let edges = calls(all);
     let callers: Vec<&str> = edges
         .iter()
         .filter(|(_, to)| to == name)
@@ -241,7 +244,7 @@ pub(crate) fn service(app: &str, doc: &ServiceDoc<'_>, all: &[ServiceDoc<'_>]) -
                                     @if from.is_empty() { em { "may be returned on any input" } }
                                     @else {
                                         "when " @for (i, m) in from.iter().enumerate() {
-                                            @if i > 0 { " or " } (link(m.service.as_str(), &known)) " fails with " code { (m.code) }
+                                            @if i > 0 { " or " } (link(m.service.as_str(), known)) " fails with " code { (m.code) }
                                         }
                                     }
                                 }
@@ -280,7 +283,7 @@ pub(crate) fn service(app: &str, doc: &ServiceDoc<'_>, all: &[ServiceDoc<'_>]) -
                 li { "Randomness: " @if c.effects.random { "reads real randomness" } @else { "none" } }
                 li { "Calls: " @if c.effects.calls.is_empty() { "none" }
                     @for (i, call) in c.effects.calls.iter().enumerate() {
-                        @if i > 0 { ", " } (link(call.service.as_str(), &known)) " " (call.versions.to_string())
+                        @if i > 0 { ", " } (link(call.service.as_str(), known)) " " (call.versions.to_string())
                     }
                 }
             }
@@ -296,7 +299,7 @@ pub(crate) fn service(app: &str, doc: &ServiceDoc<'_>, all: &[ServiceDoc<'_>]) -
                     thead { tr { th { "Step" } th { "Calls" } th { "Input" } th { "After" } } }
                     tbody { @for step in &flow.steps { tr {
                         td { code { (step.id) } }
-                        td { (link(step.call.service.as_str(), &known)) " " (step.call.versions.to_string()) }
+                        td { (link(step.call.service.as_str(), known)) " " (step.call.versions.to_string()) }
                         td { (highlight(step.input.source(), &flow_variables)) }
                         td { @if step.depends_on.is_empty() { "—" } @else { (step.depends_on.join(", ")) } }
                     } } }
@@ -306,7 +309,7 @@ pub(crate) fn service(app: &str, doc: &ServiceDoc<'_>, all: &[ServiceDoc<'_>]) -
                 @if !flow.on_error.is_empty() {
                     h3 { "Errors of steps" }
                     div.scroll { table { tbody { @for m in &flow.on_error { tr {
-                        td { (link(m.service.as_str(), &known)) " " code { (m.code) } } td { "becomes" } td { code { (m.becomes) } }
+                        td { (link(m.service.as_str(), known)) " " code { (m.code) } } td { "becomes" } td { code { (m.becomes) } }
                     } } } } }
                 }
             }
@@ -314,9 +317,9 @@ pub(crate) fn service(app: &str, doc: &ServiceDoc<'_>, all: &[ServiceDoc<'_>]) -
         section #neighbours {
             h2 { "Callers and callees" }
             p { "Called by: " @if callers.is_empty() { "no service of this app" }
-                @for (i, caller) in callers.iter().enumerate() { @if i > 0 { ", " } (link(caller, &known)) } }
+                @for (i, caller) in callers.iter().enumerate() { @if i > 0 { ", " } (link(caller, known)) } }
             p { "Calls: " @if callees.is_empty() { "no other service" }
-                @for (i, callee) in callees.iter().enumerate() { @if i > 0 { ", " } (link(callee, &known)) } }
+                @for (i, callee) in callees.iter().enumerate() { @if i > 0 { ", " } (link(callee, known)) } }
         }
         p.hash { "Contract hash " code { (c.hash.to_string()) } }
     };
