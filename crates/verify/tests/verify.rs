@@ -589,3 +589,20 @@ fn one_slow_answer_on_a_busy_machine_is_confirmed_before_it_counts() {
     let in_batches = run_in_batches(&vat_contract(), &sometimes_slow, 4);
     assert!(in_batches.passed(), "{in_batches:?}");
 }
+
+#[test]
+fn a_failure_that_does_not_show_twice_still_fails_the_run() {
+    // Wrong only the first time it sees `a` at its minimum and `b` at its
+    // maximum together, which the edge phase is what finds: shrinking and
+    // judging the input again see a right answer, yet the run must fail.
+    for seed in 0..10 {
+        let seen = std::cell::RefCell::new(std::collections::HashSet::new());
+        let flaky = |input: &Value| {
+            let edge = input["a"] == json!(0) && input["b"] == json!(1000000);
+            let first = seen.borrow_mut().insert(input.to_string());
+            Answer::Output(Ok(json!(pair_sum(input) + i64::from(edge && first))))
+        };
+        let report = run_on(&pair_contract(), &flaky, seed);
+        assert!(!report.passed(), "seed {seed}: {report:?}");
+    }
+}
