@@ -133,10 +133,21 @@ impl Up {
 /// One HTTP request on a fresh connection: the status and the body as
 /// JSON.
 fn request(addr: &str, method: &str, path: &str, body: &str) -> (u16, serde_json::Value) {
+    request_with(addr, method, path, "", body)
+}
+
+/// [`request`] with extra header lines (each ending in `\r\n`).
+fn request_with(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &str,
+    body: &str,
+) -> (u16, serde_json::Value) {
     let mut stream = TcpStream::connect(addr).unwrap();
     write!(
         stream,
-        "{method} {path} HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\nHost: t\r\n{headers}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     )
     .unwrap();
@@ -446,16 +457,14 @@ fn call_spans_are_exported_over_otlp_when_an_endpoint_is_set() {
     };
     up.wait_until_listening();
     let body = r#"{"items":[{"sku":"MUG-001","unit_cents":1299,"qty":2}],"country":"NL","weight_grams":800}"#;
-    let mut stream = TcpStream::connect(&up.addr).unwrap();
-    write!(
-        stream,
-        "POST /v1/shop.checkout HTTP/1.1\r\nHost: t\r\nX-Forwarded-User: alice@example.test\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).unwrap();
-    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let (status, answer) = request_with(
+        &up.addr,
+        "POST",
+        "/v1/shop.checkout",
+        "X-Forwarded-User: alice@example.test\r\n",
+        body,
+    );
+    assert_eq!(status, 200, "{answer}");
     // Stopping flushes the batch.
     let (code, stderr) = up.terminate();
     assert_eq!(code, Some(0), "{stderr}");
