@@ -91,6 +91,29 @@ pub enum GuestAnswer {
 pub(crate) fn call_declared(
     shared: &Arc<Shared>,
     target: &CallTarget,
+    step: Option<&str>,
+    input: &str,
+    context: &CallContext,
+) -> Result<Value, Failure> {
+    let Some(recorder) = &context.trace else {
+        return call_declared_untraced(shared, target, input, context);
+    };
+    let started = Instant::now();
+    let answer = call_declared_untraced(shared, target, input, context);
+    let outcome = answer.as_ref().map_or_else(|f| f.code(), |_| "ok");
+    recorder.record(
+        target.service.as_str(),
+        step,
+        context.depth,
+        started,
+        outcome,
+    );
+    answer
+}
+
+fn call_declared_untraced(
+    shared: &Arc<Shared>,
+    target: &CallTarget,
     input: &str,
     context: &CallContext,
 ) -> Result<Value, Failure> {

@@ -1,10 +1,12 @@
 //! What travels with a call into the calls it makes: how deep it is, the
-//! deadline it must finish by, and the verifier's double, if any.
+//! deadline it must finish by, the verifier's double and the trace
+//! recorder, if any.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::CalleeDouble;
+use crate::trace::Recorder;
 
 /// The context of one call, handed down to nested calls and flow steps.
 #[derive(Clone)]
@@ -15,6 +17,8 @@ pub(crate) struct CallContext {
     pub(crate) deadline: Option<Instant>,
     /// Stands in for callees during verification.
     pub(crate) double: Option<Arc<dyn CalleeDouble>>,
+    /// Records every nested call when the call is traced.
+    pub(crate) trace: Option<Arc<Recorder>>,
 }
 
 /// When a call must finish, and which limit decided it.
@@ -32,6 +36,7 @@ impl CallContext {
             depth: 0,
             deadline: None,
             double: double.cloned(),
+            trace: None,
         }
     }
 
@@ -57,6 +62,7 @@ impl CallContext {
             depth: self.depth + 1,
             deadline: Some(deadline.at),
             double: self.double.clone(),
+            trace: self.trace.clone(),
         }
     }
 }

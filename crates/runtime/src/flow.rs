@@ -232,6 +232,7 @@ fn run_wave(
                 task_of.push(outcomes.len() - 1);
                 let shared = Arc::clone(shared);
                 let target: CallTarget = step.call.clone();
+                let id = step.id.clone();
                 let context = nested.clone();
                 let span = tracing::info_span!(
                     parent: &parent,
@@ -240,7 +241,9 @@ fn run_wave(
                     service = step.call.service.as_str()
                 );
                 tasks.push(Box::new(move || {
-                    span.in_scope(|| crate::call::call_declared(&shared, &target, &text, &context))
+                    span.in_scope(|| {
+                        crate::call::call_declared(&shared, &target, Some(&id), &text, &context)
+                    })
                 }));
             }
         }

@@ -172,7 +172,7 @@ impl host::Host for HostState {
             // Trap: the guest must not carry on as if the call were allowed.
             return Err(wasmtime::Error::msg(failure.to_string()));
         };
-        let outcome = crate::call::call_declared(&self.shared, target, &input, &self.nested);
+        let outcome = crate::call::call_declared(&self.shared, target, None, &input, &self.nested);
         Ok(match outcome {
             Ok(output) => Ok(output.to_string()),
             Err(failure) => {

@@ -23,6 +23,7 @@ mod imports;
 mod service;
 mod shared;
 mod steps;
+mod trace;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -35,6 +36,7 @@ pub use call::GuestAnswer;
 pub use config::{ResolvedLimits, RuntimeConfig};
 pub use failure::{Failure, PlatformFailure};
 pub use imports::RefusedImport;
+pub use trace::{MAX_SPANS, Trace, TraceSpan};
 
 use crate::bindings::ServicePre;
 use crate::context::CallContext;
@@ -397,6 +399,26 @@ impl Runtime {
     /// Calls a service with JSON text: the output as JSON, or why not.
     pub fn call(&self, service: &str, input: &str) -> Result<serde_json::Value, Failure> {
         call::call(&self.shared, service, input, &CallContext::outside(None))
+    }
+
+    /// [`Runtime::call`], recording the trace of the call: itself, every
+    /// call its guest made and every flow step, each with its start, its
+    /// duration and its outcome, at any depth. For operators trying a
+    /// service by hand; serving paths use [`Runtime::call`], which records
+    /// nothing.
+    pub fn call_traced(
+        &self,
+        service: &str,
+        input: &str,
+    ) -> (Result<serde_json::Value, Failure>, Trace) {
+        let recorder = Arc::new(trace::Recorder::new());
+        let mut context = CallContext::outside(None);
+        context.trace = Some(Arc::clone(&recorder));
+        let started = std::time::Instant::now();
+        let answer = call::call(&self.shared, service, input, &context);
+        let outcome = answer.as_ref().map_or_else(|f| f.code(), |_| "ok");
+        recorder.record(service, None, 0, started, outcome);
+        (answer, recorder.finish())
     }
 
     /// Calls a service but returns the guest's own answer without the

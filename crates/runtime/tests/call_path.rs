@@ -649,3 +649,71 @@ fn load_and_load_flow_refuse_the_other_kind() {
         Err(LoadError::Flow { .. })
     ));
 }
+
+#[test]
+fn a_traced_flow_records_each_step_under_the_call_in_start_order() {
+    let rt = runtime(&["fixture.sum"]);
+    rt.load_flow(flow(TWO_WAVES, NEGATIVE)).unwrap();
+    let (answer, trace) = rt.call_traced("fixture.flow", r#"{"a": 2, "b": 3}"#);
+    assert_eq!(answer, Ok(json!({"total": 10})));
+    assert_eq!(trace.dropped, 0);
+    let shape: Vec<(&str, Option<&str>, u32, &str)> = trace
+        .spans
+        .iter()
+        .map(|s| {
+            (
+                s.service.as_str(),
+                s.step.as_deref(),
+                s.depth,
+                s.outcome.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(shape[0], ("fixture.flow", None, 0, "ok"));
+    let mut steps: Vec<&str> = shape[1..].iter().filter_map(|s| s.1).collect();
+    steps.sort_unstable();
+    assert_eq!(steps, ["x", "y", "z"]);
+    assert!(shape[1..].iter().all(|s| s.0 == "fixture.sum" && s.2 == 1));
+    let root = &trace.spans[0];
+    let z = trace
+        .spans
+        .iter()
+        .find(|s| s.step.as_deref() == Some("z"))
+        .unwrap();
+    let x = trace
+        .spans
+        .iter()
+        .find(|s| s.step.as_deref() == Some("x"))
+        .unwrap();
+    assert!(z.start >= x.start + x.duration, "z waits for x: {trace:?}");
+    assert!(z.start + z.duration <= root.duration, "{trace:?}");
+}
+
+#[test]
+fn a_traced_failure_names_its_code_where_it_happened() {
+    let rt = runtime(&["fixture.sum"]);
+    rt.load_flow(flow(TWO_WAVES, NEGATIVE)).unwrap();
+    let (answer, trace) = rt.call_traced("fixture.flow", r#"{"a": -1, "b": 3}"#);
+    assert!(answer.is_err());
+    assert_eq!(trace.spans[0].outcome, "negative");
+    let x = trace
+        .spans
+        .iter()
+        .find(|s| s.step.as_deref() == Some("x"))
+        .unwrap();
+    assert_eq!(x.outcome, "negative");
+}
+
+#[test]
+fn a_guest_s_own_calls_are_traced_at_their_depth() {
+    let rt = runtime(&["fixture.caller", "fixture.sum", "fixture.counter"]);
+    let (answer, trace) = rt.call_traced("fixture.caller", "3");
+    assert_eq!(answer, rt.call("fixture.caller", "3"));
+    assert_eq!(trace.spans[0].service, "fixture.caller");
+    assert!(
+        trace.spans[1..]
+            .iter()
+            .any(|s| s.service == "fixture.sum" && s.step.is_none() && s.depth == 1),
+        "{trace:?}"
+    );
+}
