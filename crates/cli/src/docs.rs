@@ -56,10 +56,7 @@ pub fn run(dir: &Path, out: &Path, attest_dir: Option<PathBuf>) -> ExitCode {
         .zip(&statuses)
         .map(|(contract, status)| ServiceDoc { contract, status })
         .collect();
-    let title = std::fs::canonicalize(dir)
-        .ok()
-        .and_then(|d| d.file_name().map(|n| n.to_string_lossy().into_owned()))
-        .unwrap_or_else(|| "app".into());
+    let title = app_title(dir);
     let site = mote_docs::site(&title, &docs);
     if let Err(e) = mote_docs::write(&site, out) {
         eprintln!("error: cannot write the site to {}: {e}", out.display());
@@ -76,4 +73,12 @@ pub fn run(dir: &Path, out: &Path, attest_dir: Option<PathBuf>) -> ExitCode {
         out.join("index.html").display()
     );
     ExitCode::SUCCESS
+}
+
+/// An app's name, as its pages title it: its folder's name.
+pub(crate) fn app_title(dir: &Path) -> String {
+    std::fs::canonicalize(dir)
+        .ok()
+        .and_then(|d| d.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "app".into())
 }

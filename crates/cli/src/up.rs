@@ -27,8 +27,10 @@ pub struct Request {
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub addr: SocketAddr,
     /// The admin address, for operators: every service (internal ones
-    /// too), the full catalog and OpenAPI, and /metrics. Keep it on
-    /// loopback or a private network. Port 0 picks a free port.
+    /// too), the full catalog and OpenAPI, /metrics, and the live console
+    /// at /console/ (figures, last failures with call ids, try-it with
+    /// traces). Keep it on loopback or a private network. Port 0 picks a
+    /// free port.
     #[arg(long, default_value = "127.0.0.1:8081")]
     pub admin_addr: SocketAddr,
     /// Where build output goes (default: DIR/target).
@@ -221,6 +223,7 @@ pub fn run(request: Request) -> ExitCode {
             .iter()
             .map(|h| h.to_ascii_lowercase())
             .collect(),
+        app_name: crate::docs::app_title(&request.dir),
     };
     let gateway = match Gateway::new(runtime, verification, config) {
         Ok(gateway) => Arc::new(gateway),
@@ -468,7 +471,7 @@ fn serve(request: &Request, gateway: Arc<Gateway>, loaded: &[LoadedService]) -> 
             let _ = stopped.wait_for(|stop| *stop).await;
         };
         println!(
-            "admin on http://{admin_addr}  (every service, catalog /v1/services, OpenAPI /openapi.json, metrics /metrics)"
+            "admin on http://{admin_addr}  (console /console/, every service, catalog /v1/services, OpenAPI /openapi.json, metrics /metrics)"
         );
         println!("listening on http://{addr}  (public services, catalog /v1/services, OpenAPI /openapi.json; Ctrl-C stops)");
         let admin_side = tokio::spawn(mote_server::serve_to(

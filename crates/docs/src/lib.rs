@@ -18,10 +18,12 @@ mod cel;
 pub mod graph;
 mod page;
 pub mod schema;
+mod try_form;
 
 use std::path::{Path, PathBuf};
 
 use mote_contract::Contract;
+use page::Mode;
 use serde_json::Value;
 
 /// What is known about whether a service keeps its contract.
@@ -108,6 +110,10 @@ const STYLE: &str = include_str!("../assets/style.css");
 /// The index's search: filters the table as one types.
 const SEARCH: &str = include_str!("../assets/search.js");
 
+/// The console's script: polls the host's figures while a page is in
+/// view, and sends the try-it form.
+const CONSOLE: &str = include_str!("../assets/console.js");
+
 /// The page of service `name`, relative to the site's folder.
 pub fn page_path(name: &str) -> PathBuf {
     PathBuf::from("services").join(format!("{name}.html"))
@@ -115,9 +121,25 @@ pub fn page_path(name: &str) -> PathBuf {
 
 /// The site of an app's services (`title` names the app).
 pub fn site(title: &str, services: &[ServiceDoc<'_>]) -> Site {
+    render(title, services, Mode::Static)
+}
+
+/// The same site as the live console of `mote up`: each page also has
+/// places for the host's figures, and each service page a form to try
+/// it, which `console.js` fills in and sends. The host serves these
+/// files under `/console/`, next to `api/live` (the figures, as JSON)
+/// and `api/try/{service}` (a traced call).
+pub fn console(title: &str, services: &[ServiceDoc<'_>]) -> Site {
+    render(title, services, Mode::Console)
+}
+
+fn render(title: &str, services: &[ServiceDoc<'_>], mode: Mode) -> Site {
     let mut sorted: Vec<ServiceDoc<'_>> = services.to_vec();
     sorted.sort_by(|a, b| a.contract.service.name.cmp(&b.contract.service.name));
-    let mut files = vec![(PathBuf::from("index.html"), index(title, &sorted))];
+    let mut files = vec![(
+        PathBuf::from("index.html"),
+        page::index(title, &sorted, mode),
+    )];
     let known: Vec<&str> = sorted
         .iter()
         .map(|s| s.contract.service.name.as_str())
@@ -126,17 +148,20 @@ pub fn site(title: &str, services: &[ServiceDoc<'_>]) -> Site {
     for service in &sorted {
         files.push((
             page_path(service.contract.service.name.as_str()),
-            page::service(title, service, &known, &edges),
+            page::service(title, service, &known, &edges, mode),
         ));
     }
     files.push((PathBuf::from("style.css"), STYLE.to_string()));
     files.push((PathBuf::from("search.js"), SEARCH.to_string()));
+    if mode == Mode::Console {
+        files.push((PathBuf::from("console.js"), CONSOLE.to_string()));
+    }
     Site { files }
 }
 
 /// The index page alone.
 pub fn index(title: &str, services: &[ServiceDoc<'_>]) -> String {
-    page::index(title, services)
+    page::index(title, services, Mode::Static)
 }
 
 /// Writes `site` into the folder `out`, replacing what was there only

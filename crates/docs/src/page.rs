@@ -7,9 +7,32 @@ use crate::cel::highlight;
 use crate::schema::rows;
 use crate::{ServiceDoc, Status, graph};
 
+/// What the pages are for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// A static site: the contracts alone.
+    Static,
+    /// The live console of `mote up`: the contracts with the host's
+    /// figures, filled in by `console.js`, and a form to try each service.
+    Console,
+}
+
 /// A whole page: `root` is the way back to the site's folder (`""` or
-/// `"../"`), `search` adds the index's script.
-fn layout(app: &str, title: &str, root: &str, body: Markup, search: bool) -> String {
+/// `"../"`), `search` adds the index's script, `service` names the
+/// service a page is about.
+fn layout(
+    app: &str,
+    title: &str,
+    root: &str,
+    body: Markup,
+    search: bool,
+    mode: Mode,
+    service: Option<&str>,
+) -> String {
+    let tag = match mode {
+        Mode::Static => " · contracts",
+        Mode::Console => " · console",
+    };
     html! {
         (DOCTYPE)
         html lang="en" {
@@ -18,11 +41,14 @@ fn layout(app: &str, title: &str, root: &str, body: Markup, search: bool) -> Str
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (title) " · " (app) }
                 link rel="stylesheet" href={ (root) "style.css" };
+                // No icon: otherwise a browser asks the host for one.
+                link rel="icon" href="data:,";
             }
-            body {
-                header { a.home href={ (root) "index.html" } { (app) } span.tag { " · contracts" } }
+            body data-root=(root) data-service=[service] {
+                header { a.home href={ (root) "index.html" } { (app) } span.tag { (tag) } }
                 main { (body) }
                 @if search { script src={ (root) "search.js" } {} }
+                @if mode == Mode::Console { script src={ (root) "console.js" } {} }
             }
         }
     }
@@ -79,7 +105,8 @@ pub(crate) fn calls(services: &[ServiceDoc<'_>]) -> Vec<(String, String)> {
     out
 }
 
-pub(crate) fn index(app: &str, services: &[ServiceDoc<'_>]) -> String {
+pub(crate) fn index(app: &str, services: &[ServiceDoc<'_>], mode: Mode) -> String {
+    let live = mode == Mode::Console;
     let names: Vec<String> = services
         .iter()
         .map(|s| s.contract.service.name.to_string())
@@ -90,7 +117,10 @@ pub(crate) fn index(app: &str, services: &[ServiceDoc<'_>]) -> String {
         p.lead { (services.len()) " services. Each page shows what a service promises: its contract, not its code." }
         input #search type="search" placeholder="Search services by name or summary" aria-label="Search services" hidden;
         table #services {
-            thead { tr { th { "Service" } th { "Version" } th { "Summary" } th { "Reach; effects" } th { "Verification" } } }
+            thead { tr {
+                th { "Service" } th { "Version" } th { "Summary" } th { "Reach; effects" } th { "Verification" }
+                @if live { th { "Calls/s" } th { "Errors" } th { "p50" } th { "p99" } }
+            } }
             tbody {
                 @for s in services {
                     @let c = s.contract;
@@ -109,6 +139,11 @@ pub(crate) fn index(app: &str, services: &[ServiceDoc<'_>]) -> String {
                                 }
                             }
                         }
+                        @if live {
+                            @for figure in ["rate", "errors", "p50", "p99"] {
+                                td.live data-live=(figure) data-of=(c.service.name) { "–" }
+                            }
+                        }
                     }
                 }
             }
@@ -121,7 +156,7 @@ pub(crate) fn index(app: &str, services: &[ServiceDoc<'_>]) -> String {
             div.graph-box { (graph::svg(&names, &edges, &|n| format!("services/{n}.html"))) }
         }
     };
-    layout(app, "Services", "", body, true)
+    layout(app, "Services", "", body, true, mode, None)
 }
 
 fn link(name: &str, known: &[&str]) -> Markup {
@@ -167,7 +202,9 @@ pub(crate) fn service(
     doc: &ServiceDoc<'_>,
     known: &[&str],
     edges: &[(String, String)],
+    mode: Mode,
 ) -> String {
+    let live = mode == Mode::Console;
     let c = doc.contract;
     let name = c.service.name.as_str();
     let callers: Vec<&str> = edges
@@ -211,11 +248,13 @@ pub(crate) fn service(
             }
         }
         nav.toc {
+            @if live { a href="#live" { "Now" } a href="#try" { "Try it" } }
             a href="#input" { "Input" } a href="#output" { "Output" } a href="#conditions" { "Conditions" }
             a href="#errors" { "Errors" } a href="#examples" { "Examples" } a href="#effects" { "Effects and limits" }
             @if c.flow.is_some() { a href="#flow" { "Flow" } }
             a href="#neighbours" { "Callers and callees" }
         }
+        @if live { (live_section()) (crate::try_form::form(c)) }
         section #input { h2 { "Input" } (schema_table(&c.json["input"])) }
         section #output { h2 { "Output" } (schema_table(&c.json["output"])) }
         section #conditions {
@@ -323,5 +362,31 @@ pub(crate) fn service(
         }
         p.hash { "Contract hash " code { (c.hash.to_string()) } }
     };
-    layout(app, name, "../", body, false)
+    layout(app, name, "../", body, false, mode, Some(name))
+}
+
+/// The host's figures for one service, filled in by `console.js`.
+fn live_section() -> Markup {
+    html! {
+        section #live {
+            h2 { "Now" }
+            p.detail #live-window { "Over the last minute; updated every few seconds while this page is in view." }
+            dl.figures {
+                div { dt { "Calls/s" } dd data-live="rate" { "–" } }
+                div { dt { "Error rate" } dd data-live="error-rate" { "–" } }
+                div { dt { "p50" } dd data-live="p50" { "–" } }
+                div { dt { "p99" } dd data-live="p99" { "–" } }
+            }
+            h3 { "Calls per 5 s, last 5 minutes" }
+            div #chart role="img" aria-label="Calls and failures per five seconds" {}
+            h3 { "Errors by code" }
+            p #errors-by-code { "None in the last minute." }
+            h3 { "Last failures" }
+            p #no-failures { "None since the host started." }
+            div.scroll { table #failures hidden {
+                thead { tr { th { "When (UTC)" } th { "Code" } th { "Call id" } } }
+                tbody {}
+            } }
+        }
+    }
 }

@@ -241,3 +241,73 @@ fn writing_replaces_the_old_site_whole() {
     assert!(leftovers.is_empty(), "no partial or previous copies remain");
     let _ = std::fs::remove_dir_all(&out);
 }
+
+#[test]
+fn the_console_renders_hostile_text_as_text_too() {
+    let contract = mote_contract::check_source(mote_contract::SourceFile::new(
+        "evil.toml",
+        HOSTILE.to_string(),
+    ))
+    .contract
+    .expect("a valid contract");
+    let status = [Status::NotVerified];
+    let docs = [ServiceDoc {
+        contract: &contract,
+        status: &status[0],
+    }];
+    let site = mote_docs::console("shop", &docs);
+    let page = file(&site, "services/evil.text.html");
+    assert_eq!(
+        page.matches("<script").count(),
+        1,
+        "console.js alone:\n{page}"
+    );
+    assert_eq!(file(&site, "index.html").matches("<script").count(), 2);
+    assert!(!page.contains("<b>"), "{page}");
+    // The try form holds the example's value, escaped, as the field's value.
+    assert!(page.contains(r#"value="&lt;b&gt;hi&lt;/b&gt;""#), "{page}");
+}
+
+#[test]
+fn the_console_adds_live_places_and_a_try_form_that_the_static_site_lacks() {
+    let contracts = shop();
+    let statuses = vec![Status::NotVerified; contracts.len()];
+    let docs: Vec<ServiceDoc<'_>> = contracts
+        .iter()
+        .zip(&statuses)
+        .map(|(contract, status)| ServiceDoc { contract, status })
+        .collect();
+    let console = mote_docs::console("shop", &docs);
+    let site = render(&contracts, &statuses);
+    let live = file(&console, "services/shop.checkout.html");
+    let still = file(&site, "services/shop.checkout.html");
+    for place in [
+        r#"id="live""#,
+        r#"id="try-form""#,
+        r#"data-field="country""#,
+        r#"data-kind="choice""#,
+        r#"data-field="items""#,
+        r#"data-kind="json""#,
+        r#"data-field="weight_grams""#,
+    ] {
+        assert!(
+            live.contains(place),
+            "{place} missing from the console page"
+        );
+        assert!(!still.contains(place), "{place} in the static page");
+    }
+    // The form starts from the first example.
+    assert!(
+        live.contains(r#"<option value="&quot;NL&quot;" selected>"#),
+        "{live}"
+    );
+    assert!(live.contains(r#"value="800""#), "{live}");
+    assert!(file(&console, "index.html").contains(r#"data-live="rate" data-of="shop.checkout""#));
+    assert!(
+        console
+            .files
+            .iter()
+            .any(|(p, _)| p == Path::new("console.js"))
+    );
+    assert!(!site.files.iter().any(|(p, _)| p == Path::new("console.js")));
+}

@@ -3,6 +3,10 @@
 //! 1. `fixture.sum` served by mote-server against a plain axum handler
 //!    doing the same JSON work natively, both driven over loopback by the
 //!    same keep-alive load generator;
+//!    and the same gateway with its live console open: its figures
+//!    polled ten times a second (the console's own page polls every
+//!    3 s), to show an open console costs the served calls nothing
+//!    measurable;
 //! 2. a five-step flow composed in-process against the same five steps as
 //!    separate HTTP calls chained over loopback: what composing costs,
 //!    beyond the steps' own work, in each.
@@ -65,6 +69,7 @@ const FLOW: &str = r#"
 name = "bench.flow"
 version = "1.0.0"
 summary = "Five dependent sums."
+visibility = "public"
 
 [input]
 type = "object"
@@ -117,7 +122,14 @@ enum Serving {
     /// mote's gateway with mote's own loop (header deadline, connection
     /// cap), as `mote up` serves it.
     Mote(Arc<Gateway>),
+    /// The same, with its admin listener beside it, where the console's
+    /// figures are polled every CONSOLE_POLL.
+    MoteWithConsole(Arc<Gateway>),
 }
+
+/// How often the bench polls an open console's figures: thirty times as
+/// often as the console's page does.
+const CONSOLE_POLL: Duration = Duration::from_millis(100);
 
 /// Starts a server on its own two-worker runtime, its threads named for
 /// profiles; returns its address.
@@ -140,6 +152,20 @@ fn spawn_server(name: &'static str, serving: Serving) -> SocketAddr {
                         .await
                         .unwrap();
                 }
+                Serving::MoteWithConsole(gateway) => {
+                    let admin = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                    let admin_addr = admin.local_addr().unwrap();
+                    tokio::spawn(mote_server::serve_to(
+                        admin,
+                        Arc::clone(&gateway),
+                        mote_server::Audience::Admin,
+                        std::future::pending(),
+                    ));
+                    tokio::spawn(poll_console(admin_addr));
+                    mote_server::serve(listener, gateway, std::future::pending())
+                        .await
+                        .unwrap();
+                }
             }
         });
     });
@@ -147,6 +173,23 @@ fn spawn_server(name: &'static str, serving: Serving) -> SocketAddr {
 }
 
 type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
+
+/// An open console: its figures fetched every CONSOLE_POLL, for ever.
+async fn poll_console(admin: SocketAddr) {
+    let mut sender = connect(admin).await;
+    loop {
+        sender.ready().await.unwrap();
+        let request = hyper::Request::get("/console/api/live")
+            .header("host", "bench")
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+        let response = sender.send_request(request).await.unwrap();
+        assert_eq!(response.status(), 200);
+        let figures = response.into_body().collect().await.unwrap().to_bytes();
+        assert!(figures.len() > 100);
+        tokio::time::sleep(CONSOLE_POLL).await;
+    }
+}
 
 async fn connect(addr: SocketAddr) -> Sender {
     let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
@@ -225,6 +268,9 @@ fn main() {
     let gateway =
         Arc::new(Gateway::new(runtime.clone(), BTreeMap::new(), ServerConfig::default()).unwrap());
     let mote = spawn_server("mote-server", Serving::Mote(gateway));
+    let watched_gateway =
+        Arc::new(Gateway::new(runtime.clone(), BTreeMap::new(), ServerConfig::default()).unwrap());
+    let watched = spawn_server("mote-console", Serving::MoteWithConsole(watched_gateway));
     let native = spawn_server(
         "plain-server",
         Serving::Plain(axum::Router::new().route("/v1/fixture.sum", post(native_sum))),
@@ -242,9 +288,11 @@ fn main() {
     client.block_on(async {
         let mut a = connect(mote).await;
         let mut b = connect(native).await;
+        let mut c = connect(watched).await;
         for i in 0..2000 {
             post_json(&mut a, "/v1/fixture.sum", format!(r#"{{"a":{i},"b":1}}"#)).await;
             post_json(&mut b, "/v1/fixture.sum", format!(r#"{{"a":{i},"b":1}}"#)).await;
+            post_json(&mut c, "/v1/fixture.sum", format!(r#"{{"a":{i},"b":1}}"#)).await;
         }
     });
     // Alternating short rounds, so that a neighbour's burst on this shared
@@ -252,15 +300,19 @@ fn main() {
     // round.
     let mut plain_rounds = Vec::new();
     let mut served_rounds = Vec::new();
+    let mut watched_rounds = Vec::new();
     for _ in 0..ROUNDS {
         plain_rounds.push(client.block_on(load(native, "/v1/fixture.sum")));
         served_rounds.push(client.block_on(load(mote, "/v1/fixture.sum")));
+        watched_rounds.push(client.block_on(load(watched, "/v1/fixture.sum")));
     }
     let plain = median_round(plain_rounds);
     let served = median_round(served_rounds);
+    let watched = median_round(watched_rounds);
     for (name, l) in [
         ("plain axum, native handler", &plain),
         ("mote up, fixture.sum", &served),
+        ("mote up, console polled", &watched),
     ] {
         println!(
             "{name:<28} {:>9.0} req/s   p50 {:>7.1} µs   p99 {:>7.1} µs",
@@ -272,6 +324,11 @@ fn main() {
     println!(
         "mote / plain throughput: {:.0} %",
         100.0 * served.requests_per_second / plain.requests_per_second
+    );
+    println!(
+        "console polled / not: throughput {:.1} %, p50 {:.1} %",
+        100.0 * watched.requests_per_second / served.requests_per_second,
+        100.0 * watched.p50.as_secs_f64() / served.p50.as_secs_f64()
     );
 
     println!("\n== composing five steps (median of {CHAIN_SAMPLES}, one at a time)");

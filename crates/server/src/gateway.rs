@@ -14,6 +14,7 @@ use serde_json::Value;
 use tokio::sync::Semaphore;
 
 use crate::call_pool::CallPool;
+use crate::live::Live;
 use crate::metrics::Metrics;
 
 /// Limits applied at the edge, before a call reaches the runtime.
@@ -50,6 +51,8 @@ pub struct ServerConfig {
     /// are recorded on each call's span (`client_identity`), for traces;
     /// they never reach a guest.
     pub identity_headers: Vec<String>,
+    /// The app's name, as the console titles its pages.
+    pub app_name: String,
 }
 
 impl Default for ServerConfig {
@@ -64,6 +67,7 @@ impl Default for ServerConfig {
             call_threads: default_call_threads(),
             rate_limit: None,
             identity_headers: Vec::new(),
+            app_name: "mote".to_string(),
         }
     }
 }
@@ -143,6 +147,10 @@ pub struct Gateway {
     pub(crate) runtime: Runtime,
     pub(crate) services: BTreeMap<String, Served>,
     pub(crate) metrics: Metrics,
+    /// The last minutes per service, for the console.
+    pub(crate) live: Live,
+    /// The console's pages, rendered on first request.
+    pub(crate) console: std::sync::OnceLock<crate::console::Pages>,
     pub(crate) openapi: Value,
     pub(crate) public_openapi: Value,
     pub(crate) in_flight: Arc<Semaphore>,
@@ -246,10 +254,26 @@ impl Gateway {
                 .map(|s| &*s.contract),
         );
         let metrics = Metrics::new(services.keys().map(String::as_str));
+        let live = Live::new(services.iter().map(|(name, served)| {
+            let codes = served
+                .contract
+                .errors
+                .iter()
+                .map(|e| e.code.to_string())
+                .chain(
+                    mote_runtime::PlatformFailure::ALL
+                        .iter()
+                        .map(|f| f.code().to_string()),
+                )
+                .collect();
+            (name.as_str(), codes)
+        }));
         Ok(Gateway {
             runtime,
             services,
             metrics,
+            live,
+            console: std::sync::OnceLock::new(),
             openapi,
             public_openapi,
             in_flight: Arc::new(Semaphore::new(config.max_in_flight)),

@@ -6,7 +6,7 @@
 //! fitting one for each platform failure. Around it: the catalog
 //! (`/v1/services`), each contract as JSON, OpenAPI 3.1 generated from the
 //! contracts (`/openapi.json`), `/healthz`, `/readyz`, and Prometheus
-//! `/metrics`. At the edge: a body size limit, a limit on calls in flight
+//! `/metrics`; on the admin address, the live console (`/console/`). At the edge: a body size limit, a limit on calls in flight
 //! answered with 503 and `Retry-After`, a per-request deadline, and
 //! graceful shutdown that lets calls in flight finish.
 //!
@@ -19,7 +19,9 @@
 
 mod call_pool;
 mod client;
+mod console;
 mod gateway;
+mod live;
 mod metrics;
 mod openapi;
 mod problem;

@@ -30,7 +30,7 @@ pub fn router(gateway: Arc<Gateway>, audience: Audience) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz));
     let routes = match audience {
-        Audience::Admin => routes.route("/metrics", get(metrics)),
+        Audience::Admin => crate::console::routes(routes.route("/metrics", get(metrics))),
         Audience::Public => routes,
     };
     routes
@@ -140,7 +140,7 @@ async fn call(
         .into_response(),
         None => {
             answer(
-                &gateway, audience, &service, &call_id, started, &headers, body,
+                &gateway, audience, &service, &call_id, started, &headers, body, None,
             )
             .await
         }
@@ -151,10 +151,15 @@ async fn call(
     response
 }
 
+/// Where a traced call leaves its trace.
+pub(crate) type TraceSlot = Arc<std::sync::Mutex<Option<mote_runtime::Trace>>>;
+
 /// The edge checks, then the call: content type, declared size, the body
 /// (bounded in size and time), then a place among the calls in flight,
-/// then the runtime on a call thread under the request deadline.
-async fn answer(
+/// then the runtime on a call thread under the request deadline. With
+/// `trace`, the call is traced and its trace left there.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn answer(
     gateway: &Arc<Gateway>,
     audience: Audience,
     service: &str,
@@ -162,6 +167,7 @@ async fn answer(
     started: Instant,
     headers: &HeaderMap,
     body: Body,
+    trace: Option<TraceSlot>,
 ) -> Response {
     let Some(served) = gateway.served(service, audience) else {
         return Problem::platform(
@@ -176,6 +182,7 @@ async fn answer(
         gateway
             .metrics
             .record(service, outcome, started.elapsed().as_secs_f64());
+        gateway.live.record(service, outcome, started, call_id);
     };
     let refuse = |problem: Problem| {
         finish(PlatformFailure::InvalidInput.code());
@@ -275,7 +282,14 @@ async fn answer(
     // for still counts until the runtime's own deadline ends it.
     let task = gateway.calls.run(move || {
         let _permit = permit;
-        call_span.in_scope(|| runtime.call(&name, &input))
+        call_span.in_scope(|| match trace {
+            None => runtime.call(&name, &input),
+            Some(slot) => {
+                let (answer, trace) = runtime.call_traced(&name, &input);
+                *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(trace);
+                answer
+            }
+        })
     });
     let timeout = config.request_timeout;
     let outcome = match tokio::time::timeout(timeout, task).await {

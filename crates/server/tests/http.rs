@@ -130,6 +130,11 @@ impl Server {
         Response::parse(&bytes)
     }
 
+    /// POSTs JSON `body` to `path` on the admin address.
+    fn admin_post(&self, path: &str, body: &str) -> Response {
+        post_from("127.0.0.1", self.admin, path, body)
+    }
+
     /// Sends raw bytes, returns the response.
     fn raw(&self, request: &[u8]) -> Response {
         let mut stream = TcpStream::connect(self.addr).unwrap();
@@ -1260,4 +1265,146 @@ fn a_flooding_client_is_rate_limited_while_another_is_served() {
         post_from("127.0.0.1", server.admin, "/v1/fixture.sum", body).status,
         200
     );
+}
+
+#[test]
+fn the_console_shows_each_service_s_last_minute_and_last_failures_on_the_admin_address() {
+    let server = Server::start(&["fixture.sum", "fixture.caller"], ServerConfig::default());
+    for _ in 0..5 {
+        assert_eq!(
+            server.post("/v1/fixture.sum", r#"{"a": 1, "b": 2}"#).status,
+            200
+        );
+    }
+    let refused = server.post("/v1/fixture.sum", r#"{"a": -1, "b": 2}"#);
+    let refused_id = refused.headers["x-mote-call-id"].clone();
+    assert_eq!(server.post("/v1/fixture.sum", "[").status, 400);
+    let live = server.admin_get("/console/api/live");
+    assert_eq!(live.status, 200, "{live:?}");
+    assert_eq!(
+        live.headers.get("cache-control").map(String::as_str),
+        Some("no-store")
+    );
+    let sum = &live.json()["services"]["fixture.sum"];
+    assert_eq!(sum["calls"], 7, "{sum}");
+    assert_eq!(sum["errors"]["negative"], 1, "{sum}");
+    assert_eq!(sum["errors"]["invalid_input"], 1, "{sum}");
+    assert!(sum["p50_ms"].as_f64().is_some_and(|ms| ms > 0.0), "{sum}");
+    assert!(sum["p99_ms"].as_f64() >= sum["p50_ms"].as_f64(), "{sum}");
+    assert!(
+        sum["calls_per_second"].as_f64().is_some_and(|r| r > 0.0),
+        "{sum}"
+    );
+    let last = &sum["last_failures"];
+    assert_eq!(last[1]["call_id"], refused_id.as_str(), "{last}");
+    assert_eq!(last[1]["code"], "negative", "{last}");
+    assert_eq!(last[0]["code"], "invalid_input", "{last}");
+    assert!(
+        last[0]["at"].as_str().is_some_and(|at| at.ends_with('Z')),
+        "{last}"
+    );
+    assert_eq!(live.json()["services"]["fixture.caller"]["calls"], 0);
+}
+
+#[test]
+fn the_console_pages_are_the_contract_pages_with_live_places_and_a_try_form() {
+    let server = Server::start(&["fixture.sum"], ServerConfig::default());
+    let index = server.admin_get("/console/");
+    assert_eq!(index.status, 200, "{index:?}");
+    assert!(
+        index.headers["content-type"].starts_with("text/html"),
+        "{index:?}"
+    );
+    assert!(index.headers["content-security-policy"].contains("script-src 'self'"));
+    assert!(
+        index.body.contains("services/fixture.sum.html"),
+        "{}",
+        index.body
+    );
+    assert!(index.body.contains(r#"data-live="p99""#), "{}", index.body);
+    assert!(index.body.contains("console.js"), "{}", index.body);
+    let page = server.admin_get("/console/services/fixture.sum.html");
+    assert_eq!(page.status, 200);
+    for place in [
+        r#"id="try-form""#,
+        r#"data-field="a""#,
+        r#"data-kind="integer""#,
+        r#"id="failures""#,
+    ] {
+        assert!(page.body.contains(place), "{place} missing from the page");
+    }
+    let script = server.admin_get("/console/console.js");
+    assert_eq!(script.status, 200);
+    assert!(script.headers["content-type"].starts_with("text/javascript"));
+    assert_eq!(
+        server.admin_get("/console/services/nobody.html").status,
+        404
+    );
+    assert_eq!(server.admin_get("/console").status, 308);
+}
+
+#[test]
+fn trying_a_service_answers_with_its_status_body_and_trace() {
+    let server = Server::start(
+        &["fixture.sum", "fixture.caller", "fixture.counter"],
+        ServerConfig::default(),
+    );
+    let tried = server.admin_post("/console/api/try/fixture.caller", "3");
+    assert_eq!(tried.status, 200, "{tried:?}");
+    let tried = tried.json();
+    assert_eq!(tried["status"], 200, "{tried}");
+    assert_eq!(tried["body"], 12, "{tried}");
+    let spans = tried["trace"]["spans"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(spans[0]["service"], "fixture.caller", "{tried}");
+    assert_eq!(spans[0]["depth"], 0);
+    assert!(
+        spans
+            .iter()
+            .any(|s| s["service"] == "fixture.sum" && s["depth"] == 1),
+        "{tried}"
+    );
+    // A declared error comes back as its problem, and counts as a call.
+    let refused = server
+        .admin_post("/console/api/try/fixture.sum", r#"{"a": -1, "b": 0}"#)
+        .json();
+    assert_eq!(refused["status"], 400, "{refused}");
+    assert_eq!(refused["body"]["code"], "negative", "{refused}");
+    assert_eq!(refused["body"]["call_id"], refused["call_id"], "{refused}");
+    let live = server.admin_get("/console/api/live").json();
+    assert_eq!(
+        live["services"]["fixture.sum"]["last_failures"][0]["call_id"],
+        refused["call_id"]
+    );
+    // A service that does not exist has no trace, only its problem.
+    let unknown = server.admin_post("/console/api/try/nobody", "{}").json();
+    assert_eq!(unknown["status"], 404, "{unknown}");
+    assert_eq!(unknown["trace"], Value::Null, "{unknown}");
+}
+
+#[test]
+fn the_public_address_serves_no_console_figures_or_traces() {
+    let server = Server::start(&["fixture.sum"], ServerConfig::default());
+    assert_eq!(
+        server
+            .post("/v1/fixture.sum", r#"{"a": -1, "b": 2}"#)
+            .status,
+        400
+    );
+    for path in [
+        "/console",
+        "/console/",
+        "/console/index.html",
+        "/console/console.js",
+        "/console/api/live",
+    ] {
+        let response = server.get(path);
+        assert_eq!(response.status, 404, "{path}: {response:?}");
+        assert!(!response.body.contains("last_failures"), "{path}");
+    }
+    let tried = server.post("/console/api/try/fixture.sum", r#"{"a": 1, "b": 2}"#);
+    assert_eq!(tried.status, 404, "{tried:?}");
+    assert!(!tried.body.contains("trace"), "{tried:?}");
 }
