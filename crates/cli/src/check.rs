@@ -5,11 +5,16 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use miette::{GraphicalReportHandler, GraphicalTheme};
-use mote_contract::{CallGraph, Checked, Contract, GraphProblem, Severity, check_file};
+use mote_contract::{CallGraph, Checked, Contract, Diagnostic, GraphProblem, Severity, check_file};
 
 use crate::{Format, exit};
 
-pub fn run(paths: &[PathBuf], format: Format, against: Option<&str>) -> ExitCode {
+pub fn run(
+    paths: &[PathBuf],
+    format: Format,
+    against: Option<&str>,
+    placement: Option<&Path>,
+) -> ExitCode {
     let files = match mote_build::contract_files(paths) {
         Ok(files) => files,
         Err(e) => {
@@ -45,9 +50,11 @@ pub fn run(paths: &[PathBuf], format: Format, against: Option<&str>) -> ExitCode
         }
     }
     let notes = reachability(paths, &results);
+    let placed = placement.map(|file| placement_problems(file, &results));
+    let placed = placed.as_deref().unwrap_or_default();
     let printed = match format {
-        Format::Human => print_human(&results, &problems, &notes),
-        Format::Json => print_json(&results, &problems, &notes),
+        Format::Human => print_human(&results, &problems, &notes, placed),
+        Format::Json => print_json(&results, &problems, &notes, placed),
     };
     if let Err(e) = printed {
         // A closed pipe (`mote check | head`) is not worth a panic.
@@ -55,7 +62,7 @@ pub fn run(paths: &[PathBuf], format: Format, against: Option<&str>) -> ExitCode
             eprintln!("error: cannot write output: {e}");
         }
     }
-    if results.iter().any(Checked::has_errors) || !problems.is_empty() {
+    if results.iter().any(Checked::has_errors) || !problems.is_empty() || !placed.is_empty() {
         ExitCode::from(exit::PROBLEMS)
     } else {
         ExitCode::SUCCESS
@@ -212,6 +219,19 @@ fn reachability(paths: &[PathBuf], results: &[Checked]) -> Vec<String> {
     notes
 }
 
+/// Every problem of the placement file for the services checked.
+fn placement_problems(file: &Path, results: &[Checked]) -> Vec<Diagnostic> {
+    match mote_placement::Placement::load(file) {
+        Ok(placement) => placement.check(
+            results
+                .iter()
+                .filter_map(|r| r.contract.as_ref())
+                .map(|c| c.service.name.as_str()),
+        ),
+        Err(problems) => problems,
+    }
+}
+
 fn count(results: &[Checked], severity: Severity) -> usize {
     results
         .iter()
@@ -220,22 +240,40 @@ fn count(results: &[Checked], severity: Severity) -> usize {
         .count()
 }
 
-fn print_human(results: &[Checked], problems: &[String], notes: &[String]) -> std::io::Result<()> {
-    let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-    let theme = if color {
+/// A diagnostic rendered for people, with its source snippet, for
+/// standard error (colour only on a terminal, and never with NO_COLOR).
+pub(crate) fn render(diagnostic: &Diagnostic) -> String {
+    render_in(diagnostic, std::io::stderr().is_terminal())
+}
+
+fn render_in(diagnostic: &Diagnostic, terminal: bool) -> String {
+    let theme = if terminal && std::env::var_os("NO_COLOR").is_none() {
         GraphicalTheme::unicode()
     } else {
         GraphicalTheme::unicode_nocolor()
     };
-    let handler = GraphicalReportHandler::new_themed(theme);
+    let mut rendered = String::new();
+    if GraphicalReportHandler::new_themed(theme)
+        .render_report(&mut rendered, diagnostic)
+        .is_err()
+    {
+        rendered = format!("{}: {}\n", diagnostic.kind(), diagnostic.message());
+    }
+    rendered
+}
+
+fn print_human(
+    results: &[Checked],
+    problems: &[String],
+    notes: &[String],
+    placement: &[Diagnostic],
+) -> std::io::Result<()> {
+    let terminal = std::io::stdout().is_terminal();
+    let render = |diagnostic: &Diagnostic| render_in(diagnostic, terminal);
     let mut out = std::io::stdout().lock();
     for result in results {
         for diagnostic in &result.diagnostics {
-            let mut rendered = String::new();
-            if handler.render_report(&mut rendered, diagnostic).is_err() {
-                rendered = format!("{}: {}\n", diagnostic.kind(), diagnostic.message());
-            }
-            writeln!(out, "{rendered}")?;
+            writeln!(out, "{}", render(diagnostic))?;
         }
         if let Some(contract) = &result.contract {
             writeln!(
@@ -256,6 +294,9 @@ fn print_human(results: &[Checked], problems: &[String], notes: &[String]) -> st
     for note in notes {
         writeln!(out, "{note}")?;
     }
+    for diagnostic in placement {
+        writeln!(out, "{}", render(diagnostic))?;
+    }
     let failed = results.iter().filter(|r| r.has_errors()).count();
     writeln!(
         out,
@@ -265,7 +306,7 @@ fn print_human(results: &[Checked], problems: &[String], notes: &[String]) -> st
         failed,
         count(results, Severity::Error),
         count(results, Severity::Warning),
-        problems.len(),
+        problems.len() + placement.len(),
         notes.len(),
     )
 }
@@ -274,7 +315,12 @@ fn short_hash(hash: &str) -> &str {
     &hash[..hash.len().min("sha256:".len() + 12)]
 }
 
-fn print_json(results: &[Checked], problems: &[String], notes: &[String]) -> std::io::Result<()> {
+fn print_json(
+    results: &[Checked],
+    problems: &[String],
+    notes: &[String],
+    placement: &[Diagnostic],
+) -> std::io::Result<()> {
     let contracts: Vec<serde_json::Value> = results
         .iter()
         .map(|r| {
@@ -294,6 +340,7 @@ fn print_json(results: &[Checked], problems: &[String], notes: &[String]) -> std
         "warnings": count(results, Severity::Warning),
         "problems": problems,
         "app_warnings": notes,
+        "placement": placement.iter().map(Diagnostic::to_json).collect::<Vec<_>>(),
     });
     let mut out = std::io::stdout().lock();
     writeln!(out, "{report:#}")

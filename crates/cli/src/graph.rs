@@ -16,21 +16,42 @@ pub enum GraphFormat {
     Dot,
 }
 
-pub fn run(dir: &Path, format: GraphFormat) -> ExitCode {
+pub fn run(dir: &Path, format: GraphFormat, placement: Option<&Path>) -> ExitCode {
     let contracts = match contracts_under(dir) {
         Ok(contracts) => contracts,
         Err(code) => return code,
     };
+    let placement = match placement.map(mote_placement::Placement::load).transpose() {
+        Ok(placement) => placement,
+        Err(problems) => {
+            for problem in problems {
+                eprintln!("error[{}]: {problem}", problem.kind());
+            }
+            return ExitCode::from(exit::PROBLEMS);
+        }
+    };
+    let host_of = |service: &str| {
+        placement
+            .as_ref()
+            .and_then(|p| p.host_of(service))
+            .map(|h| h.name.clone())
+    };
     let graph = CallGraph::new(&contracts);
     match format {
-        GraphFormat::Mermaid => print!("{}", graph.mermaid()),
-        GraphFormat::Dot => print!("{}", graph.dot()),
+        GraphFormat::Mermaid => print!("{}", graph.mermaid_placed(host_of)),
+        GraphFormat::Dot => print!("{}", graph.dot_placed(host_of)),
     }
     let problems = graph.problems();
     for problem in &problems {
         eprintln!("error: {problem}");
     }
-    if problems.is_empty() {
+    let misplaced = placement.as_ref().map_or_else(Vec::new, |p| {
+        p.check(contracts.iter().map(|c| c.service.name.as_str()))
+    });
+    for problem in &misplaced {
+        eprintln!("error[{}]: {problem}", problem.kind());
+    }
+    if problems.is_empty() && misplaced.is_empty() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(exit::PROBLEMS)

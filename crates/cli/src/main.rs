@@ -62,6 +62,11 @@ enum Command {
         /// error, so CI can refuse an unannounced break.
         #[arg(long, value_name = "REF")]
         against: Option<String>,
+        /// Also check a placement file against the contracts found: a
+        /// service placed twice or on no host, a name the app does not
+        /// have, a host without a URL are errors, each with its line.
+        #[arg(long, value_name = "FILE")]
+        placement: Option<PathBuf>,
     },
     /// Build every service of an app into a WebAssembly component and
     /// precompile it for this host.
@@ -203,6 +208,10 @@ enum Command {
         /// Output format.
         #[arg(long, value_enum, default_value_t = graph::GraphFormat::Mermaid)]
         format: graph::GraphFormat,
+        /// Draw each host of this placement file as a cluster of the
+        /// services it serves, with the calls that cross hosts dashed.
+        #[arg(long, value_name = "FILE")]
+        placement: Option<PathBuf>,
     },
     /// Make a key pair for signing attestations: mote-key.secret and
     /// mote-key.pub. Existing files are never overwritten.
@@ -287,7 +296,8 @@ fn main() -> ExitCode {
             paths,
             format,
             against,
-        } => check::run(&paths, format, against.as_deref()),
+            placement,
+        } => check::run(&paths, format, against.as_deref(), placement.as_deref()),
         Command::Build { dir, target_dir } => run::build(&dir, target_dir),
         Command::Call {
             dir,
@@ -299,7 +309,11 @@ fn main() -> ExitCode {
         Command::Verify(request) => verify::run(request),
         Command::Up(request) => up::run(request),
         Command::Strength(request) => strength::run(request),
-        Command::Graph { dir, format } => graph::run(&dir, format),
+        Command::Graph {
+            dir,
+            format,
+            placement,
+        } => graph::run(&dir, format, placement.as_deref()),
         Command::Docs {
             dir,
             out,

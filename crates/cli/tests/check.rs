@@ -316,3 +316,92 @@ fn against_a_revision_an_unannounced_break_fails_and_an_announced_one_passes() {
     assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
     let _ = std::fs::remove_dir_all(&repo);
 }
+
+#[test]
+fn the_shop_s_placement_checks_and_its_graph_draws_the_hosts() {
+    let out = mote(&[
+        "check",
+        "examples/shop",
+        "--placement",
+        "examples/shop/placement.toml",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    let out = mote(&[
+        "graph",
+        "examples/shop",
+        "--placement",
+        "examples/shop/placement.toml",
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = stdout(&out);
+    assert!(
+        text.contains("subgraph host_front[\"host front\"]"),
+        "{text}"
+    );
+    assert!(
+        text.contains("shop_checkout -.->|\"vat: ^1\"| tax_vat"),
+        "{text}"
+    );
+    assert!(
+        text.contains("shop_checkout -->|\"net: ^1\"| cart_total"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_bad_placement_fails_check_naming_each_problem_with_its_line() {
+    let dir =
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("placement-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("placement.toml");
+    std::fs::write(
+        &file,
+        "[host.front]\nurl = \"http://127.0.0.1:9001\"\nservices = [\"shop.checkout\", \"tax.vat\"]\n\n[host.back]\nurl = \"http://127.0.0.1:9002\"\nservices = [\"tax.vat\", \"no.such\"]\n",
+    )
+    .unwrap();
+    let file = file.to_string_lossy().into_owned();
+    let out = mote(&["check", "examples/shop", "--placement", &file]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = stdout(&out);
+    assert!(text.contains("mote::placed-twice"), "{text}");
+    assert!(
+        text.contains("`tax.vat` is placed on hosts `front` and `back`"),
+        "{text}"
+    );
+    assert!(text.contains("placement.toml:7:"), "{text}");
+    assert!(text.contains("mote::unknown-service"), "{text}");
+    assert!(text.contains("mote::unplaced"), "{text}");
+    assert!(text.contains("`cart.discount`"), "{text}");
+    let json = mote(&[
+        "check",
+        "examples/shop",
+        "--format",
+        "json",
+        "--placement",
+        &file,
+    ]);
+    let report: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    let kinds: Vec<&str> = report["placement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|d| d["kind"].as_str())
+        .collect();
+    assert_eq!(kinds, ["placed-twice", "unknown-service", "unplaced"]);
+    assert_eq!(report["placement"][0]["line"], 7);
+    let graph = mote(&["graph", "examples/shop", "--placement", &file]);
+    assert_eq!(graph.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&graph.stderr).contains("placed-twice"));
+    let missing = mote(&[
+        "check",
+        "examples/shop",
+        "--placement",
+        "no/such/placement.toml",
+    ]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(
+        stdout(&missing).contains("mote::io"),
+        "{}",
+        stdout(&missing)
+    );
+}

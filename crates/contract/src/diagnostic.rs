@@ -67,6 +67,12 @@ pub enum DiagnosticKind {
     /// A `[flow]` that does not hang together (duplicate step ids, an
     /// `on_error` entry that is malformed or maps to an undeclared code).
     InvalidFlow,
+    /// A placement file puts one service on two hosts.
+    PlacedTwice,
+    /// A placement file leaves a service of the app on no host.
+    Unplaced,
+    /// A placement file names a service the app does not have.
+    UnknownService,
 }
 
 impl DiagnosticKind {
@@ -97,6 +103,9 @@ impl DiagnosticKind {
             DiagnosticKind::ExampleError => "example-error",
             DiagnosticKind::ExampleNotSuccess => "example-not-success",
             DiagnosticKind::InvalidFlow => "invalid-flow",
+            DiagnosticKind::PlacedTwice => "placed-twice",
+            DiagnosticKind::Unplaced => "unplaced",
+            DiagnosticKind::UnknownService => "unknown-service",
         }
     }
 }

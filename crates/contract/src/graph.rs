@@ -241,9 +241,16 @@ impl<'a> CallGraph<'a> {
 
     /// The graph as a Mermaid flowchart.
     pub fn mermaid(&self) -> String {
+        self.mermaid_placed(|_| None)
+    }
+
+    /// [`CallGraph::mermaid`] with each service inside the host
+    /// `host_of` names (a subgraph per host; `None` leaves it outside),
+    /// and the calls that cross hosts dotted.
+    pub fn mermaid_placed(&self, host_of: impl Fn(&str) -> Option<String>) -> String {
         let id = |name: &str| name.replace(['.', '-'], "_");
         let mut out = String::from("flowchart LR\n");
-        for (name, contract) in &self.services {
+        let node = |out: &mut String, name: &str, contract: &Contract, indent: &str| {
             let kind = if contract.flow.is_some() {
                 " (flow)"
             } else {
@@ -251,10 +258,26 @@ impl<'a> CallGraph<'a> {
             };
             let _ = writeln!(
                 out,
-                "  {}[\"{name} {}{kind}\"]",
+                "{indent}{}[\"{name} {}{kind}\"]",
                 id(name),
                 contract.service.version
             );
+        };
+        let mut hosts: BTreeMap<String, Vec<(&str, &Contract)>> = BTreeMap::new();
+        for (name, contract) in &self.services {
+            match host_of(name) {
+                Some(host) => hosts.entry(host).or_default().push((name, contract)),
+                None => node(&mut out, name, contract, "  "),
+            }
+        }
+        for (host, services) in &hosts {
+            let _ = writeln!(out, "  subgraph host_{}[\"host {host}\"]", id(host));
+            for (name, contract) in services {
+                node(&mut out, name, contract, "    ");
+            }
+            out.push_str("  end\n");
+        }
+        for (name, contract) in &self.services {
             if contract.service.visibility == Visibility::Public {
                 let _ = writeln!(out, "  class {} entry", id(name));
             }
@@ -267,12 +290,18 @@ impl<'a> CallGraph<'a> {
             out.push_str("  classDef entry stroke-width:3px\n");
         }
         for edge in self.edges() {
+            let callee = edge.target.service.as_str();
+            let arrow = if crosses(&host_of, edge.caller, callee) {
+                "-.->"
+            } else {
+                "-->"
+            };
             let _ = writeln!(
                 out,
-                "  {} -->|\"{}\"| {}",
+                "  {} {arrow}|\"{}\"| {}",
                 id(edge.caller),
                 edge.label(),
-                id(edge.target.service.as_str())
+                id(callee)
             );
         }
         out
@@ -280,8 +309,14 @@ impl<'a> CallGraph<'a> {
 
     /// The graph in Graphviz DOT.
     pub fn dot(&self) -> String {
+        self.dot_placed(|_| None)
+    }
+
+    /// [`CallGraph::dot`] with each service inside the host `host_of`
+    /// names (a cluster per host), and the calls that cross hosts dashed.
+    pub fn dot_placed(&self, host_of: impl Fn(&str) -> Option<String>) -> String {
         let mut out = String::from("digraph mote {\n  rankdir=LR;\n  node [shape=box];\n");
-        for (name, contract) in &self.services {
+        let node = |out: &mut String, name: &str, contract: &Contract, indent: &str| {
             let style = match (contract.flow.is_some(), contract.service.visibility) {
                 (true, Visibility::Public) => ", style=\"rounded,bold\", penwidth=2",
                 (false, Visibility::Public) => ", style=bold, penwidth=2",
@@ -290,20 +325,51 @@ impl<'a> CallGraph<'a> {
             };
             let _ = writeln!(
                 out,
-                "  \"{name}\" [label=\"{name}\\n{}\"{style}];",
+                "{indent}\"{name}\" [label=\"{name}\\n{}\"{style}];",
                 contract.service.version
             );
+        };
+        let mut hosts: BTreeMap<String, Vec<(&str, &Contract)>> = BTreeMap::new();
+        for (name, contract) in &self.services {
+            match host_of(name) {
+                Some(host) => hosts.entry(host).or_default().push((name, contract)),
+                None => node(&mut out, name, contract, "  "),
+            }
         }
-        for edge in self.edges() {
+        for (host, services) in &hosts {
             let _ = writeln!(
                 out,
-                "  \"{}\" -> \"{}\" [label=\"{}\"];",
+                "  subgraph \"cluster_{host}\" {{\n    label=\"host {host}\";"
+            );
+            for (name, contract) in services {
+                node(&mut out, name, contract, "    ");
+            }
+            out.push_str("  }\n");
+        }
+        for edge in self.edges() {
+            let callee = edge.target.service.as_str();
+            let style = if crosses(&host_of, edge.caller, callee) {
+                ", style=dashed"
+            } else {
+                ""
+            };
+            let _ = writeln!(
+                out,
+                "  \"{}\" -> \"{}\" [label=\"{}\"{style}];",
                 edge.caller,
-                edge.target.service,
+                callee,
                 edge.label()
             );
         }
         out.push_str("}\n");
         out
+    }
+}
+
+/// Whether a call from `caller` to `callee` goes from one host to another.
+fn crosses(host_of: &impl Fn(&str) -> Option<String>, caller: &str, callee: &str) -> bool {
+    match (host_of(caller), host_of(callee)) {
+        (Some(from), Some(to)) => from != to,
+        _ => false,
     }
 }

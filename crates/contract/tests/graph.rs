@@ -199,4 +199,48 @@ fn the_shop_is_sound_and_renders_every_call() {
     assert_eq!(dot.matches(" -> ").count(), calls);
     assert!(mermaid.contains("shop_checkout -->|\"net: ^1\"| cart_total"));
     assert!(dot.contains("\"shop.checkout\" -> \"tax.vat\" [label=\"vat: ^1\"];"));
+
+    // Placed over two hosts: a cluster each, and the calls that cross
+    // them drawn apart from those that stay.
+    let host_of = |name: &str| {
+        Some(
+            if name == "shop.checkout" || name == "cart.total" {
+                "front"
+            } else {
+                "back"
+            }
+            .to_string(),
+        )
+    };
+    let mermaid = graph.mermaid_placed(host_of);
+    assert!(
+        mermaid.contains("subgraph host_front[\"host front\"]"),
+        "{mermaid}"
+    );
+    assert!(
+        mermaid.contains("subgraph host_back[\"host back\"]"),
+        "{mermaid}"
+    );
+    assert!(
+        mermaid.contains("shop_checkout -->|\"net: ^1\"| cart_total"),
+        "{mermaid}"
+    );
+    assert!(
+        mermaid.contains("shop_checkout -.->|\"vat: ^1\"| tax_vat"),
+        "{mermaid}"
+    );
+    assert_eq!(
+        mermaid.matches("-->").count() + mermaid.matches("-.->").count(),
+        calls
+    );
+    let dot = graph.dot_placed(host_of);
+    assert!(dot.contains("subgraph \"cluster_front\" {"), "{dot}");
+    assert!(
+        dot.contains("\"shop.checkout\" -> \"tax.vat\" [label=\"vat: ^1\", style=dashed];"),
+        "{dot}"
+    );
+    assert!(
+        dot.contains("\"shop.checkout\" -> \"cart.total\" [label=\"net: ^1\"];"),
+        "{dot}"
+    );
 }

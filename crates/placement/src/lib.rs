@@ -1,0 +1,366 @@
+//! Placement: which host of an app serves which of its services.
+//!
+//! The seed keeps the deployment boundary apart from the logical
+//! decomposition: the same contracts and the same code run in one process
+//! or split over hosts, and only a placement file says which. It names
+//! each host, the URL the other hosts reach it at, and the services it
+//! serves; one host may take `rest = true`, every service not placed
+//! elsewhere:
+//!
+//! ```toml
+//! [host.front]
+//! url = "http://127.0.0.1:9001"
+//! services = ["shop.checkout"]
+//!
+//! [host.back]
+//! url = "http://127.0.0.1:9002"
+//! rest = true
+//! ```
+//!
+//! [`parse`] reads the file, reporting every problem with its line;
+//! [`Placement::check`] holds it against the app's services.
+//!
+//! Architecture invariant: reads a placement file and service names;
+//! knows nothing of how services run or talk.
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+use std::sync::Arc;
+
+use mote_contract::{Diagnostic, DiagnosticKind, SourceFile};
+use toml::Spanned;
+use toml::de::{DeTable, DeValue};
+
+/// One host of a placement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Host {
+    /// Its name, the key under `[host]`.
+    pub name: String,
+    /// How the other hosts reach it: `http://host:port`, no path.
+    pub url: String,
+    /// The services placed on it by name, with where each was written.
+    pub services: Vec<(String, Range<usize>)>,
+    /// Whether it serves every service not placed elsewhere.
+    pub rest: bool,
+    /// Where its table was written.
+    pub span: Range<usize>,
+}
+
+/// A parsed placement file.
+#[derive(Debug, Clone)]
+pub struct Placement {
+    /// The file, for diagnostics.
+    pub file: Arc<SourceFile>,
+    /// The hosts, in the file's order.
+    pub hosts: Vec<Host>,
+}
+
+/// Reads a placement file: every problem of its shape is reported, each
+/// with where it was written.
+pub fn parse(file: SourceFile) -> Result<Placement, Vec<Diagnostic>> {
+    let file = Arc::new(file);
+    let error = |kind, message: String, span: Range<usize>| {
+        Diagnostic::error(&file, kind, message).at(span)
+    };
+    let (document, syntax) = DeTable::parse_recoverable(file.text());
+    let mut problems: Vec<Diagnostic> = syntax
+        .into_iter()
+        .map(|e| {
+            let span = e.span().unwrap_or(0..0);
+            error(DiagnosticKind::TomlSyntax, e.message().to_string(), span)
+        })
+        .collect();
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    let root = document.get_ref();
+    let mut hosts = Vec::new();
+    for (key, value) in root.iter() {
+        if key.get_ref() != "host" {
+            problems.push(
+                error(
+                    DiagnosticKind::UnknownKey,
+                    format!("`{}` is not a placement key", key.get_ref()),
+                    key.span(),
+                )
+                .hint("a placement file holds only `[host.NAME]` tables"),
+            );
+            continue;
+        }
+        let DeValue::Table(table) = value.get_ref() else {
+            problems.push(error(
+                DiagnosticKind::WrongType,
+                "`host` must be a table of hosts, `[host.NAME]`".into(),
+                value.span(),
+            ));
+            continue;
+        };
+        for (name, host) in table.iter() {
+            if let Some(host) = parse_host(&file, name, host, &mut problems) {
+                hosts.push(host);
+            }
+        }
+    }
+    if hosts.is_empty() && problems.is_empty() {
+        problems.push(
+            error(
+                DiagnosticKind::MissingKey,
+                "the placement names no host".into(),
+                0..0,
+            )
+            .hint("add a `[host.NAME]` table with `url` and `services` or `rest = true`"),
+        );
+    }
+    // In the file's order, whatever order the TOML table keeps.
+    hosts.sort_by_key(|h| h.span.start);
+    problems.sort_by_key(|d| d.span().map_or(0, |s| s.start));
+    let rest: Vec<&Host> = hosts.iter().filter(|h| h.rest).collect();
+    if let [_, second, ..] = rest.as_slice() {
+        problems.push(error(
+            DiagnosticKind::PlacedTwice,
+            format!(
+                "hosts `{}` and `{}` both take the rest; only one may",
+                rest[0].name, second.name
+            ),
+            second.span.clone(),
+        ));
+    }
+    if problems.is_empty() {
+        Ok(Placement { file, hosts })
+    } else {
+        Err(problems)
+    }
+}
+
+fn parse_host(
+    file: &Arc<SourceFile>,
+    name: &Spanned<std::borrow::Cow<'_, str>>,
+    host: &Spanned<DeValue<'_>>,
+    problems: &mut Vec<Diagnostic>,
+) -> Option<Host> {
+    let error =
+        |kind, message: String, span: Range<usize>| Diagnostic::error(file, kind, message).at(span);
+    let host_name = name.get_ref().to_string();
+    let DeValue::Table(table) = host.get_ref() else {
+        problems.push(error(
+            DiagnosticKind::WrongType,
+            format!("host `{host_name}` must be a table"),
+            host.span(),
+        ));
+        return None;
+    };
+    if host_name.is_empty()
+        || !host_name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    {
+        problems.push(
+            error(
+                DiagnosticKind::InvalidName,
+                format!("`{host_name}` is not a host name"),
+                name.span(),
+            )
+            .hint("lowercase letters, digits and `-`: it becomes a DNS label"),
+        );
+    }
+    let before = problems.len();
+    let mut url = None;
+    let mut services = Vec::new();
+    let mut rest = false;
+    let mut listed = false;
+    for (key, value) in table.iter() {
+        match (key.get_ref().as_ref(), value.get_ref()) {
+            ("url", DeValue::String(text)) => match check_url(text) {
+                Ok(()) => url = Some(text.to_string()),
+                Err(why) => problems.push(error(
+                    DiagnosticKind::InvalidValue,
+                    format!("host `{host_name}`: `{text}` is not a host URL: {why}"),
+                    value.span(),
+                )),
+            },
+            ("services", DeValue::Array(items)) => {
+                listed = true;
+                for item in items.iter() {
+                    match item.get_ref() {
+                        DeValue::String(service) => {
+                            services.push((service.to_string(), item.span()));
+                        }
+                        _ => problems.push(error(
+                            DiagnosticKind::WrongType,
+                            "each service is its name as a string".into(),
+                            item.span(),
+                        )),
+                    }
+                }
+            }
+            ("rest", DeValue::Boolean(b)) => rest = *b,
+            ("url" | "services" | "rest", _) => problems.push(error(
+                DiagnosticKind::WrongType,
+                format!(
+                    "`{}` must be {}",
+                    key.get_ref(),
+                    match key.get_ref().as_ref() {
+                        "url" => "a string",
+                        "services" => "an array of service names",
+                        _ => "true or false",
+                    }
+                ),
+                value.span(),
+            )),
+            (other, _) => problems.push(
+                error(
+                    DiagnosticKind::UnknownKey,
+                    format!("`{other}` is not a key of a host"),
+                    key.span(),
+                )
+                .hint("a host has `url`, `services` and `rest`"),
+            ),
+        }
+    }
+    let Some(url) = url else {
+        if problems.len() == before {
+            problems.push(
+                error(
+                    DiagnosticKind::MissingKey,
+                    format!("host `{host_name}` has no `url`"),
+                    name.span(),
+                )
+                .hint("the URL the other hosts reach it at, e.g. url = \"http://10.0.0.2:9001\""),
+            );
+        }
+        return None;
+    };
+    if !listed && !rest {
+        problems.push(
+            error(
+                DiagnosticKind::MissingKey,
+                format!("host `{host_name}` serves nothing"),
+                name.span(),
+            )
+            .hint("give it `services = [...]` or `rest = true`"),
+        );
+    }
+    (problems.len() == before).then(|| Host {
+        name: host_name,
+        url,
+        services,
+        rest,
+        span: host.span(),
+    })
+}
+
+/// Whether `url` is `http://authority` with nothing after but a `/`.
+fn check_url(url: &str) -> Result<(), &'static str> {
+    let Some(rest) = url.strip_prefix("http://") else {
+        return Err(if url.starts_with("https://") {
+            "https between hosts comes with mutual TLS; use http:// for now"
+        } else {
+            "it must start with http://"
+        });
+    };
+    let authority = rest.strip_suffix('/').unwrap_or(rest);
+    if authority.is_empty() {
+        return Err("it has no host");
+    }
+    if authority.contains(['/', '?', '#', '@', ' ']) {
+        return Err("it must be the host and port alone, with no path");
+    }
+    Ok(())
+}
+
+impl Placement {
+    /// Reads and parses the placement file at `path`.
+    pub fn load(path: &std::path::Path) -> Result<Placement, Vec<Diagnostic>> {
+        match SourceFile::read(path) {
+            Ok(file) => parse(file),
+            Err(e) => {
+                let file = Arc::new(SourceFile::new(path, ""));
+                Err(vec![Diagnostic::error(
+                    &file,
+                    DiagnosticKind::Io,
+                    format!("cannot read {}: {e}", path.display()),
+                )])
+            }
+        }
+    }
+
+    /// The host named `name`.
+    pub fn host(&self, name: &str) -> Option<&Host> {
+        self.hosts.iter().find(|h| h.name == name)
+    }
+
+    /// The host serving `service`: the one that lists it, or else the one
+    /// that takes the rest.
+    pub fn host_of(&self, service: &str) -> Option<&Host> {
+        self.hosts
+            .iter()
+            .find(|h| h.services.iter().any(|(s, _)| s == service))
+            .or_else(|| self.hosts.iter().find(|h| h.rest))
+    }
+
+    /// Every problem of this placement for an app with `services`: a
+    /// service placed twice, a service on no host, a name the app does not
+    /// have.
+    pub fn check<'a>(&self, services: impl IntoIterator<Item = &'a str>) -> Vec<Diagnostic> {
+        let app: Vec<&str> = services.into_iter().collect();
+        let mut problems = Vec::new();
+        let mut placed: BTreeMap<&str, &Host> = BTreeMap::new();
+        for host in &self.hosts {
+            for (service, span) in &host.services {
+                if let Some(first) = placed.insert(service, host) {
+                    let elsewhere = if first.name == host.name {
+                        format!("twice on host `{}`", host.name)
+                    } else {
+                        format!("on hosts `{}` and `{}`", first.name, host.name)
+                    };
+                    problems.push(
+                        Diagnostic::error(
+                            &self.file,
+                            DiagnosticKind::PlacedTwice,
+                            format!("`{service}` is placed {elsewhere}"),
+                        )
+                        .at(span.clone())
+                        .hint("a service is served by exactly one host"),
+                    );
+                }
+                if !app.contains(&service.as_str()) {
+                    problems.push(
+                        Diagnostic::error(
+                            &self.file,
+                            DiagnosticKind::UnknownService,
+                            format!("the app has no service `{service}`"),
+                        )
+                        .at(span.clone()),
+                    );
+                }
+            }
+        }
+        if !self.hosts.iter().any(|h| h.rest) {
+            let unplaced: Vec<&str> = app
+                .iter()
+                .copied()
+                .filter(|s| !placed.contains_key(s))
+                .collect();
+            if !unplaced.is_empty() {
+                problems.push(
+                    Diagnostic::error(
+                        &self.file,
+                        DiagnosticKind::Unplaced,
+                        format!("no host serves {}", names(&unplaced)),
+                    )
+                    .at(0..0)
+                    .hint("list them under a host's `services`, or give one host `rest = true`"),
+                );
+            }
+        }
+        problems
+    }
+}
+
+fn names(services: &[&str]) -> String {
+    services
+        .iter()
+        .map(|s| format!("`{s}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
