@@ -30,6 +30,7 @@ pub const PLATFORM_CODES: &[&str] = &[
     "unknown_service",
     "overloaded",
     "rate_limited",
+    "unavailable",
 ];
 
 const SECTIONS: &[&str] = &[

@@ -17,6 +17,7 @@ use mote_contract::{Bindings, CallTarget, Contract};
 use serde_json::Value;
 use wasmtime::{Store, Trap};
 
+use crate::RemoteCall;
 use crate::bindings::mote::service::types;
 use crate::context::{CallContext, Deadline};
 use crate::failure::{Failure, PlatformFailure};
@@ -258,6 +259,17 @@ fn execute(
             answer: crate::flow::run(shared, service, plan, admitted, &nested)?,
             callee_failures: Vec::new(),
         },
+        Implementation::Remote(remote) => {
+            let answer = remote.call(&RemoteCall {
+                service: service.contract.service.name.as_str(),
+                input: &admitted.text,
+                deadline: deadline.at,
+            })?;
+            Invocation {
+                answer: answer.map_err(|(code, message)| types::Failure { code, message }),
+                callee_failures: Vec::new(),
+            }
+        }
     };
     let limit = shared.config.max_answer_bytes;
     let size = match &invocation.answer {

@@ -27,11 +27,14 @@ pub enum PlatformFailure {
     /// The client sent more requests than the public address allows it
     /// (`mote up --rate-limit`).
     RateLimited,
+    /// A service placed on another host could not be reached: the host
+    /// is down, refused the connection, or broke it off.
+    Unavailable,
 }
 
 impl PlatformFailure {
     /// Every platform failure, for tables and documentation.
-    pub const ALL: [PlatformFailure; 9] = [
+    pub const ALL: [PlatformFailure; 10] = [
         PlatformFailure::InvalidInput,
         PlatformFailure::ContractViolation,
         PlatformFailure::Timeout,
@@ -41,6 +44,7 @@ impl PlatformFailure {
         PlatformFailure::UnknownService,
         PlatformFailure::Overloaded,
         PlatformFailure::RateLimited,
+        PlatformFailure::Unavailable,
     ];
 
     /// The stable snake_case code.
@@ -55,6 +59,7 @@ impl PlatformFailure {
             PlatformFailure::UnknownService => "unknown_service",
             PlatformFailure::Overloaded => "overloaded",
             PlatformFailure::RateLimited => "rate_limited",
+            PlatformFailure::Unavailable => "unavailable",
         }
     }
 
@@ -72,7 +77,9 @@ impl PlatformFailure {
             | PlatformFailure::RateLimited
             | PlatformFailure::Timeout
             | PlatformFailure::ResourceExhausted => true,
-            PlatformFailure::ContractViolation
+            // Names and addresses of the app's hosts are not for clients.
+            PlatformFailure::Unavailable
+            | PlatformFailure::ContractViolation
             | PlatformFailure::Trap
             | PlatformFailure::UndeclaredCall => false,
         }
@@ -106,7 +113,8 @@ pub enum Failure {
 }
 
 impl Failure {
-    pub(crate) fn platform(kind: PlatformFailure, message: impl Into<String>) -> Self {
+    /// A platform failure of `kind`, described by `message`.
+    pub fn platform(kind: PlatformFailure, message: impl Into<String>) -> Self {
         Failure::Platform {
             kind,
             message: message.into(),

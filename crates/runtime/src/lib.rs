@@ -144,6 +144,35 @@ pub trait CalleeDouble: Send + Sync {
     ) -> Option<Result<serde_json::Value, Failure>>;
 }
 
+/// One call of a service placed on another host, as the runtime hands it
+/// to a [`RemoteService`].
+#[derive(Debug, Clone, Copy)]
+pub struct RemoteCall<'a> {
+    /// The service called.
+    pub service: &'a str,
+    /// Its input, admitted: valid, numbers canonical.
+    pub input: &'a str,
+    /// When the answer must be in: the callee's own limit or the caller's
+    /// deadline, whichever comes first.
+    pub deadline: std::time::Instant,
+}
+
+/// The answer of another host: the output as JSON text, or a declared
+/// error (code and message) for the call path to check like a guest's.
+pub type RemoteAnswer = Result<String, (String, String)>;
+
+/// Reaches services that another host serves (see
+/// [`Runtime::load_remote`]). The runtime checks what comes back against
+/// the callee's contract, as it checks a guest's answer: a host that
+/// answers against the contract is a `contract_violation` here too.
+pub trait RemoteService: Send + Sync {
+    /// Sends `call` and waits for the answer, never past its deadline. A
+    /// host that cannot be reached is `Err` with
+    /// [`PlatformFailure::Unavailable`]; a platform failure the other host
+    /// answered with is `Err` with that failure.
+    fn call(&self, call: &RemoteCall<'_>) -> Result<RemoteAnswer, Failure>;
+}
+
 /// A loaded service's contract, shared with the runtime (cheap to clone).
 #[derive(Clone)]
 pub struct ServiceContract(Arc<LoadedService>);
@@ -375,6 +404,31 @@ impl Runtime {
             limits,
             implementation: Implementation::Flow(plan),
         })
+    }
+
+    /// Loads a service that another host serves: calls to it (from flows
+    /// and guests of this host) go through `remote`, and its answers are
+    /// checked against `contract` here. It is not served by this host.
+    pub fn load_remote(
+        &self,
+        contract: impl Into<Arc<Contract>>,
+        remote: Arc<dyn RemoteService>,
+    ) -> Result<(), LoadError> {
+        let contract: Arc<Contract> = contract.into();
+        let limits = ResolvedLimits::resolve(&contract.limits, &self.shared.config.default_limits);
+        self.insert(LoadedService {
+            contract,
+            limits,
+            implementation: Implementation::Remote(remote),
+        })
+    }
+
+    /// Whether `service` is served by another host (loaded with
+    /// [`Runtime::load_remote`]).
+    pub fn is_remote(&self, service: &str) -> bool {
+        self.shared
+            .lookup(service)
+            .is_some_and(|s| matches!(s.implementation, Implementation::Remote(_)))
     }
 
     fn insert(&self, service: LoadedService) -> Result<(), LoadError> {

@@ -24,6 +24,9 @@ pub(crate) enum Implementation {
     Component(Arc<ServiceCode>),
     /// A flow: calls to other loaded services, in the order its plan gives.
     Flow(FlowPlan),
+    /// A service another host serves, reached through `RemoteService`;
+    /// its answers are checked here as any other's.
+    Remote(Arc<dyn crate::RemoteService>),
 }
 
 /// A compiled component, ready to instantiate.

@@ -717,3 +717,136 @@ fn a_guest_s_own_calls_are_traced_at_their_depth() {
         "{trace:?}"
     );
 }
+
+/// Another host, as the runtime sees it: answers with `answer` (given
+/// the input text) and records each call.
+struct FakeHost {
+    answer: fn(&str) -> Result<mote_runtime::RemoteAnswer, Failure>,
+    calls: std::sync::Mutex<Vec<(String, String, std::time::Duration)>>,
+}
+
+impl mote_runtime::RemoteService for FakeHost {
+    fn call(
+        &self,
+        call: &mote_runtime::RemoteCall<'_>,
+    ) -> Result<mote_runtime::RemoteAnswer, Failure> {
+        self.calls.lock().unwrap().push((
+            call.service.to_string(),
+            call.input.to_string(),
+            call.deadline
+                .saturating_duration_since(std::time::Instant::now()),
+        ));
+        (self.answer)(call.input)
+    }
+}
+
+fn remote_sum(
+    answer: fn(&str) -> Result<mote_runtime::RemoteAnswer, Failure>,
+) -> (Runtime, std::sync::Arc<FakeHost>) {
+    let rt = Runtime::new(RuntimeConfig::default()).expect("engine starts");
+    let host = std::sync::Arc::new(FakeHost {
+        answer,
+        calls: std::sync::Mutex::new(Vec::new()),
+    });
+    let (contract, _) = &fixtures()["fixture.sum"];
+    rt.load_remote(mote_contract::load(contract).unwrap(), host.clone())
+        .unwrap();
+    (rt, host)
+}
+
+fn honest_sum(input: &str) -> Result<mote_runtime::RemoteAnswer, Failure> {
+    let input: serde_json::Value = serde_json::from_str(input).unwrap();
+    let (a, b) = (input["a"].as_i64().unwrap(), input["b"].as_i64().unwrap());
+    Ok(if a < 0 {
+        Err(("negative".into(), "a is negative".into()))
+    } else {
+        Ok(json!({"sum": a + b}).to_string())
+    })
+}
+
+#[test]
+fn a_remote_service_is_called_with_the_admitted_input_and_its_answers_are_checked() {
+    let (rt, host) = remote_sum(honest_sum);
+    assert!(rt.is_remote("fixture.sum"));
+    assert_eq!(
+        rt.call("fixture.sum", r#"{"a": 2.0, "b": 3}"#),
+        Ok(json!({"sum": 5}))
+    );
+    assert_eq!(
+        rt.call("fixture.sum", r#"{"a": -1, "b": 3}"#)
+            .unwrap_err()
+            .code(),
+        "negative"
+    );
+    // Refused before the other host is asked.
+    assert_eq!(
+        rt.call("fixture.sum", r#"{"a": "x", "b": 3}"#)
+            .unwrap_err()
+            .code(),
+        "invalid_input"
+    );
+    let calls = host.calls.lock().unwrap().clone();
+    assert_eq!(calls.len(), 2, "{calls:?}");
+    assert_eq!(calls[0].0, "fixture.sum");
+    assert_eq!(
+        calls[0].1, r#"{"a":2,"b":3}"#,
+        "the canonical input travels"
+    );
+    assert!(
+        calls[0].2 <= std::time::Duration::from_secs(10) && calls[0].2 > std::time::Duration::ZERO
+    );
+}
+
+#[test]
+fn a_remote_host_answering_against_the_contract_is_a_contract_violation_here() {
+    let (rt, _) = remote_sum(|_| Ok(Ok(r#"{"sum": "five"}"#.into())));
+    assert_eq!(
+        platform(rt.call("fixture.sum", r#"{"a": 2, "b": 3}"#)).0,
+        PlatformFailure::ContractViolation
+    );
+    let (rt, _) = remote_sum(|_| Ok(Ok(r#"{"sum": 6}"#.into())));
+    assert_eq!(
+        platform(rt.call("fixture.sum", r#"{"a": 2, "b": 3}"#)).0,
+        PlatformFailure::ContractViolation
+    );
+    let (rt, _) = remote_sum(|_| Ok(Err(("made_up".into(), "?".into()))));
+    assert_eq!(
+        platform(rt.call("fixture.sum", r#"{"a": 2, "b": 3}"#)).0,
+        PlatformFailure::ContractViolation
+    );
+}
+
+#[test]
+fn an_unreachable_host_is_unavailable_and_a_flow_over_it_passes_that_on() {
+    let (rt, _) = remote_sum(|_| {
+        Err(Failure::platform(
+            PlatformFailure::Unavailable,
+            "host back refused the connection",
+        ))
+    });
+    assert_eq!(
+        platform(rt.call("fixture.sum", r#"{"a": 2, "b": 3}"#)).0,
+        PlatformFailure::Unavailable
+    );
+    rt.load_flow(flow(TWO_WAVES, NEGATIVE)).unwrap();
+    assert!(!rt.is_remote("fixture.flow"));
+    let (kind, _) = platform(rt.call("fixture.flow", r#"{"a": 2, "b": 3}"#));
+    assert_eq!(kind, PlatformFailure::Unavailable);
+}
+
+#[test]
+fn a_flow_composes_remote_steps_as_it_composes_local_ones() {
+    let (rt, host) = remote_sum(honest_sum);
+    rt.load_flow(flow(TWO_WAVES, NEGATIVE)).unwrap();
+    assert_eq!(
+        rt.call("fixture.flow", r#"{"a": 2, "b": 3}"#),
+        Ok(json!({"total": 10}))
+    );
+    assert_eq!(host.calls.lock().unwrap().len(), 3);
+    assert_eq!(
+        rt.call("fixture.flow", r#"{"a": -1, "b": 3}"#)
+            .unwrap_err()
+            .code(),
+        "negative"
+    );
+}

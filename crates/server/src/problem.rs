@@ -31,7 +31,7 @@ pub fn platform_status(kind: PlatformFailure) -> u16 {
         PlatformFailure::InvalidInput => 400,
         PlatformFailure::UnknownService => 404,
         PlatformFailure::ContractViolation => 502,
-        PlatformFailure::Overloaded => 503,
+        PlatformFailure::Overloaded | PlatformFailure::Unavailable => 503,
         PlatformFailure::RateLimited => 429,
         PlatformFailure::Timeout => 504,
         PlatformFailure::ResourceExhausted
@@ -52,6 +52,7 @@ pub(crate) fn platform_title(kind: PlatformFailure) -> &'static str {
         PlatformFailure::UnknownService => "No such service",
         PlatformFailure::Overloaded => "The host is at capacity; try again",
         PlatformFailure::RateLimited => "Too many requests from this client; try again later",
+        PlatformFailure::Unavailable => "A host this call needs cannot be reached right now",
     }
 }
 
@@ -88,7 +89,11 @@ impl Problem {
             detail,
             kind.code(),
         );
-        problem.retry_after = (kind == PlatformFailure::Overloaded).then_some(1);
+        problem.retry_after = matches!(
+            kind,
+            PlatformFailure::Overloaded | PlatformFailure::Unavailable
+        )
+        .then_some(1);
         problem
     }
 

@@ -90,7 +90,7 @@ properties.value = { type = "string", maxLength = 8 }
 properties.length = { type = "integer", minimum = 0 }
 
 [[error]]
-code = "unavailable"
+code = "store_down"
 summary = "The store did not answer."
 status = 503
 
@@ -120,7 +120,7 @@ fn errors_without_when_are_injected_sometimes_and_replay_exactly() {
     assert_ne!(first, answers(6), "another seed gives other answers");
     let injected = first
         .iter()
-        .filter(|a| matches!(a, DoubleAnswer::Error { code, .. } if code == "unavailable"))
+        .filter(|a| matches!(a, DoubleAnswer::Error { code, .. } if code == "store_down"))
         .count();
     assert!(
         (50..150).contains(&injected),
@@ -146,7 +146,7 @@ fn errors_without_when_are_injected_sometimes_and_replay_exactly() {
 fn a_double_declines_when_no_output_can_satisfy_the_ensures() {
     let impossible = compile(
         &FLAKY
-            .replace("[[error]]\ncode = \"unavailable\"\nsummary = \"The store did not answer.\"\nstatus = 503\n", "")
+            .replace("[[error]]\ncode = \"store_down\"\nsummary = \"The store did not answer.\"\nstatus = 503\n", "")
             .replace(
                 r#"ensures = ["output.length == size(output.value)"]"#,
                 r#"ensures = ["output.length > 3", "output.length < 2"]"#,
