@@ -150,7 +150,30 @@ pub fn build(
     target_dir: &Path,
     progress: &mut dyn FnMut(Progress<'_>),
 ) -> Result<Vec<BuiltService>, AppError> {
-    let checked = check(app)?;
+    Ok(build_where(app, target_dir, progress, &|_| true)?.here)
+}
+
+/// An app split by placement: the services this host serves, built, and
+/// the contracts of those other hosts serve.
+#[derive(Debug, Clone)]
+pub struct Split {
+    /// The services served here.
+    pub here: Vec<BuiltService>,
+    /// The contracts of the services served elsewhere, which this host
+    /// calls but neither builds nor serves.
+    pub elsewhere: Vec<Arc<Contract>>,
+}
+
+/// Checks every contract of the app (the whole app: the call graph spans
+/// hosts) and builds the components of the services `here` picks by name;
+/// the others are left to the hosts that serve them.
+pub fn build_where(
+    app: &Path,
+    target_dir: &Path,
+    progress: &mut dyn FnMut(Progress<'_>),
+    here: &dyn Fn(&str) -> bool,
+) -> Result<Split, AppError> {
+    let (checked, elsewhere) = split(check(app)?, here);
     if checked.iter().any(|(s, _)| s.package.is_some())
         && mote_build::ensure_wasm_target()? == TargetStatus::Installed
     {
@@ -173,14 +196,38 @@ pub fn build(
             wasm,
         });
     }
-    Ok(built)
+    Ok(Split {
+        here: built,
+        elsewhere,
+    })
+}
+
+/// The checked services `here` picks, and the contracts of the others.
+fn split(
+    checked: Vec<(ServiceSource, Contract)>,
+    here: &dyn Fn(&str) -> bool,
+) -> (Vec<(ServiceSource, Contract)>, Vec<Arc<Contract>>) {
+    let (mine, theirs): (Vec<_>, Vec<_>) = checked
+        .into_iter()
+        .partition(|(_, contract)| here(contract.service.name.as_str()));
+    (mine, theirs.into_iter().map(|(_, c)| Arc::new(c)).collect())
 }
 
 /// Like [`build`], but never runs cargo: every component must already be
 /// in `target_dir`. For hosts that serve prebuilt, attested artefacts, so
 /// that no service's build scripts or macros run on them.
 pub fn locate(app: &Path, target_dir: &Path) -> Result<Vec<BuiltService>, AppError> {
-    let checked = check(app)?;
+    Ok(locate_where(app, target_dir, &|_| true)?.here)
+}
+
+/// [`locate`] for the services `here` picks, as [`build_where`] builds
+/// them.
+pub fn locate_where(
+    app: &Path,
+    target_dir: &Path,
+    here: &dyn Fn(&str) -> bool,
+) -> Result<Split, AppError> {
+    let (checked, elsewhere) = split(check(app)?, here);
     let mut built = Vec::with_capacity(checked.len());
     for (source, contract) in checked {
         let wasm = if contract.flow.is_some() {
@@ -204,7 +251,10 @@ pub fn locate(app: &Path, target_dir: &Path) -> Result<Vec<BuiltService>, AppErr
             wasm,
         });
     }
-    Ok(built)
+    Ok(Split {
+        here: built,
+        elsewhere,
+    })
 }
 
 /// Discovers the app's services and checks each contract, then the app as

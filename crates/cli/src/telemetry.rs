@@ -58,6 +58,7 @@ pub fn init(default_filter: &str) -> Telemetry {
                 .with_tracer(provider.tracer("mote"))
                 .with_filter(EnvFilter::new(EXPORTED));
             tracing_subscriber::registry().with(log).with(spans).init();
+            mote_server::install_trace_context(Box::new(W3cTraceContext));
             Telemetry {
                 provider: Some(provider),
             }
@@ -79,5 +80,33 @@ impl Drop for Telemetry {
         {
             eprintln!("warning: some traces were not exported: {e}");
         }
+    }
+}
+
+/// W3C Trace Context for the spans the OpenTelemetry layer records, so
+/// that a trace continues across hosts (see `mote_server::TraceContext`).
+struct W3cTraceContext;
+
+impl mote_server::TraceContext for W3cTraceContext {
+    fn traceparent(&self, span: &tracing::Span) -> Option<String> {
+        use opentelemetry::propagation::TextMapPropagator as _;
+        use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+        let mut carrier = std::collections::HashMap::new();
+        opentelemetry_sdk::propagation::TraceContextPropagator::new()
+            .inject_context(&span.context(), &mut carrier);
+        carrier.remove(mote_server::TRACEPARENT)
+    }
+
+    fn continue_trace(&self, span: &tracing::Span, traceparent: &str) {
+        use opentelemetry::propagation::TextMapPropagator as _;
+        use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+        let carrier = std::collections::HashMap::from([(
+            mote_server::TRACEPARENT.to_string(),
+            traceparent.to_string(),
+        )]);
+        let parent =
+            opentelemetry_sdk::propagation::TraceContextPropagator::new().extract(&carrier);
+        // A malformed header leaves the call as the root of its own trace.
+        let _ = span.set_parent(parent);
     }
 }

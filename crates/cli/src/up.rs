@@ -99,6 +99,81 @@ pub struct Request {
     /// mote does not authenticate end users: the ingress does.
     #[arg(long = "identity-header", value_name = "NAME")]
     pub identity_headers: Vec<String>,
+    /// Serve one host's share of the app, as this placement file places
+    /// it (see `mote check --placement`): only the services placed on
+    /// --host are built and served; calls to the others go over HTTP to
+    /// the hosts that serve them, and their answers are checked here
+    /// against their contracts.
+    #[arg(long, value_name = "FILE", requires = "host")]
+    pub placement: Option<PathBuf>,
+    /// Which host of the placement this process is.
+    #[arg(long, value_name = "NAME", requires = "placement")]
+    pub host: Option<String>,
+    /// Where the other hosts reach this one: every service it serves,
+    /// internal ones too [default: 127.0.0.1 and the port of this host's
+    /// URL in the placement]. Hosts do not authenticate each other yet:
+    /// keep it on a private network.
+    #[arg(long, value_name = "ADDR", requires = "placement")]
+    pub peer_addr: Option<SocketAddr>,
+}
+
+/// This process's share of a placement.
+struct Share {
+    placement: mote_placement::Placement,
+    host: mote_placement::Host,
+    peer_addr: SocketAddr,
+}
+
+impl Share {
+    /// Whether `service` is served here.
+    fn serves(&self, service: &str) -> bool {
+        self.placement
+            .host_of(service)
+            .is_some_and(|h| h.name == self.host.name)
+    }
+}
+
+/// The share of the placement `request` names, if it names one.
+fn share(request: &Request) -> Result<Option<Share>, ExitCode> {
+    let (Some(file), Some(name)) = (&request.placement, &request.host) else {
+        return Ok(None);
+    };
+    let placement = mote_placement::Placement::load(file).map_err(|problems| {
+        for problem in &problems {
+            eprintln!("{}", crate::check::render(problem));
+        }
+        ExitCode::from(exit::PROBLEMS)
+    })?;
+    let Some(host) = placement.host(name).cloned() else {
+        eprintln!(
+            "error: {} places no host named `{name}`; its hosts: {}",
+            file.display(),
+            placement
+                .hosts
+                .iter()
+                .map(|h| h.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        return Err(ExitCode::from(exit::USAGE));
+    };
+    let peer_addr = match request.peer_addr {
+        Some(addr) => addr,
+        None => {
+            let port = host
+                .url
+                .trim_end_matches('/')
+                .rsplit_once(':')
+                .and_then(|(_, port)| port.parse::<u16>().ok())
+                .unwrap_or(80);
+            SocketAddr::from(([127, 0, 0, 1], port))
+        }
+    };
+    Ok(Some(Share {
+        placement,
+        host,
+        peer_addr,
+    }))
 }
 
 pub fn run(request: Request) -> ExitCode {
@@ -145,21 +220,42 @@ pub fn run(request: Request) -> ExitCode {
         trusted.push(public);
     }
 
+    let share = match share(&request) {
+        Ok(share) => share,
+        Err(code) => return code,
+    };
+    let here = |service: &str| share.as_ref().is_none_or(|s| s.serves(service));
     let mut progress = crate::run::report_progress;
     // A host that serves only attested artefacts never builds: building
     // runs the services' build scripts and macros on this machine.
-    let built = if request.require_attestation {
-        mote_app::locate(&request.dir, &target_dir)
+    let split = if request.require_attestation {
+        mote_app::locate_where(&request.dir, &target_dir, &here)
     } else {
-        mote_app::build(&request.dir, &target_dir, &mut progress)
+        mote_app::build_where(&request.dir, &target_dir, &mut progress, &here)
     };
-    let built = match built {
-        Ok(built) => built,
+    let mote_app::Split {
+        here: built,
+        elsewhere,
+    } = match split {
+        Ok(split) => split,
         Err(e) => {
             crate::run::render_app_error(&e);
             return ExitCode::from(exit::PROBLEMS);
         }
     };
+    if let Some(share) = &share {
+        let names = built
+            .iter()
+            .map(|b| b.contract.service.name.as_str())
+            .chain(elsewhere.iter().map(|c| c.service.name.as_str()));
+        let problems = share.placement.check(names);
+        if !problems.is_empty() {
+            for problem in &problems {
+                eprintln!("{}", crate::check::render(problem));
+            }
+            return ExitCode::from(exit::PROBLEMS);
+        }
+    }
     // Attestations are checked before loading, so that an attested
     // component runs exactly the compiled code its attestation binds (or
     // code compiled afresh), never whatever the cache holds.
@@ -193,6 +289,11 @@ pub fn run(request: Request) -> ExitCode {
             return ExitCode::from(exit::PROBLEMS);
         }
     };
+    if let Some(share) = &share
+        && let Err(code) = load_elsewhere(&runtime, share, elsewhere)
+    {
+        return code;
+    }
 
     let verification = match decide(
         &request,
@@ -232,7 +333,38 @@ pub fn run(request: Request) -> ExitCode {
             return ExitCode::from(exit::USAGE);
         }
     };
-    serve(&request, gateway, &loaded)
+    serve(&request, gateway, &loaded, share.as_ref())
+}
+
+/// Loads the services other hosts serve, each reached at its host's URL.
+fn load_elsewhere(
+    runtime: &Runtime,
+    share: &Share,
+    elsewhere: Vec<Arc<mote_contract::Contract>>,
+) -> Result<(), ExitCode> {
+    if elsewhere.is_empty() {
+        return Ok(());
+    }
+    let hosts = mote_server::RemoteHosts::start().map_err(|e| {
+        eprintln!("error: cannot start the threads that call other hosts: {e}");
+        ExitCode::from(exit::PLATFORM)
+    })?;
+    let mut reach = BTreeMap::new();
+    for contract in elsewhere {
+        let name = contract.service.name.to_string();
+        let Some(host) = share.placement.host_of(&name) else {
+            continue;
+        };
+        let remote = reach
+            .entry(host.name.clone())
+            .or_insert_with(|| hosts.host(&host.name, &host.url));
+        eprintln!("      Remote {name} (host {}, {})", host.name, host.url);
+        if let Err(e) = runtime.load_remote(contract, Arc::clone(remote)) {
+            eprintln!("error: {e}");
+            return Err(ExitCode::from(exit::PROBLEMS));
+        }
+    }
+    Ok(())
 }
 
 /// How each service earns its place: a valid attestation, a remembered
@@ -406,7 +538,12 @@ fn attestation(
     })
 }
 
-fn serve(request: &Request, gateway: Arc<Gateway>, loaded: &[LoadedService]) -> ExitCode {
+fn serve(
+    request: &Request,
+    gateway: Arc<Gateway>,
+    loaded: &[LoadedService],
+    share: Option<&Share>,
+) -> ExitCode {
     let tokio = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -434,6 +571,19 @@ fn serve(request: &Request, gateway: Arc<Gateway>, loaded: &[LoadedService]) -> 
                 );
                 return ExitCode::from(exit::USAGE);
             }
+        };
+        let peer = match share {
+            Some(share) => match tokio::net::TcpListener::bind(share.peer_addr).await {
+                Ok(listener) => Some(listener),
+                Err(e) => {
+                    eprintln!(
+                        "error: cannot listen on {} (the peer address of host `{}`; --peer-addr picks another): {e}",
+                        share.peer_addr, share.host.name
+                    );
+                    return ExitCode::from(exit::USAGE);
+                }
+            },
+            None => None,
         };
         let addr = listener.local_addr().unwrap_or(request.addr);
         let admin_addr = admin.local_addr().unwrap_or(request.admin_addr);
@@ -473,6 +623,22 @@ fn serve(request: &Request, gateway: Arc<Gateway>, loaded: &[LoadedService]) -> 
         println!(
             "admin on http://{admin_addr}  (console /console/, every service, catalog /v1/services, OpenAPI /openapi.json, metrics /metrics)"
         );
+        let peer_side = match (peer, share) {
+            (Some(peer), Some(share)) => {
+                println!(
+                    "peer on http://{}  (host `{}` of the placement: its services, for the other hosts)",
+                    peer.local_addr().unwrap_or(share.peer_addr),
+                    share.host.name
+                );
+                Some(tokio::spawn(mote_server::serve_to(
+                    peer,
+                    Arc::clone(&gateway),
+                    Audience::Peer,
+                    until_stopped(stopped.clone()),
+                )))
+            }
+            _ => None,
+        };
         println!("listening on http://{addr}  (public services, catalog /v1/services, OpenAPI /openapi.json; Ctrl-C stops)");
         let admin_side = tokio::spawn(mote_server::serve_to(
             admin,
@@ -482,7 +648,11 @@ fn serve(request: &Request, gateway: Arc<Gateway>, loaded: &[LoadedService]) -> 
         ));
         let served = mote_server::serve_to(listener, gateway, Audience::Public, until_stopped(stopped)).await;
         let admin_served = admin_side.await.unwrap_or_else(|e| Err(std::io::Error::other(e)));
-        match served.and(admin_served) {
+        let peer_served = match peer_side {
+            Some(side) => side.await.unwrap_or_else(|e| Err(std::io::Error::other(e))),
+            None => Ok(()),
+        };
+        match served.and(admin_served).and(peer_served) {
             Ok(()) => {
                 eprintln!("stopped: calls in flight finished");
                 ExitCode::SUCCESS

@@ -573,3 +573,232 @@ fn internal_services_are_invisible_from_the_public_address_and_reachable_from_th
     let (code, stderr) = up.terminate();
     assert_eq!(code, Some(0), "{stderr}");
 }
+
+/// Ports free right now, for a placement file that must name them.
+fn free_ports(n: usize) -> Vec<u16> {
+    let listeners: Vec<std::net::TcpListener> = (0..n)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect();
+    listeners
+        .iter()
+        .map(|l| l.local_addr().unwrap().port())
+        .collect()
+}
+
+/// Starts host `host` of `placement` for the shop.
+fn start_host(placement: &str, host: &str, target: &str) -> Up {
+    Up::start(&[
+        "up",
+        "examples/shop",
+        "--placement",
+        placement,
+        "--host",
+        host,
+        "--addr",
+        "127.0.0.1:0",
+        "--cases",
+        "100",
+        "--target-dir",
+        target,
+    ])
+}
+
+#[test]
+fn the_shop_split_over_three_hosts_answers_as_one_process_does_and_outlives_a_host() {
+    let target = shared_target();
+    let ports = free_ports(3);
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("placed-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let placement = dir.join("placement.toml");
+    // The flow on one host, its steps over the two others.
+    std::fs::write(
+        &placement,
+        format!(
+            "[host.front]\nurl = \"http://127.0.0.1:{}\"\nservices = [\"shop.checkout\"]\n\n\
+             [host.middle]\nurl = \"http://127.0.0.1:{}\"\nservices = [\"cart.total\", \"tax.vat\"]\n\n\
+             [host.back]\nurl = \"http://127.0.0.1:{}\"\nrest = true\n",
+            ports[0], ports[1], ports[2]
+        ),
+    )
+    .unwrap();
+    let placement = placement.to_string_lossy().into_owned();
+    let one = Up::start(&[
+        "up",
+        "examples/shop",
+        "--addr",
+        "127.0.0.1:0",
+        "--cases",
+        "100",
+        "--target-dir",
+        &target,
+    ]);
+    let back = start_host(&placement, "back", &target);
+    let middle = start_host(&placement, "middle", &target);
+    let front = start_host(&placement, "front", &target);
+    assert_eq!(
+        front.lines.len(),
+        2,
+        "the front serves the flow alone: {:#?}",
+        front.lines
+    );
+    assert!(
+        front
+            .lines
+            .iter()
+            .any(|l| l.starts_with("peer on http://127.0.0.1:"))
+    );
+    let inputs = [
+        r#"{"items":[{"sku":"MUG-001","unit_cents":1299,"qty":2}],"country":"NL","weight_grams":800}"#,
+        r#"{"items":[{"sku":"TEA-042","unit_cents":450,"qty":3},{"sku":"MUG-001","unit_cents":1299,"qty":1}],"country":"DE","weight_grams":1200}"#,
+        r#"{"items":[{"sku":"MUG-001","unit_cents":1299,"qty":2}],"country":"BE","weight_grams":29000}"#,
+        r#"{"items":[{"sku":"MUG-001","unit_cents":0,"qty":2}],"country":"NL","weight_grams":800}"#,
+        r#"{"items":[],"country":"DE","weight_grams":100}"#,
+        r#"{"items":[],"country":"XX","weight_grams":100}"#,
+    ];
+    let without_id = |(status, mut body): (u16, serde_json::Value)| {
+        if let Some(problem) = body.as_object_mut() {
+            problem.remove("call_id");
+            problem.remove("detail");
+        }
+        (status, body)
+    };
+    for input in inputs {
+        let expected = without_id(one.post("/v1/shop.checkout", input));
+        assert_eq!(
+            without_id(front.post("/v1/shop.checkout", input)),
+            expected,
+            "{input}"
+        );
+    }
+    // An internal service is served to the other hosts at the peer
+    // address, and still not on the public one.
+    let peer = format!("127.0.0.1:{}", ports[1]);
+    let (status, body) = request(
+        &peer,
+        "POST",
+        "/v1/tax.vat",
+        r#"{"net_cents":1000,"country":"NL"}"#,
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        middle
+            .post("/v1/tax.vat", r#"{"net_cents":1000,"country":"NL"}"#)
+            .0,
+        404
+    );
+
+    // A host down: a prompt `unavailable`, naming no host to the client.
+    drop(middle);
+    let started = std::time::Instant::now();
+    let (status, body) = front.post("/v1/shop.checkout", inputs[0]);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        (status, &body["code"]),
+        (503, &serde_json::json!("unavailable")),
+        "{body}"
+    );
+    assert!(
+        !body["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("127.0.0.1"),
+        "{body}"
+    );
+    // Back again: calls recover without restarting the others.
+    let _middle = start_host(&placement, "middle", &target);
+    let (status, body) = front.post("/v1/shop.checkout", inputs[0]);
+    assert_eq!(status, 200, "{body}");
+    drop(back);
+}
+
+/// `mote up` for host `host` of `placement`, exporting spans to `endpoint`.
+fn start_traced_host(placement: &str, host: &str, target: &str, endpoint: &str) -> Up {
+    let mut up = Up {
+        child: command(&[
+            "up",
+            "examples/shop",
+            "--placement",
+            placement,
+            "--host",
+            host,
+            "--addr",
+            "127.0.0.1:0",
+            "--admin-addr",
+            "127.0.0.1:0",
+            "--no-verify",
+            "--target-dir",
+            target,
+        ])
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap(),
+        lines: Vec::new(),
+        addr: String::new(),
+        admin: String::new(),
+    };
+    up.wait_until_listening();
+    up
+}
+
+#[test]
+fn one_trace_spans_the_hosts_a_call_crosses() {
+    let (endpoint, received) = collector();
+    let target = shared_target();
+    let ports = free_ports(2);
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("traced-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let placement = dir.join("placement.toml");
+    std::fs::write(
+        &placement,
+        format!(
+            "[host.front]\nurl = \"http://127.0.0.1:{}\"\nservices = [\"shop.checkout\"]\n\n\
+             [host.back]\nurl = \"http://127.0.0.1:{}\"\nrest = true\n",
+            ports[0], ports[1]
+        ),
+    )
+    .unwrap();
+    let placement = placement.to_string_lossy().into_owned();
+    let back = start_traced_host(&placement, "back", &target, &endpoint);
+    let front = start_traced_host(&placement, "front", &target, &endpoint);
+    let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let (status, answer) = request_with(
+        &front.addr,
+        "POST",
+        "/v1/shop.checkout",
+        &format!("traceparent: 00-{trace_id}-00f067aa0ba902b7-01\r\n"),
+        r#"{"items":[{"sku":"MUG-001","unit_cents":1299,"qty":2}],"country":"NL","weight_grams":800}"#,
+    );
+    assert_eq!(status, 200, "{answer}");
+    let id: Vec<u8> = (0..16)
+        .map(|i| u8::from_str_radix(&trace_id[2 * i..2 * i + 2], 16).unwrap())
+        .collect();
+    // Each host flushes its spans as it stops: the front's first, then
+    // the back's, both in the client's trace.
+    for (host, up) in [("front", front), ("back", back)] {
+        let (code, stderr) = up.terminate();
+        assert_eq!(code, Some(0), "{stderr}");
+        let (_, body) = received
+            .recv_timeout(std::time::Duration::from_secs(20))
+            .unwrap_or_else(|_| panic!("host {host} exported no spans"));
+        assert!(
+            body.windows(16).any(|w| w == id.as_slice()),
+            "host {host}'s spans are not in the client's trace"
+        );
+        let text = String::from_utf8_lossy(&body);
+        let called = if host == "front" {
+            "shop.checkout"
+        } else {
+            "tax.vat"
+        };
+        assert!(
+            text.contains(called),
+            "host {host} exported no span of {called}"
+        );
+    }
+}

@@ -7,6 +7,9 @@
 //!    polled ten times a second (the console's own page polls every
 //!    3 s), to show an open console costs the served calls nothing
 //!    measurable;
+//! 3. (below 2) the same five-step flow with its steps placed on
+//!    another host, as `mote up --placement` runs it: every step a
+//!    loopback HTTP call whose answer is checked on return;
 //! 2. a five-step flow composed in-process against the same five steps as
 //!    separate HTTP calls chained over loopback: what composing costs,
 //!    beyond the steps' own work, in each.
@@ -402,6 +405,36 @@ fn main() {
     println!(
         "the flow called once over loopback HTTP             {:>8.1} µs",
         micros(flow_over_http)
+    );
+    // The steps on another host: the mote server above, reached as a
+    // placement reaches it.
+    let hosts = mote_server::RemoteHosts::start().unwrap();
+    let placed = Runtime::new(RuntimeConfig::default()).unwrap();
+    let sum = runtime.contract("fixture.sum").unwrap().shared();
+    placed
+        .load_remote(sum, hosts.host("back", &format!("http://{mote}")))
+        .unwrap();
+    let checked = mote_contract::check_source(mote_contract::SourceFile::new("flow.toml", FLOW));
+    placed.load_flow(checked.contract.unwrap()).unwrap();
+    for _ in 0..500 {
+        placed.call("bench.flow", input).unwrap();
+    }
+    let placed_flow = median(
+        (0..CHAIN_SAMPLES)
+            .map(|_| {
+                let start = Instant::now();
+                placed.call("bench.flow", input).unwrap();
+                start.elapsed()
+            })
+            .collect(),
+    );
+    println!(
+        "the flow, its five steps on another host (placement) {:>8.1} µs",
+        micros(placed_flow)
+    );
+    println!(
+        "placement / one process: {:.1}×",
+        placed_flow.as_secs_f64() / flow.as_secs_f64()
     );
     let flow_added = flow.saturating_sub(steps);
     let chain_added = chain.saturating_sub(steps);

@@ -10,14 +10,12 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use http_body_util::{BodyExt, Full, Limited};
-use hyper::body::Bytes;
-use hyper::client::conn::http1::SendRequest;
-use hyper::{Uri, header};
-use hyper_util::rt::TokioIo;
+use hyper::Uri;
 use mote_contract::Contract;
 use mote_runtime::{PlatformFailure, ResolvedLimits};
 use mote_verify::{Answer, Target};
+
+use crate::connections::Connections;
 use serde_json::Value;
 
 /// Why a URL cannot be a target.
@@ -40,25 +38,19 @@ pub enum UrlError {
 /// default, for each answer over HTTP.
 pub const DEFAULT_LATENCY_ALLOWANCE: Duration = Duration::from_millis(50);
 
-/// The largest answer read back from a server; a larger one is refused
-/// rather than read to the end.
-pub const MAX_RESPONSE_BYTES: usize = 8 * 1024 * 1024;
-
 /// A service behind an HTTP endpoint, judged as a [`Target`]. Besides the
 /// answer's content, each answer's latency is judged against the
 /// contract's `timeout_ms` plus a network allowance: a slower answer is a
 /// `timeout`, whatever it says.
 pub struct HttpTarget {
     uri: Uri,
-    authority: String,
     statuses: HashMap<String, u16>,
     timeout: Duration,
     /// The contract's deadline for one call.
     deadline: Duration,
     allowance: Duration,
     tokio: tokio::runtime::Runtime,
-    /// Kept-alive connections not in use; a call takes one or opens one.
-    idle: Mutex<Vec<SendRequest<Full<Bytes>>>>,
+    connections: Connections,
     slowest: Mutex<Option<(Duration, String)>>,
 }
 
@@ -92,7 +84,6 @@ impl HttpTarget {
             .map_err(UrlError::Runtime)?;
         Ok(HttpTarget {
             uri,
-            authority,
             statuses: contract
                 .errors
                 .iter()
@@ -102,7 +93,7 @@ impl HttpTarget {
             deadline: ResolvedLimits::resolve(&contract.limits, &ResolvedLimits::default()).timeout,
             allowance: DEFAULT_LATENCY_ALLOWANCE,
             tokio,
-            idle: Mutex::new(Vec::new()),
+            connections: Connections::new(authority),
             slowest: Mutex::new(None),
         })
     }
@@ -122,85 +113,13 @@ impl HttpTarget {
             .clone()
     }
 
-    async fn send(
-        &self,
-        connection: &mut Option<SendRequest<Full<Bytes>>>,
-        body: String,
-    ) -> Result<(u16, Option<String>, Bytes), String> {
-        // A kept-alive connection the server closed is replaced once.
-        for attempt in 0..2 {
-            if connection.as_ref().is_none_or(|c| c.is_closed()) {
-                let stream = tokio::net::TcpStream::connect(&self.authority)
-                    .await
-                    .map_err(|e| format!("cannot connect to {}: {e}", self.authority))?;
-                let _ = stream.set_nodelay(true);
-                let (sender, driver) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-                    .await
-                    .map_err(|e| format!("HTTP handshake with {} failed: {e}", self.authority))?;
-                tokio::spawn(driver);
-                *connection = Some(sender);
-            }
-            let Some(sender) = connection.as_mut() else {
-                continue;
-            };
-            if sender.ready().await.is_err() {
-                *connection = None;
-                continue;
-            }
-            let path = self.uri.path_and_query().map_or("/", |p| p.as_str());
-            let request = hyper::Request::post(path)
-                .header(header::HOST, &self.authority)
-                .header(header::CONTENT_TYPE, "application/json")
-                .header(header::ACCEPT, "application/json, application/problem+json")
-                .body(Full::new(Bytes::from(body.clone())))
-                .map_err(|e| e.to_string())?;
-            match sender.send_request(request).await {
-                Ok(response) => {
-                    let status = response.status().as_u16();
-                    let media = response
-                        .headers()
-                        .get(header::CONTENT_TYPE)
-                        .and_then(|v| v.to_str().ok())
-                        .map(str::to_string);
-                    let bytes = Limited::new(response.into_body(), MAX_RESPONSE_BYTES)
-                        .collect()
-                        .await
-                        .map_err(|e| {
-                            format!(
-                                "the response body broke off or exceeded {MAX_RESPONSE_BYTES} bytes: {e}"
-                            )
-                        })?
-                        .to_bytes();
-                    return Ok((status, media, bytes));
-                }
-                Err(e) if attempt == 0 => {
-                    tracing::debug!("retrying on a fresh connection: {e}");
-                    *connection = None;
-                }
-                Err(e) => return Err(format!("the request failed: {e}")),
-            }
-        }
-        Err(format!("no usable connection to {}", self.authority))
-    }
-
     /// Reads one HTTP answer as the protocol defines it.
     fn answer(&self, status: u16, media: Option<&str>, body: &[u8]) -> Answer {
         let text = String::from_utf8_lossy(body).into_owned();
         if (200..300).contains(&status) {
             return Answer::Output(serde_json::from_str(&text).map_err(|_| text));
         }
-        let problem = media
-            .filter(|m| {
-                m.split(';')
-                    .next()
-                    .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/problem+json"))
-            })
-            .and_then(|_| serde_json::from_str::<Value>(&text).ok());
-        let Some(code) = problem
-            .as_ref()
-            .and_then(|p| p.get("code"))
-            .and_then(Value::as_str)
-        else {
+        let Some((code, message)) = crate::connections::problem(media, body) else {
             return Answer::Protocol {
                 message: format!(
                     "status {status} without an application/problem+json body carrying `code` (content type {}, body {})",
@@ -209,12 +128,7 @@ impl HttpTarget {
                 ),
             };
         };
-        let message = problem
-            .as_ref()
-            .and_then(|p| p.get("detail").or_else(|| p.get("title")))
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string();
+        let code = code.as_str();
         if let Some(&declared) = self.statuses.get(code) {
             if declared != status {
                 return Answer::Protocol {
@@ -252,14 +166,10 @@ fn truncate(text: &str) -> String {
 impl HttpTarget {
     /// One exchange on a connection of its own, judged for latency.
     async fn exchange(&self, text: &str) -> Answer {
-        let mut connection = self
-            .idle
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .pop();
+        let path = self.uri.path_and_query().map_or("/", |p| p.as_str());
         let started = Instant::now();
         let exchange =
-            tokio::time::timeout(self.timeout, self.send(&mut connection, text.to_string())).await;
+            tokio::time::timeout(self.timeout, self.connections.post(path, &[], text)).await;
         let took = started.elapsed();
         {
             let mut slowest = self
@@ -269,16 +179,6 @@ impl HttpTarget {
             if slowest.as_ref().is_none_or(|(longest, _)| took > *longest) {
                 *slowest = Some((took, text.to_string()));
             }
-        }
-        // A connection whose request timed out may still carry its answer:
-        // it is dropped rather than given back.
-        if exchange.is_ok()
-            && let Some(connection) = connection
-        {
-            self.idle
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner())
-                .push(connection);
         }
         let limit = self.deadline + self.allowance;
         match exchange {
@@ -291,10 +191,10 @@ impl HttpTarget {
                     self.allowance.as_millis()
                 ),
             },
-            Ok(Ok((status, media, body))) => self.answer(status, media.as_deref(), &body),
-            Ok(Err(message)) => Answer::Platform {
+            Ok(Ok(answer)) => self.answer(answer.status, answer.media.as_deref(), &answer.body),
+            Ok(Err(error)) => Answer::Platform {
                 code: "unreachable".into(),
-                message,
+                message: error.to_string(),
             },
             Err(_) => Answer::Platform {
                 code: PlatformFailure::Timeout.code().into(),

@@ -138,8 +138,14 @@ pub enum Audience {
     /// name every service, are not served.
     Public,
     /// Operators (the admin address, on loopback by default): every
-    /// service, the full catalog and OpenAPI, and metrics.
+    /// service, the full catalog and OpenAPI, metrics and the console.
     Admin,
+    /// The other hosts of the app, under a placement (the peer address):
+    /// every service this host serves, internal ones too, so that their
+    /// callers elsewhere reach them; no metrics, no console. Hosts do not
+    /// authenticate each other yet: keep this address on a private
+    /// network.
+    Peer,
 }
 
 /// Everything the HTTP routes share.
@@ -229,9 +235,11 @@ impl Gateway {
         mut verification: BTreeMap<String, Verification>,
         config: ServerConfig,
     ) -> std::io::Result<Self> {
+        // Services placed on other hosts are called from here, not served.
         let services: BTreeMap<String, Served> = runtime
             .services()
             .into_iter()
+            .filter(|name| !runtime.is_remote(name))
             .filter_map(|name| {
                 let contract = runtime.contract(&name)?;
                 let verification = verification
@@ -289,7 +297,7 @@ impl Gateway {
     /// not exist or is not for that audience.
     pub(crate) fn served(&self, name: &str, audience: Audience) -> Option<&Served> {
         self.services.get(name).filter(|s| {
-            audience == Audience::Admin || s.contract.service.visibility == Visibility::Public
+            audience != Audience::Public || s.contract.service.visibility == Visibility::Public
         })
     }
 
@@ -297,7 +305,7 @@ impl Gateway {
     pub(crate) fn openapi_for(&self, audience: Audience) -> &Value {
         match audience {
             Audience::Public => &self.public_openapi,
-            Audience::Admin => &self.openapi,
+            Audience::Admin | Audience::Peer => &self.openapi,
         }
     }
 

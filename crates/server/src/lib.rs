@@ -19,16 +19,21 @@
 
 mod call_pool;
 mod client;
+mod connections;
 mod console;
 mod gateway;
 mod live;
 mod metrics;
 mod openapi;
 mod problem;
+mod remote;
 mod routes;
+mod trace_context;
 
 pub use client::{HttpTarget, UrlError};
 pub use gateway::{Audience, Gateway, ServerConfig, Verification, default_call_threads};
 pub use openapi::openapi;
 pub use problem::platform_status;
+pub use remote::RemoteHosts;
 pub use routes::{router, serve, serve_to};
+pub use trace_context::{TRACEPARENT, TraceContext, install_trace_context};

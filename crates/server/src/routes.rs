@@ -31,7 +31,7 @@ pub fn router(gateway: Arc<Gateway>, audience: Audience) -> Router {
         .route("/readyz", get(readyz));
     let routes = match audience {
         Audience::Admin => crate::console::routes(routes.route("/metrics", get(metrics))),
-        Audience::Public => routes,
+        Audience::Public | Audience::Peer => routes,
     };
     routes
         .fallback(not_found)
@@ -275,6 +275,7 @@ pub(crate) async fn answer(
     if let Some(identity) = identity(&config.identity_headers, headers) {
         span.record("client_identity", identity.as_str());
     }
+    crate::trace_context::incoming(&span, headers);
     let runtime = gateway.runtime.clone();
     let name = service.to_string();
     let call_span = span.clone();
