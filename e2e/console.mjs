@@ -4,7 +4,7 @@
 // on a page fails the run. Screenshots go to the folder given third.
 //
 //   node e2e/console.mjs MOTE APP SHOTS
-import { chromium } from "playwright-core";
+import { launch, test, expect, finish } from "./harness.mjs";
 import { spawn } from "node:child_process";
 import { createInterface } from "node:readline";
 import { mkdirSync } from "node:fs";
@@ -36,33 +36,11 @@ const { admin, publicAddr } = await new Promise((done, fail) => {
 });
 const console_ = `http://${admin}/console/`;
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  args: ["--no-sandbox"],
-});
-const page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
-const errors = [];
-page.on("pageerror", (e) => errors.push(`page error: ${e.message}`));
-page.on("console", (m) => {
-  if (m.type() === "error") errors.push(`console error: ${m.text()}`);
-});
+const { browser, page, errors } = await launch();
 page.on("response", (r) => {
   if (r.status() >= 400 && !r.url().includes("/api/try/")) errors.push(`${r.status()} for ${r.url()}`);
 });
 
-let failed = 0;
-async function test(name, body) {
-  try {
-    await body();
-    console.log(`ok    ${name}`);
-  } catch (e) {
-    failed += 1;
-    console.log(`FAIL  ${name}\n      ${e.message}`);
-  }
-}
-function expect(condition, message) {
-  if (!condition) throw new Error(message);
-}
 async function json(url, init) {
   const response = await fetch(url, init);
   return { status: response.status, body: await response.json() };
@@ -155,5 +133,4 @@ await test("no JavaScript error on any console page", async () => {
 
 await browser.close();
 up.kill("SIGINT");
-console.log(`\n${failed === 0 ? "all console tests passed" : `${failed} console test(s) failed`}`);
-process.exit(failed === 0 ? 0 : 1);
+finish("console");

@@ -4,7 +4,7 @@
 // page go to the folder given second.
 //
 //   node e2e/docs.mjs SITE SHOTS
-import { chromium } from "playwright-core";
+import { launch, test, expect, finish } from "./harness.mjs";
 import { readdirSync, mkdirSync } from "node:fs";
 import { resolve, join } from "node:path";
 import { pathToFileURL } from "node:url";
@@ -23,30 +23,7 @@ const services = readdirSync(join(site, "services"))
   .map((f) => f.slice(0, -".html".length))
   .sort();
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  args: ["--no-sandbox"],
-});
-const page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
-const errors = [];
-page.on("pageerror", (e) => errors.push(`page error: ${e.message}`));
-page.on("console", (m) => {
-  if (m.type() === "error") errors.push(`console error: ${m.text()}`);
-});
-
-let failed = 0;
-async function test(name, body) {
-  try {
-    await body();
-    console.log(`ok    ${name}`);
-  } catch (e) {
-    failed += 1;
-    console.log(`FAIL  ${name}\n      ${e.message}`);
-  }
-}
-function expect(condition, message) {
-  if (!condition) throw new Error(message);
-}
+const { browser, page, errors } = await launch();
 
 await test("the index lists every service", async () => {
   await page.goto(url("index.html"));
@@ -106,5 +83,4 @@ await test("no JavaScript error on any page", async () => {
 });
 
 await browser.close();
-console.log(`\n${failed === 0 ? "all browser tests passed" : `${failed} browser test(s) failed`}`);
-process.exit(failed === 0 ? 0 : 1);
+finish("browser");

@@ -44,7 +44,12 @@ impl Up {
     fn start(args: &[&str]) -> Up {
         let mut args = args.to_vec();
         args.extend(["--admin-addr", "127.0.0.1:0"]);
-        let child = command(&args)
+        Up::spawn(command(&args))
+    }
+
+    /// Runs `command` (a `mote up`) until it listens.
+    fn spawn(mut command: Command) -> Up {
+        let child = command
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -432,30 +437,21 @@ fn collector() -> (String, std::sync::mpsc::Receiver<(String, Vec<u8>)>) {
 fn call_spans_are_exported_over_otlp_when_an_endpoint_is_set() {
     let (endpoint, received) = collector();
     let target = shared_target();
-    let mut up = Up {
-        child: command(&[
-            "up",
-            "examples/shop",
-            "--addr",
-            "127.0.0.1:0",
-            "--no-verify",
-            "--target-dir",
-            &target,
-            "--admin-addr",
-            "127.0.0.1:0",
-            "--identity-header",
-            "X-Forwarded-User",
-        ])
-        .env("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap(),
-        lines: Vec::new(),
-        addr: String::new(),
-        admin: String::new(),
-    };
-    up.wait_until_listening();
+    let mut up = command(&[
+        "up",
+        "examples/shop",
+        "--addr",
+        "127.0.0.1:0",
+        "--no-verify",
+        "--target-dir",
+        &target,
+        "--admin-addr",
+        "127.0.0.1:0",
+        "--identity-header",
+        "X-Forwarded-User",
+    ]);
+    up.env("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint);
+    let up = Up::spawn(up);
     let body = r#"{"items":[{"sku":"MUG-001","unit_cents":1299,"qty":2}],"country":"NL","weight_grams":800}"#;
     let (status, answer) = request_with(
         &up.addr,
@@ -585,6 +581,25 @@ fn free_ports(n: usize) -> Vec<u16> {
         .collect()
 }
 
+/// Writes a placement file (`tag` names its folder) giving each host a
+/// free port and its `services = [...]` or `rest = true` line; the file's
+/// path and the ports, in order.
+fn write_placement(tag: &str, hosts: &[(&str, &str)]) -> (String, Vec<u16>) {
+    let ports = free_ports(hosts.len());
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{tag}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let text: String = hosts
+        .iter()
+        .zip(&ports)
+        .map(|((name, placed), port)| {
+            format!("[host.{name}]\nurl = \"http://127.0.0.1:{port}\"\n{placed}\n\n")
+        })
+        .collect();
+    let path = dir.join("placement.toml");
+    std::fs::write(&path, text).unwrap();
+    (path.to_string_lossy().into_owned(), ports)
+}
+
 /// Starts host `host` of `placement` for the shop.
 fn start_host(placement: &str, host: &str, target: &str) -> Up {
     Up::start(&[
@@ -606,22 +621,15 @@ fn start_host(placement: &str, host: &str, target: &str) -> Up {
 #[test]
 fn the_shop_split_over_three_hosts_answers_as_one_process_does_and_outlives_a_host() {
     let target = shared_target();
-    let ports = free_ports(3);
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("placed-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let placement = dir.join("placement.toml");
     // The flow on one host, its steps over the two others.
-    std::fs::write(
-        &placement,
-        format!(
-            "[host.front]\nurl = \"http://127.0.0.1:{}\"\nservices = [\"shop.checkout\"]\n\n\
-             [host.middle]\nurl = \"http://127.0.0.1:{}\"\nservices = [\"cart.total\", \"tax.vat\"]\n\n\
-             [host.back]\nurl = \"http://127.0.0.1:{}\"\nrest = true\n",
-            ports[0], ports[1], ports[2]
-        ),
-    )
-    .unwrap();
-    let placement = placement.to_string_lossy().into_owned();
+    let (placement, ports) = write_placement(
+        "placed",
+        &[
+            ("front", r#"services = ["shop.checkout"]"#),
+            ("middle", r#"services = ["cart.total", "tax.vat"]"#),
+            ("back", "rest = true"),
+        ],
+    );
     let one = Up::start(&[
         "up",
         "examples/shop",
@@ -717,53 +725,36 @@ fn the_shop_split_over_three_hosts_answers_as_one_process_does_and_outlives_a_ho
 
 /// `mote up` for host `host` of `placement`, exporting spans to `endpoint`.
 fn start_traced_host(placement: &str, host: &str, target: &str, endpoint: &str) -> Up {
-    let mut up = Up {
-        child: command(&[
-            "up",
-            "examples/shop",
-            "--placement",
-            placement,
-            "--host",
-            host,
-            "--addr",
-            "127.0.0.1:0",
-            "--admin-addr",
-            "127.0.0.1:0",
-            "--no-verify",
-            "--target-dir",
-            target,
-        ])
-        .env("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap(),
-        lines: Vec::new(),
-        addr: String::new(),
-        admin: String::new(),
-    };
-    up.wait_until_listening();
-    up
+    let mut up = command(&[
+        "up",
+        "examples/shop",
+        "--placement",
+        placement,
+        "--host",
+        host,
+        "--addr",
+        "127.0.0.1:0",
+        "--admin-addr",
+        "127.0.0.1:0",
+        "--no-verify",
+        "--target-dir",
+        target,
+    ]);
+    up.env("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint);
+    Up::spawn(up)
 }
 
 #[test]
 fn one_trace_spans_the_hosts_a_call_crosses() {
     let (endpoint, received) = collector();
     let target = shared_target();
-    let ports = free_ports(2);
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("traced-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let placement = dir.join("placement.toml");
-    std::fs::write(
-        &placement,
-        format!(
-            "[host.front]\nurl = \"http://127.0.0.1:{}\"\nservices = [\"shop.checkout\"]\n\n\
-             [host.back]\nurl = \"http://127.0.0.1:{}\"\nrest = true\n",
-            ports[0], ports[1]
-        ),
-    )
-    .unwrap();
-    let placement = placement.to_string_lossy().into_owned();
+    let (placement, _) = write_placement(
+        "traced",
+        &[
+            ("front", r#"services = ["shop.checkout"]"#),
+            ("back", "rest = true"),
+        ],
+    );
     let back = start_traced_host(&placement, "back", &target, &endpoint);
     let front = start_traced_host(&placement, "front", &target, &endpoint);
     let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";

@@ -16,6 +16,9 @@ pub struct CallGraph<'a> {
     edges: Vec<Edge<'a>>,
 }
 
+/// Services with their contracts, in name order.
+type Services<'a> = Vec<(&'a str, &'a Contract)>;
+
 /// One declared call.
 #[derive(Debug, Clone, Copy)]
 pub struct Edge<'a> {
@@ -244,6 +247,22 @@ impl<'a> CallGraph<'a> {
         self.mermaid_placed(|_| None)
     }
 
+    /// The services `host_of` places nowhere, and those it places, by host.
+    fn by_host(
+        &self,
+        host_of: &impl Fn(&str) -> Option<String>,
+    ) -> (Services<'_>, BTreeMap<String, Services<'_>>) {
+        let mut unplaced = Vec::new();
+        let mut hosts: BTreeMap<String, Services<'_>> = BTreeMap::new();
+        for (&name, &contract) in &self.services {
+            match host_of(name) {
+                Some(host) => hosts.entry(host).or_default().push((name, contract)),
+                None => unplaced.push((name, contract)),
+            }
+        }
+        (unplaced, hosts)
+    }
+
     /// [`CallGraph::mermaid`] with each service inside the host
     /// `host_of` names (a subgraph per host; `None` leaves it outside),
     /// and the calls that cross hosts dotted.
@@ -263,12 +282,9 @@ impl<'a> CallGraph<'a> {
                 contract.service.version
             );
         };
-        let mut hosts: BTreeMap<String, Vec<(&str, &Contract)>> = BTreeMap::new();
-        for (name, contract) in &self.services {
-            match host_of(name) {
-                Some(host) => hosts.entry(host).or_default().push((name, contract)),
-                None => node(&mut out, name, contract, "  "),
-            }
+        let (unplaced, hosts) = self.by_host(&host_of);
+        for (name, contract) in unplaced {
+            node(&mut out, name, contract, "  ");
         }
         for (host, services) in &hosts {
             let _ = writeln!(out, "  subgraph host_{}[\"host {host}\"]", id(host));
@@ -329,12 +345,9 @@ impl<'a> CallGraph<'a> {
                 contract.service.version
             );
         };
-        let mut hosts: BTreeMap<String, Vec<(&str, &Contract)>> = BTreeMap::new();
-        for (name, contract) in &self.services {
-            match host_of(name) {
-                Some(host) => hosts.entry(host).or_default().push((name, contract)),
-                None => node(&mut out, name, contract, "  "),
-            }
+        let (unplaced, hosts) = self.by_host(&host_of);
+        for (name, contract) in unplaced {
+            node(&mut out, name, contract, "  ");
         }
         for (host, services) in &hosts {
             let _ = writeln!(
