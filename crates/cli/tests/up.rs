@@ -679,15 +679,42 @@ fn the_shop_split_over_three_hosts_answers_as_one_process_does_and_outlives_a_ho
         );
     }
     // An internal service is served to the other hosts at the peer
-    // address, and still not on the public one.
+    // address, to a caller that declares the call, and still not on the
+    // public address.
     let peer = format!("127.0.0.1:{}", ports[1]);
-    let (status, body) = request(
-        &peer,
-        "POST",
-        "/v1/tax.vat",
-        r#"{"net_cents":1000,"country":"NL"}"#,
-    );
+    let vat = r#"{"net_cents":1000,"country":"NL"}"#;
+    let as_caller = |caller: &str| {
+        request_with(
+            &peer,
+            "POST",
+            "/v1/tax.vat",
+            &format!("x-mote-caller: {caller}\r\n"),
+            vat,
+        )
+    };
+    let (status, body) = as_caller("shop.checkout");
     assert_eq!(status, 200, "{body}");
+    for (caller, why) in [
+        ("cart.total", "does not declare a call to `tax.vat`"),
+        ("no.such", "no service `no.such`"),
+    ] {
+        let (status, body) = as_caller(caller);
+        assert_eq!(
+            (status, &body["code"]),
+            (403, &serde_json::json!("undeclared_call")),
+            "{body}"
+        );
+        assert!(
+            body["detail"].as_str().unwrap_or_default().contains(why),
+            "{body}"
+        );
+    }
+    let (status, body) = request(&peer, "POST", "/v1/tax.vat", vat);
+    assert_eq!(
+        (status, &body["code"]),
+        (403, &serde_json::json!("undeclared_call")),
+        "{body}"
+    );
     assert_eq!(
         middle
             .post("/v1/tax.vat", r#"{"net_cents":1000,"country":"NL"}"#)

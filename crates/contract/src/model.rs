@@ -46,6 +46,20 @@ impl Contract {
         self.flow.is_none() && self.effects.is_empty()
     }
 
+    /// Whether this service may call `callee`: through `effects.calls`
+    /// or as a step of its flow.
+    pub fn declares_call(&self, callee: &str) -> bool {
+        self.effects
+            .calls
+            .iter()
+            .any(|c| c.service.as_str() == callee)
+            || self
+                .flow
+                .iter()
+                .flat_map(|f| &f.steps)
+                .any(|s| s.call.service.as_str() == callee)
+    }
+
     /// The declared error with this code, if any.
     pub fn error(&self, code: &str) -> Option<&ErrorCase> {
         self.errors.iter().find(|e| e.code == code)

@@ -113,6 +113,25 @@ pub fn parse(file: SourceFile) -> Result<Placement, Vec<Diagnostic>> {
     }
     // In the file's order, whatever order the TOML table keeps.
     hosts.sort_by_key(|h| h.span.start);
+    for (i, host) in hosts.iter().enumerate() {
+        let url = host.url.trim_end_matches('/');
+        if let Some(first) = hosts[..i]
+            .iter()
+            .find(|h| h.url.trim_end_matches('/') == url)
+        {
+            problems.push(
+                error(
+                    DiagnosticKind::InvalidValue,
+                    format!(
+                        "hosts `{}` and `{}` have the same URL `{url}`",
+                        first.name, host.name
+                    ),
+                    host.span.clone(),
+                )
+                .hint("each host is reached at a URL of its own"),
+            );
+        }
+    }
     problems.sort_by_key(|d| d.span().map_or(0, |s| s.start));
     let rest: Vec<&Host> = hosts.iter().filter(|h| h.rest).collect();
     if let [_, second, ..] = rest.as_slice() {

@@ -135,10 +135,12 @@ fn malformed_hosts_are_refused_with_their_line() {
 }
 
 #[test]
-fn two_hosts_taking_the_rest_and_an_empty_file_are_refused() {
+fn two_hosts_taking_the_rest_or_sharing_a_url_and_an_empty_file_are_refused() {
     let two = "[host.a]\nurl = \"http://a:1\"\nrest = true\n[host.b]\nurl = \"http://b:1\"\nrest = true\n";
     assert_eq!(problems(two), [("placed-twice".into(), 4)]);
     assert_eq!(problems("# nothing\n"), [("missing-key".into(), 1)]);
+    let same = "[host.a]\nurl = \"http://a:1\"\nrest = true\n[host.b]\nurl = \"http://a:1/\"\nservices = [\"tax.vat\"]\n";
+    assert_eq!(problems(same), [("invalid-value".into(), 4)]);
 }
 
 #[test]

@@ -252,7 +252,7 @@ fn execute(
     if deadline.at <= Instant::now() {
         return Err(timeout(service, deadline));
     }
-    let nested = context.nested(deadline);
+    let nested = context.nested(deadline, service);
     let invocation = match &service.implementation {
         Implementation::Component(code) => invoke(shared, service, code, admitted, nested)?,
         Implementation::Flow(plan) => Invocation {
@@ -262,6 +262,10 @@ fn execute(
         Implementation::Remote(remote) => {
             let answer = remote.call(&RemoteCall {
                 service: service.contract.service.name.as_str(),
+                caller: context
+                    .caller
+                    .as_ref()
+                    .map(|c| c.contract.service.name.as_str()),
                 input: &admitted.text,
                 deadline: deadline.at,
             })?;

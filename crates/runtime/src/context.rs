@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::CalleeDouble;
+use crate::service::LoadedService;
 use crate::trace::Recorder;
 
 /// The context of one call, handed down to nested calls and flow steps.
@@ -19,6 +20,9 @@ pub(crate) struct CallContext {
     pub(crate) double: Option<Arc<dyn CalleeDouble>>,
     /// Records every nested call when the call is traced.
     pub(crate) trace: Option<Arc<Recorder>>,
+    /// The service whose calls these are (`None` for a call from
+    /// outside), named to the other host when a call crosses hosts.
+    pub(crate) caller: Option<Arc<LoadedService>>,
 }
 
 /// When a call must finish, and which limit decided it.
@@ -37,6 +41,7 @@ impl CallContext {
             deadline: None,
             double: double.cloned(),
             trace: None,
+            caller: None,
         }
     }
 
@@ -56,13 +61,14 @@ impl CallContext {
         }
     }
 
-    /// The context for the calls made by a call with `deadline`.
-    pub(crate) fn nested(&self, deadline: Deadline) -> Self {
+    /// The context for the calls `caller` makes in a call with `deadline`.
+    pub(crate) fn nested(&self, deadline: Deadline, caller: &Arc<LoadedService>) -> Self {
         CallContext {
             depth: self.depth + 1,
             deadline: Some(deadline.at),
             double: self.double.clone(),
             trace: self.trace.clone(),
+            caller: Some(Arc::clone(caller)),
         }
     }
 }

@@ -150,6 +150,9 @@ pub trait CalleeDouble: Send + Sync {
 pub struct RemoteCall<'a> {
     /// The service called.
     pub service: &'a str,
+    /// The service calling it (`None` for a call from outside), so that
+    /// the other host can hold the call to what the caller declares.
+    pub caller: Option<&'a str>,
     /// Its input, admitted: valid, numbers canonical.
     pub input: &'a str,
     /// When the answer must be in: the callee's own limit or the caller's

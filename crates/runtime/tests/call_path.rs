@@ -723,6 +723,7 @@ fn a_guest_s_own_calls_are_traced_at_their_depth() {
 struct FakeHost {
     answer: fn(&str) -> Result<mote_runtime::RemoteAnswer, Failure>,
     calls: std::sync::Mutex<Vec<(String, String, std::time::Duration)>>,
+    callers: std::sync::Mutex<Vec<Option<String>>>,
 }
 
 impl mote_runtime::RemoteService for FakeHost {
@@ -730,6 +731,10 @@ impl mote_runtime::RemoteService for FakeHost {
         &self,
         call: &mote_runtime::RemoteCall<'_>,
     ) -> Result<mote_runtime::RemoteAnswer, Failure> {
+        self.callers
+            .lock()
+            .unwrap()
+            .push(call.caller.map(str::to_string));
         self.calls.lock().unwrap().push((
             call.service.to_string(),
             call.input.to_string(),
@@ -747,6 +752,7 @@ fn remote_sum(
     let host = std::sync::Arc::new(FakeHost {
         answer,
         calls: std::sync::Mutex::new(Vec::new()),
+        callers: std::sync::Mutex::new(Vec::new()),
     });
     let (contract, _) = &fixtures()["fixture.sum"];
     rt.load_remote(mote_contract::load(contract).unwrap(), host.clone())
@@ -787,6 +793,11 @@ fn a_remote_service_is_called_with_the_admitted_input_and_its_answers_are_checke
     );
     let calls = host.calls.lock().unwrap().clone();
     assert_eq!(calls.len(), 2, "{calls:?}");
+    assert_eq!(
+        host.callers.lock().unwrap()[0],
+        None,
+        "a call from outside has no caller"
+    );
     assert_eq!(calls[0].0, "fixture.sum");
     assert_eq!(
         calls[0].1, r#"{"a":2,"b":3}"#,
@@ -843,6 +854,11 @@ fn a_flow_composes_remote_steps_as_it_composes_local_ones() {
         Ok(json!({"total": 10}))
     );
     assert_eq!(host.calls.lock().unwrap().len(), 3);
+    // Each step names the flow as its caller to the other host.
+    assert_eq!(
+        host.callers.lock().unwrap().clone(),
+        vec![Some("fixture.flow".to_string()); 3]
+    );
     assert_eq!(
         rt.call("fixture.flow", r#"{"a": -1, "b": 3}"#)
             .unwrap_err()

@@ -34,6 +34,6 @@ pub use client::{HttpTarget, UrlError};
 pub use gateway::{Audience, Gateway, ServerConfig, Verification, default_call_threads};
 pub use openapi::openapi;
 pub use problem::platform_status;
-pub use remote::RemoteHosts;
+pub use remote::{CALLER_HEADER, RemoteHosts};
 pub use routes::{router, serve, serve_to};
 pub use trace_context::{TRACEPARENT, TraceContext, install_trace_context};

@@ -11,6 +11,11 @@ use mote_runtime::{Failure, PlatformFailure, RemoteAnswer, RemoteCall, RemoteSer
 
 use crate::connections::{Connections, SendError};
 
+/// The header in which a call that crosses hosts names its calling
+/// service; the peer address serves a call only to a caller that
+/// declares it.
+pub const CALLER_HEADER: &str = "x-mote-caller";
+
 /// Threads driving the connections to other hosts.
 const CLIENT_THREADS: usize = 1;
 
@@ -101,6 +106,7 @@ impl RemoteService for RemoteHost {
             .as_deref()
             .map(|value| (crate::trace_context::TRACEPARENT, value))
             .into_iter()
+            .chain(call.caller.map(|caller| (CALLER_HEADER, caller)))
             .collect();
         let Some(tokio) = &self.hosts.tokio else {
             return Err(self.unavailable("this host is shutting down"));

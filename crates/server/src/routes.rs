@@ -178,6 +178,20 @@ pub(crate) async fn answer(
         .call_id(call_id)
         .into_response();
     };
+    if audience == Audience::Peer
+        && let Err(why) = declared_by_caller(gateway, service, headers)
+    {
+        return Problem::new(
+            403,
+            "urn:mote:platform:undeclared_call",
+            "No service that declares this call made it",
+            &why,
+            PlatformFailure::UndeclaredCall.code(),
+        )
+        .service(service)
+        .call_id(call_id)
+        .into_response();
+    }
     let finish = |outcome: &str| {
         gateway
             .metrics
@@ -324,6 +338,27 @@ pub(crate) async fn answer(
             });
             failure_response(service, call_id, &served.contract, &failure)
         }
+    }
+}
+
+/// On the peer address, a call must name its caller, a service of the app
+/// whose contract declares the call. (Which host may speak for which
+/// caller is for mutual TLS to settle; until then this holds honest hosts
+/// to the declared call graph.)
+fn declared_by_caller(gateway: &Gateway, service: &str, headers: &HeaderMap) -> Result<(), String> {
+    let Some(caller) = headers
+        .get(crate::remote::CALLER_HEADER)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return Err(format!(
+            "a call between hosts names its calling service in `{}`",
+            crate::remote::CALLER_HEADER
+        ));
+    };
+    match gateway.runtime.contract(caller) {
+        Some(contract) if contract.declares_call(service) => Ok(()),
+        Some(_) => Err(format!("`{caller}` does not declare a call to `{service}`")),
+        None => Err(format!("the app has no service `{caller}`")),
     }
 }
 
