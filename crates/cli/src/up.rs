@@ -110,9 +110,10 @@ pub struct Request {
     #[arg(long, value_name = "NAME", requires = "placement")]
     pub host: Option<String>,
     /// Where the other hosts reach this one: every service it serves,
-    /// internal ones too [default: 127.0.0.1 and the port of this host's
-    /// URL in the placement]. Hosts do not authenticate each other yet:
-    /// keep it on a private network.
+    /// internal ones too, each to a calling service (named in
+    /// x-mote-caller) whose contract declares the call [default:
+    /// 127.0.0.1 and the port of this host's URL in the placement]. Hosts
+    /// do not authenticate each other yet: keep it on a private network.
     #[arg(long, value_name = "ADDR", requires = "placement")]
     pub peer_addr: Option<SocketAddr>,
 }
