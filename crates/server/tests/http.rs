@@ -1408,3 +1408,87 @@ fn the_public_address_serves_no_console_figures_or_traces() {
     assert_eq!(tried.status, 404, "{tried:?}");
     assert!(!tried.body.contains("trace"), "{tried:?}");
 }
+
+/// A host that answers a remote `fixture.sum` by the value of `a`: what a
+/// broken or hostile host of a placement could send back.
+fn hostile_host() -> SocketAddr {
+    async fn answer(body: axum::body::Bytes) -> axum::response::Response {
+        use axum::response::IntoResponse;
+        let input: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+        let problem = |status: u16, code: &str| {
+            (
+                axum::http::StatusCode::from_u16(status).unwrap(),
+                [("content-type", "application/problem+json")],
+                json!({"type": "x", "title": "t", "status": status, "detail": "d", "code": code})
+                    .to_string(),
+            )
+                .into_response()
+        };
+        match input["a"].as_i64() {
+            Some(1) => "not json at all".into_response(),
+            Some(2) => problem(400, "invalid_input"),
+            Some(3) => problem(503, "overloaded"),
+            Some(4) => (axum::http::StatusCode::INTERNAL_SERVER_ERROR, "boom").into_response(),
+            Some(5) => problem(400, "negative"),
+            Some(6) => {
+                tokio::time::sleep(Duration::from_secs(30)).await;
+                "late".into_response()
+            }
+            _ => axum::Json(json!({"sum": 0})).into_response(),
+        }
+    }
+    serve_router(axum::Router::new().route("/v1/fixture.sum", axum::routing::post(answer)))
+}
+
+#[test]
+fn what_another_host_answers_is_judged_here_and_a_dead_host_is_unavailable() {
+    let hosts = mote_server::RemoteHosts::start().unwrap();
+    let runtime = Runtime::new(RuntimeConfig::default()).unwrap();
+    let addr = hostile_host();
+    runtime
+        .load_remote(
+            sum_contract(),
+            hosts.host("other", &format!("http://{addr}")),
+        )
+        .unwrap();
+    let code = |a: i64| {
+        runtime
+            .call("fixture.sum", &json!({"a": a, "b": 0}).to_string())
+            .map_err(|f| f.code().to_string())
+    };
+    // Not JSON, a refusal of what this host admitted, a bare 500: the
+    // other host broke the contract.
+    assert_eq!(code(1), Err("contract_violation".into()));
+    assert_eq!(code(2), Err("contract_violation".into()));
+    assert_eq!(code(4), Err("contract_violation".into()));
+    // Its platform failures pass through; its declared errors are
+    // checked like a guest's (`negative` is due only for a < 0).
+    assert_eq!(code(3), Err("overloaded".into()));
+    assert_eq!(code(5), Err("contract_violation".into()));
+    // A host that never answers is cut at the callee's deadline.
+    let started = std::time::Instant::now();
+    assert_eq!(code(6), Err("timeout".into()));
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    // A well-formed answer is held to `ensures`: 7 + 0 is not 0.
+    assert_eq!(code(0), Ok(json!({"sum": 0})));
+    assert_eq!(code(7), Err("contract_violation".into()));
+    // Nobody listening: unavailable, at once.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let gone = Runtime::new(RuntimeConfig::default()).unwrap();
+    gone.load_remote(
+        sum_contract(),
+        hosts.host("gone", &format!("http://{dead}")),
+    )
+    .unwrap();
+    let started = std::time::Instant::now();
+    let failure = gone.call("fixture.sum", r#"{"a": 1, "b": 2}"#).unwrap_err();
+    assert_eq!(failure.code(), "unavailable");
+    assert!(started.elapsed() < Duration::from_secs(2));
+}
