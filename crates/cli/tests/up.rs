@@ -602,7 +602,13 @@ fn write_placement(tag: &str, hosts: &[(&str, &str)]) -> (String, Vec<u16>) {
 
 /// Starts host `host` of `placement` for the shop.
 fn start_host(placement: &str, host: &str, target: &str) -> Up {
-    Up::start(&[
+    Up::spawn(host_command(placement, host, target))
+}
+
+/// `mote up` for host `host` of `placement`, both addresses on free
+/// ports, verifying 100 cases a service.
+fn host_command(placement: &str, host: &str, target: &str) -> Command {
+    command(&[
         "up",
         "examples/shop",
         "--placement",
@@ -610,6 +616,8 @@ fn start_host(placement: &str, host: &str, target: &str) -> Up {
         "--host",
         host,
         "--addr",
+        "127.0.0.1:0",
+        "--admin-addr",
         "127.0.0.1:0",
         "--cases",
         "100",
@@ -752,21 +760,7 @@ fn the_shop_split_over_three_hosts_answers_as_one_process_does_and_outlives_a_ho
 
 /// `mote up` for host `host` of `placement`, exporting spans to `endpoint`.
 fn start_traced_host(placement: &str, host: &str, target: &str, endpoint: &str) -> Up {
-    let mut up = command(&[
-        "up",
-        "examples/shop",
-        "--placement",
-        placement,
-        "--host",
-        host,
-        "--addr",
-        "127.0.0.1:0",
-        "--admin-addr",
-        "127.0.0.1:0",
-        "--no-verify",
-        "--target-dir",
-        target,
-    ]);
+    let mut up = host_command(placement, host, target);
     up.env("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint);
     Up::spawn(up)
 }
