@@ -17,6 +17,11 @@
 //! rest = true
 //! ```
 //!
+//! With `https://` URLs (all of them, or none), the hosts call each other
+//! over mutual TLS with certificates of the app's own authority (`mote
+//! keygen --app`); with `http://`, over plain HTTP, which `mote up`
+//! allows on loopback only.
+//!
 //! [`parse`] reads the file, reporting every problem with its line;
 //! [`Placement::check`] holds it against the app's services.
 //!
@@ -36,7 +41,8 @@ use toml::de::{DeTable, DeValue};
 pub struct Host {
     /// Its name, the key under `[host]`.
     pub name: String,
-    /// How the other hosts reach it: `http://host:port`, no path.
+    /// How the other hosts reach it: `http://host:port` or
+    /// `https://host:port`, no path.
     pub url: String,
     /// The services placed on it by name, with where each was written.
     pub services: Vec<(String, Range<usize>)>,
@@ -130,6 +136,27 @@ pub fn parse(file: SourceFile) -> Result<Placement, Vec<Diagnostic>> {
                 )
                 .hint("each host is reached at a URL of its own"),
             );
+        }
+    }
+    if let Some(first) = hosts.first() {
+        let tls = first.url.starts_with("https://");
+        for host in &hosts[1..] {
+            if host.url.starts_with("https://") != tls {
+                problems.push(
+                    error(
+                        DiagnosticKind::InvalidValue,
+                        format!(
+                            "host `{}` is reached over {} but `{}` over {}",
+                            host.name,
+                            scheme(&host.url),
+                            first.name,
+                            scheme(&first.url)
+                        ),
+                        host.span.clone(),
+                    )
+                    .hint("the hosts of one app all use https:// (mutual TLS) or all http://"),
+                );
+            }
         }
     }
     problems.sort_by_key(|d| d.span().map_or(0, |s| s.start));
@@ -244,7 +271,7 @@ fn parse_host(
                     format!("host `{host_name}` has no `url`"),
                     name.span(),
                 )
-                .hint("the URL the other hosts reach it at, e.g. url = \"http://10.0.0.2:9001\""),
+                .hint("the URL the other hosts reach it at, e.g. url = \"https://10.0.0.2:9001\""),
             );
         }
         return None;
@@ -268,14 +295,32 @@ fn parse_host(
     })
 }
 
-/// Whether `url` is `http://authority` with nothing after but a `/`.
+/// Whether the host part of `authority` (`host:port`) is this machine.
+fn is_loopback(authority: &str) -> bool {
+    let host = match authority.strip_prefix('[') {
+        Some(bracketed) => bracketed.split(']').next().unwrap_or_default(),
+        None => authority
+            .rsplit_once(':')
+            .map_or(authority, |(host, _)| host),
+    };
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+fn scheme(url: &str) -> &str {
+    url.split_once("://").map_or(url, |(scheme, _)| scheme)
+}
+
+/// Whether `url` is `http://authority` or `https://authority` with
+/// nothing after but a `/`.
 fn check_url(url: &str) -> Result<(), &'static str> {
-    let Some(rest) = url.strip_prefix("http://") else {
-        return Err(if url.starts_with("https://") {
-            "https between hosts comes with mutual TLS; use http:// for now"
-        } else {
-            "it must start with http://"
-        });
+    let Some(rest) = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"))
+    else {
+        return Err("it must start with http:// or https://");
     };
     let authority = rest.strip_suffix('/').unwrap_or(rest);
     if authority.is_empty() {
@@ -303,6 +348,12 @@ impl Placement {
         }
     }
 
+    /// Whether the hosts call each other over mutual TLS: their URLs are
+    /// `https://` (a parsed placement never mixes the two).
+    pub fn mutual_tls(&self) -> bool {
+        self.hosts.iter().all(|h| h.url.starts_with("https://"))
+    }
+
     /// The host named `name`.
     pub fn host(&self, name: &str) -> Option<&Host> {
         self.hosts.iter().find(|h| h.name == name)
@@ -319,10 +370,30 @@ impl Placement {
 
     /// Every problem of this placement for an app with `services`: a
     /// service placed twice, a service on no host, a name the app does not
-    /// have.
+    /// have; and a plain `http://` host that is not on this machine, since
+    /// nothing would prove who calls it (`mote up` keeps such a peer
+    /// address on loopback).
     pub fn check<'a>(&self, services: impl IntoIterator<Item = &'a str>) -> Vec<Diagnostic> {
         let app: Vec<&str> = services.into_iter().collect();
         let mut problems = Vec::new();
+        for host in &self.hosts {
+            if let Some(authority) = host.url.strip_prefix("http://")
+                && !is_loopback(authority.trim_end_matches('/'))
+            {
+                problems.push(
+                    Diagnostic::error(
+                        &self.file,
+                        DiagnosticKind::InvalidValue,
+                        format!(
+                            "host `{}` is reached over plain HTTP at `{}`, which is not this machine: nothing would prove who calls it",
+                            host.name, host.url
+                        ),
+                    )
+                    .at(host.span.clone())
+                    .hint("use https:// URLs and `mote keygen --app` for mutual TLS; http:// is for hosts on one machine (127.0.0.1, localhost)"),
+                );
+            }
+        }
         let mut placed: BTreeMap<&str, &Host> = BTreeMap::new();
         for host in &self.hosts {
             for (service, span) in &host.services {

@@ -63,11 +63,11 @@ rest = true
 fn a_service_placed_twice_or_not_at_all_or_unknown_is_named_where_it_is_written() {
     let text = r#"
 [host.a]
-url = "http://a:1"
+url = "http://127.0.0.1:1"
 services = ["shop.checkout", "tax.vat"]
 
 [host.b]
-url = "http://b:1"
+url = "http://localhost:2"
 services = ["tax.vat", "no.such", "cart.total", "cart.discount", "catalog.price", "shipping.quote", "stock.check"]
 "#;
     assert_eq!(
@@ -96,7 +96,7 @@ fn malformed_hosts_are_refused_with_their_line() {
     let cases: [(&str, &str, usize); 10] = [
         ("[host.a]\nservices = [\"tax.vat\"]\n", "missing-key", 1),
         (
-            "[host.a]\nurl = \"https://a:1\"\nrest = true\n",
+            "[host.a]\nurl = \"https://a:1/x\"\nrest = true\n",
             "invalid-value",
             2,
         ),
@@ -141,6 +141,56 @@ fn two_hosts_taking_the_rest_or_sharing_a_url_and_an_empty_file_are_refused() {
     assert_eq!(problems("# nothing\n"), [("missing-key".into(), 1)]);
     let same = "[host.a]\nurl = \"http://a:1\"\nrest = true\n[host.b]\nurl = \"http://a:1/\"\nservices = [\"tax.vat\"]\n";
     assert_eq!(problems(same), [("invalid-value".into(), 4)]);
+}
+
+#[test]
+fn https_hosts_mean_mutual_tls_and_schemes_are_not_mixed() {
+    let tls = placement(
+        "[host.a]\nurl = \"https://a:1\"\nrest = true\n[host.b]\nurl = \"https://b:1\"\nservices = [\"tax.vat\"]\n",
+    )
+    .unwrap();
+    assert!(tls.mutual_tls());
+    let plain = placement("[host.a]\nurl = \"http://a:1\"\nrest = true\n").unwrap();
+    assert!(!plain.mutual_tls());
+    let mixed = "[host.a]\nurl = \"https://a:1\"\nrest = true\n[host.b]\nurl = \"http://b:1\"\nservices = [\"tax.vat\"]\n";
+    assert_eq!(problems(mixed), [("invalid-value".into(), 4)]);
+    let found = placement(mixed).unwrap_err();
+    assert!(
+        found[0]
+            .message()
+            .contains("`b` is reached over http but `a` over https"),
+        "{}",
+        found[0].message()
+    );
+}
+
+#[test]
+fn plain_http_hosts_must_be_on_this_machine() {
+    let on = |url: &str| {
+        placement(&format!("[host.a]\nurl = \"{url}\"\nrest = true\n"))
+            .unwrap()
+            .check(SHOP)
+            .iter()
+            .map(|d| d.kind().as_str().to_string())
+            .collect::<Vec<_>>()
+    };
+    for url in [
+        "http://127.0.0.1:9001",
+        "http://127.8.0.1:9001",
+        "http://localhost:9001",
+        "http://[::1]:9001/",
+        "https://10.0.0.2:9001",
+        "https://shop-back.default.svc:9001",
+    ] {
+        assert!(on(url).is_empty(), "{url}: {:?}", on(url));
+    }
+    for url in [
+        "http://10.0.0.2:9001",
+        "http://shop-back:9001",
+        "http://[::2]:1",
+    ] {
+        assert_eq!(on(url), ["invalid-value"], "{url}");
+    }
 }
 
 #[test]
