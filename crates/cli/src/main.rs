@@ -6,6 +6,7 @@ mod check;
 mod diff;
 mod docs;
 mod graph;
+mod keygen_app;
 mod new;
 mod otlp_http;
 mod run;
@@ -213,12 +214,23 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         placement: Option<PathBuf>,
     },
-    /// Make a key pair for signing attestations: mote-key.secret and
-    /// mote-key.pub. Existing files are never overwritten.
+    /// Make a key pair for signing attestations (mote-key.secret and
+    /// mote-key.pub; existing files are never overwritten), or with
+    /// --app, the certificates for mutual TLS between an app's hosts.
     Keygen {
         /// The folder to write them to.
         #[arg(long, default_value = ".")]
         out: PathBuf,
+        /// Make the app's certificate authority (ca.pem, ca.key; kept if
+        /// the folder holds one) and a certificate and key per host of
+        /// --placement (HOST.pem, HOST.key; replaced). Give each host
+        /// ca.pem and its own pair, and `mote up --tls DIR`; keep ca.key
+        /// off the hosts.
+        #[arg(long, requires = "placement")]
+        app: bool,
+        /// The placement file whose hosts get certificates.
+        #[arg(long, value_name = "FILE", requires = "app")]
+        placement: Option<PathBuf>,
     },
     /// Work with attestations.
     Attest {
@@ -326,7 +338,12 @@ fn main() -> ExitCode {
             seed,
             samples,
         } => diff::run(&old, &new, format, mote_diff::Options { seed, samples }),
-        Command::Keygen { out } => attest::keygen(&out),
+        Command::Keygen {
+            out,
+            app: true,
+            placement: Some(placement),
+        } => keygen_app::keygen_app(&placement, &out),
+        Command::Keygen { out, .. } => attest::keygen(&out),
         Command::Attest {
             action:
                 AttestAction::Check {

@@ -112,10 +112,18 @@ pub struct Request {
     /// Where the other hosts reach this one: every service it serves,
     /// internal ones too, each to a calling service (named in
     /// x-mote-caller) whose contract declares the call [default:
-    /// 127.0.0.1 and the port of this host's URL in the placement]. Hosts
-    /// do not authenticate each other yet: keep it on a private network.
+    /// 127.0.0.1 and the port of this host's URL in the placement]. With
+    /// https:// URLs it speaks mutual TLS and takes a caller only from
+    /// the host it is placed on; with http:// URLs it must be a loopback
+    /// address, since nothing proves who calls.
     #[arg(long, value_name = "ADDR", requires = "placement")]
     pub peer_addr: Option<SocketAddr>,
+    /// The app's TLS folder, made by `mote keygen --app`: the authority's
+    /// certificate (ca.pem) and this host's certificate and key
+    /// (HOST.pem, HOST.key). Needed when the placement's URLs are
+    /// https://.
+    #[arg(long, value_name = "DIR", requires = "placement")]
+    pub tls: Option<PathBuf>,
 }
 
 /// This process's share of a placement.
@@ -123,6 +131,8 @@ struct Share {
     placement: mote_placement::Placement,
     host: mote_placement::Host,
     peer_addr: SocketAddr,
+    /// This host's certificate, when the hosts speak mutual TLS.
+    tls: Option<mote_tls::PeerTls>,
 }
 
 impl Share {
@@ -170,10 +180,43 @@ fn share(request: &Request) -> Result<Option<Share>, ExitCode> {
             SocketAddr::from(([127, 0, 0, 1], port))
         }
     };
+    let tls = match (placement.mutual_tls(), &request.tls) {
+        (true, Some(dir)) => match mote_tls::PeerTls::load(dir, &host.name) {
+            Ok(tls) => Some(tls),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return Err(ExitCode::from(exit::USAGE));
+            }
+        },
+        (true, None) => {
+            eprintln!(
+                "error: the hosts of {} are https:// URLs, so they call each other over mutual TLS: give --tls DIR, a folder made by `mote keygen --app --placement {} --out DIR`",
+                file.display(),
+                file.display()
+            );
+            return Err(ExitCode::from(exit::USAGE));
+        }
+        (false, Some(_)) => {
+            eprintln!(
+                "error: --tls is for a placement whose hosts are https:// URLs; those of {} are http://",
+                file.display()
+            );
+            return Err(ExitCode::from(exit::USAGE));
+        }
+        (false, None) if !peer_addr.ip().is_loopback() => {
+            eprintln!(
+                "error: the hosts of {} are http:// URLs, and plain HTTP proves nothing about who calls: the peer address must be on loopback, not {peer_addr}; for hosts on a network, use https:// URLs and `mote keygen --app`",
+                file.display()
+            );
+            return Err(ExitCode::from(exit::USAGE));
+        }
+        (false, None) => None,
+    };
     Ok(Some(Share {
         placement,
         host,
         peer_addr,
+        tls,
     }))
 }
 
@@ -244,18 +287,30 @@ pub fn run(request: Request) -> ExitCode {
             return ExitCode::from(exit::PROBLEMS);
         }
     };
+    let mut peers = None;
     if let Some(share) = &share {
-        let names = built
+        let names: Vec<&str> = built
             .iter()
             .map(|b| b.contract.service.name.as_str())
-            .chain(elsewhere.iter().map(|c| c.service.name.as_str()));
-        let problems = share.placement.check(names);
+            .chain(elsewhere.iter().map(|c| c.service.name.as_str()))
+            .collect();
+        let problems = share.placement.check(names.iter().copied());
         if !problems.is_empty() {
             for problem in &problems {
                 eprintln!("{}", crate::check::render(problem));
             }
             return ExitCode::from(exit::PROBLEMS);
         }
+        peers = share.tls.clone().map(|tls| mote_server::PeerAccess {
+            tls,
+            host_of: names
+                .iter()
+                .filter_map(|name| {
+                    let host = share.placement.host_of(name)?;
+                    Some((name.to_string(), host.name.clone()))
+                })
+                .collect(),
+        });
     }
     // Attestations are checked before loading, so that an attested
     // component runs exactly the compiled code its attestation binds (or
@@ -326,6 +381,7 @@ pub fn run(request: Request) -> ExitCode {
             .map(|h| h.to_ascii_lowercase())
             .collect(),
         app_name: crate::docs::app_title(&request.dir),
+        peers,
     };
     let gateway = match Gateway::new(runtime, verification, config) {
         Ok(gateway) => Arc::new(gateway),
@@ -346,7 +402,7 @@ fn load_elsewhere(
     if elsewhere.is_empty() {
         return Ok(());
     }
-    let hosts = mote_server::RemoteHosts::start().map_err(|e| {
+    let hosts = mote_server::RemoteHosts::start(share.tls.clone()).map_err(|e| {
         eprintln!("error: cannot start the threads that call other hosts: {e}");
         ExitCode::from(exit::PLATFORM)
     })?;
@@ -356,9 +412,16 @@ fn load_elsewhere(
         let Some(host) = share.placement.host_of(&name) else {
             continue;
         };
-        let remote = reach
-            .entry(host.name.clone())
-            .or_insert_with(|| hosts.host(&host.name, &host.url));
+        let remote = match reach.get(&host.name) {
+            Some(remote) => remote,
+            None => {
+                let remote = hosts.host(&host.name, &host.url).map_err(|e| {
+                    eprintln!("error: {e}");
+                    ExitCode::from(exit::USAGE)
+                })?;
+                reach.entry(host.name.clone()).or_insert(remote)
+            }
+        };
         eprintln!("      Remote {name} (host {}, {})", host.name, host.url);
         if let Err(e) = runtime.load_remote(contract, Arc::clone(remote)) {
             eprintln!("error: {e}");
@@ -626,8 +689,12 @@ fn serve(
         );
         let peer_side = match (peer, share) {
             (Some(peer), Some(share)) => {
+                let (scheme, how) = match share.tls {
+                    Some(_) => ("https", "mutual TLS"),
+                    None => ("http", "plain HTTP, loopback only"),
+                };
                 println!(
-                    "peer on http://{}  (host `{}` of the placement: its services, for the other hosts)",
+                    "peer on {scheme}://{}  (host `{}` of the placement: its services, for the other hosts; {how})",
                     peer.local_addr().unwrap_or(share.peer_addr),
                     share.host.name
                 );

@@ -585,6 +585,11 @@ fn free_ports(n: usize) -> Vec<u16> {
 /// free port and its `services = [...]` or `rest = true` line; the file's
 /// path and the ports, in order.
 fn write_placement(tag: &str, hosts: &[(&str, &str)]) -> (String, Vec<u16>) {
+    write_placement_over("http", tag, hosts)
+}
+
+/// [`write_placement`] with `scheme` (`http` or `https`) URLs.
+fn write_placement_over(scheme: &str, tag: &str, hosts: &[(&str, &str)]) -> (String, Vec<u16>) {
     let ports = free_ports(hosts.len());
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{tag}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -592,7 +597,7 @@ fn write_placement(tag: &str, hosts: &[(&str, &str)]) -> (String, Vec<u16>) {
         .iter()
         .zip(&ports)
         .map(|((name, placed), port)| {
-            format!("[host.{name}]\nurl = \"http://127.0.0.1:{port}\"\n{placed}\n\n")
+            format!("[host.{name}]\nurl = \"{scheme}://127.0.0.1:{port}\"\n{placed}\n\n")
         })
         .collect();
     let path = dir.join("placement.toml");
@@ -626,6 +631,152 @@ fn host_command(placement: &str, host: &str, target: &str) -> Command {
     ])
 }
 
+/// The whole shop in one process, to compare a split with.
+fn one_process(target: &str) -> Up {
+    Up::start(&[
+        "up",
+        "examples/shop",
+        "--addr",
+        "127.0.0.1:0",
+        "--cases",
+        "100",
+        "--target-dir",
+        target,
+    ])
+}
+
+/// Checkouts that succeed, fail a step, or fail the flow's own check.
+const CHECKOUTS: [&str; 6] = [
+    r#"{"items":[{"sku":"MUG-001","unit_cents":1299,"qty":2}],"country":"NL","weight_grams":800}"#,
+    r#"{"items":[{"sku":"TEA-042","unit_cents":450,"qty":3},{"sku":"MUG-001","unit_cents":1299,"qty":1}],"country":"DE","weight_grams":1200}"#,
+    r#"{"items":[{"sku":"MUG-001","unit_cents":1299,"qty":2}],"country":"BE","weight_grams":29000}"#,
+    r#"{"items":[{"sku":"MUG-001","unit_cents":0,"qty":2}],"country":"NL","weight_grams":800}"#,
+    r#"{"items":[],"country":"DE","weight_grams":100}"#,
+    r#"{"items":[],"country":"XX","weight_grams":100}"#,
+];
+
+/// Asserts that `split` answers every checkout as `one` does, call ids
+/// and details (which may name hosts) aside.
+fn answers_as(split: &Up, one: &Up) {
+    let without_id = |(status, mut body): (u16, serde_json::Value)| {
+        if let Some(problem) = body.as_object_mut() {
+            problem.remove("call_id");
+            problem.remove("detail");
+        }
+        (status, body)
+    };
+    for input in CHECKOUTS {
+        let expected = without_id(one.post("/v1/shop.checkout", input));
+        assert_eq!(
+            without_id(split.post("/v1/shop.checkout", input)),
+            expected,
+            "{input}"
+        );
+    }
+}
+
+#[test]
+fn the_shop_split_over_hosts_speaking_mutual_tls_answers_as_one_process_does() {
+    let target = shared_target();
+    let (placement, ports) = write_placement_over(
+        "https",
+        "placed-tls",
+        &[
+            ("front", r#"services = ["shop.checkout"]"#),
+            ("back", "rest = true"),
+        ],
+    );
+    let tls = Path::new(&placement).with_file_name("tls");
+    let tls = tls.to_str().unwrap();
+    let made = mote(&["keygen", "--app", "--placement", &placement, "--out", tls]);
+    assert!(made.status.success(), "{made:?}");
+    for file in [
+        "ca.pem",
+        "ca.key",
+        "front.pem",
+        "front.key",
+        "back.pem",
+        "back.key",
+    ] {
+        assert!(
+            Path::new(tls).join(file).is_file(),
+            "{file} was not written"
+        );
+    }
+    // Without the certificates, a host of an https placement does not start.
+    let refused = mote(&[
+        "up",
+        "examples/shop",
+        "--placement",
+        &placement,
+        "--host",
+        "back",
+    ]);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("give --tls DIR"),
+        "{refused:?}"
+    );
+
+    let host = |name: &str| {
+        let mut command = host_command(&placement, name, &target);
+        command.args(["--tls", tls]);
+        Up::spawn(command)
+    };
+    let back = host("back");
+    let front = host("front");
+    assert!(
+        front
+            .lines
+            .iter()
+            .any(|l| l.starts_with("peer on https://127.0.0.1:") && l.contains("mutual TLS")),
+        "{:#?}",
+        front.lines
+    );
+    let one = one_process(&target);
+    answers_as(&front, &one);
+    // The peer address speaks nothing but TLS.
+    let mut plain = TcpStream::connect(format!("127.0.0.1:{}", ports[1])).unwrap();
+    plain
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    plain
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+        .unwrap();
+    let mut answer = Vec::new();
+    let _ = plain.read_to_end(&mut answer);
+    assert!(!answer.starts_with(b"HTTP/"), "{answer:?}");
+    drop(front);
+    drop(back);
+}
+
+#[test]
+fn plain_http_between_hosts_stays_on_loopback() {
+    let (placement, _) = write_placement(
+        "placed-loopback",
+        &[
+            ("front", r#"services = ["shop.checkout"]"#),
+            ("back", "rest = true"),
+        ],
+    );
+    let refused = mote(&[
+        "up",
+        "examples/shop",
+        "--placement",
+        &placement,
+        "--host",
+        "back",
+        "--peer-addr",
+        "0.0.0.0:0",
+    ]);
+    assert_eq!(refused.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("must be on loopback") && stderr.contains("mote keygen --app"),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn the_shop_split_over_three_hosts_answers_as_one_process_does_and_outlives_a_host() {
     let target = shared_target();
@@ -638,16 +789,7 @@ fn the_shop_split_over_three_hosts_answers_as_one_process_does_and_outlives_a_ho
             ("back", "rest = true"),
         ],
     );
-    let one = Up::start(&[
-        "up",
-        "examples/shop",
-        "--addr",
-        "127.0.0.1:0",
-        "--cases",
-        "100",
-        "--target-dir",
-        &target,
-    ]);
+    let one = one_process(&target);
     let back = start_host(&placement, "back", &target);
     let middle = start_host(&placement, "middle", &target);
     let front = start_host(&placement, "front", &target);
@@ -663,29 +805,8 @@ fn the_shop_split_over_three_hosts_answers_as_one_process_does_and_outlives_a_ho
             .iter()
             .any(|l| l.starts_with("peer on http://127.0.0.1:"))
     );
-    let inputs = [
-        r#"{"items":[{"sku":"MUG-001","unit_cents":1299,"qty":2}],"country":"NL","weight_grams":800}"#,
-        r#"{"items":[{"sku":"TEA-042","unit_cents":450,"qty":3},{"sku":"MUG-001","unit_cents":1299,"qty":1}],"country":"DE","weight_grams":1200}"#,
-        r#"{"items":[{"sku":"MUG-001","unit_cents":1299,"qty":2}],"country":"BE","weight_grams":29000}"#,
-        r#"{"items":[{"sku":"MUG-001","unit_cents":0,"qty":2}],"country":"NL","weight_grams":800}"#,
-        r#"{"items":[],"country":"DE","weight_grams":100}"#,
-        r#"{"items":[],"country":"XX","weight_grams":100}"#,
-    ];
-    let without_id = |(status, mut body): (u16, serde_json::Value)| {
-        if let Some(problem) = body.as_object_mut() {
-            problem.remove("call_id");
-            problem.remove("detail");
-        }
-        (status, body)
-    };
-    for input in inputs {
-        let expected = without_id(one.post("/v1/shop.checkout", input));
-        assert_eq!(
-            without_id(front.post("/v1/shop.checkout", input)),
-            expected,
-            "{input}"
-        );
-    }
+    let inputs = CHECKOUTS;
+    answers_as(&front, &one);
     // An internal service is served to the other hosts at the peer
     // address, to a caller that declares the call, and still not on the
     // public address.

@@ -46,13 +46,28 @@ impl std::fmt::Display for SendError {
 /// may still carry the late answer.
 pub(crate) struct Connections {
     authority: String,
+    tls: Option<Tls>,
     idle: Mutex<Vec<SendRequest<Full<Bytes>>>>,
 }
 
+/// TLS on every connection: how to connect, and the name the server's
+/// certificate must carry.
+pub(crate) struct Tls {
+    pub(crate) connector: tokio_rustls::TlsConnector,
+    pub(crate) server_name: rustls_pki_types::ServerName<'static>,
+}
+
 impl Connections {
+    /// Plain HTTP to `authority`.
     pub(crate) fn new(authority: String) -> Self {
+        Connections::with_tls(authority, None)
+    }
+
+    /// HTTP to `authority`, over `tls` when given.
+    pub(crate) fn with_tls(authority: String, tls: Option<Tls>) -> Self {
         Connections {
             authority,
+            tls,
             idle: Mutex::new(Vec::new()),
         }
     }
@@ -69,6 +84,23 @@ impl Connections {
                 SendError::Connect(format!("cannot connect to {}: {e}", self.authority))
             })?;
         let _ = stream.set_nodelay(true);
+        let Some(tls) = &self.tls else {
+            return self.handshake(stream).await;
+        };
+        let stream = tls
+            .connector
+            .connect(tls.server_name.clone(), stream)
+            .await
+            .map_err(|e| {
+                SendError::Connect(format!("TLS handshake with {} failed: {e}", self.authority))
+            })?;
+        self.handshake(stream).await
+    }
+
+    async fn handshake<S>(&self, stream: S) -> Result<SendRequest<Full<Bytes>>, SendError>
+    where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
         let (sender, driver) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
             .await
             .map_err(|e| {

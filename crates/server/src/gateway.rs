@@ -53,6 +53,30 @@ pub struct ServerConfig {
     pub identity_headers: Vec<String>,
     /// The app's name, as the console titles its pages.
     pub app_name: String,
+    /// Mutual TLS on the peer address, under a placement with `https://`
+    /// hosts. `None`: the peer address speaks plain HTTP and takes the
+    /// calling service a request names on trust.
+    pub peers: Option<PeerAccess>,
+}
+
+/// Who may call the peer address: hosts holding a certificate of the
+/// app's authority, each only for the services the placement puts on it.
+#[derive(Debug, Clone)]
+pub struct PeerAccess {
+    /// This host's certificate and the authority it trusts.
+    pub tls: mote_tls::PeerTls,
+    /// The host that serves each service of the app, by service name.
+    pub host_of: BTreeMap<String, String>,
+}
+
+impl PeerAccess {
+    /// Every host name of the placement, once.
+    pub(crate) fn hosts(&self) -> Vec<String> {
+        let mut hosts: Vec<String> = self.host_of.values().cloned().collect();
+        hosts.sort();
+        hosts.dedup();
+        hosts
+    }
 }
 
 impl Default for ServerConfig {
@@ -68,6 +92,7 @@ impl Default for ServerConfig {
             rate_limit: None,
             identity_headers: Vec::new(),
             app_name: "mote".to_string(),
+            peers: None,
         }
     }
 }
@@ -142,9 +167,11 @@ pub enum Audience {
     Admin,
     /// The other hosts of the app, under a placement (the peer address):
     /// every service this host serves, internal ones too, so that their
-    /// callers elsewhere reach them; no metrics, no console. Hosts do not
-    /// authenticate each other yet: keep this address on a private
-    /// network.
+    /// callers elsewhere reach them; no metrics, no console. Each call
+    /// names its calling service, which must declare the call; with
+    /// [`ServerConfig::peers`], connections are mutual TLS and the caller
+    /// must be a service of the host whose certificate the connection
+    /// showed.
     Peer,
 }
 

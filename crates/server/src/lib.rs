@@ -31,7 +31,9 @@ mod routes;
 mod trace_context;
 
 pub use client::{HttpTarget, UrlError};
-pub use gateway::{Audience, Gateway, ServerConfig, Verification, default_call_threads};
+pub use gateway::{
+    Audience, Gateway, PeerAccess, ServerConfig, Verification, default_call_threads,
+};
 pub use openapi::openapi;
 pub use problem::platform_status;
 pub use remote::{CALLER_HEADER, RemoteHosts};

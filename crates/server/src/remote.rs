@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use mote_runtime::{Failure, PlatformFailure, RemoteAnswer, RemoteCall, RemoteService};
 
-use crate::connections::{Connections, SendError};
+use crate::connections::{Connections, SendError, Tls};
 
 /// The header in which a call that crosses hosts names its calling
 /// service; the peer address serves a call only to a caller that
@@ -25,6 +25,8 @@ const CLIENT_THREADS: usize = 1;
 pub struct RemoteHosts {
     /// `None` only while dropping.
     tokio: Option<tokio::runtime::Runtime>,
+    /// This host's certificate, for hosts reached at `https://` URLs.
+    tls: Option<mote_tls::PeerTls>,
 }
 
 impl Drop for RemoteHosts {
@@ -38,28 +40,48 @@ impl Drop for RemoteHosts {
 }
 
 impl RemoteHosts {
-    /// Starts the threads that carry calls to other hosts.
-    pub fn start() -> std::io::Result<Arc<Self>> {
+    /// Starts the threads that carry calls to other hosts; with `tls`,
+    /// hosts at `https://` URLs are called over mutual TLS with it.
+    pub fn start(tls: Option<mote_tls::PeerTls>) -> std::io::Result<Arc<Self>> {
         let tokio = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(CLIENT_THREADS)
             .thread_name("mote-remote")
             .enable_all()
             .build()?;
-        Ok(Arc::new(RemoteHosts { tokio: Some(tokio) }))
+        Ok(Arc::new(RemoteHosts {
+            tokio: Some(tokio),
+            tls,
+        }))
     }
 
-    /// The host `name` at `url` (`http://host:port`), as the runtime's way
-    /// to the services placed there.
-    pub fn host(self: &Arc<Self>, name: &str, url: &str) -> Arc<dyn RemoteService> {
-        let authority = url
-            .trim_start_matches("http://")
-            .trim_end_matches('/')
-            .to_string();
-        Arc::new(RemoteHost {
+    /// The host `name` at `url` (`http://host:port`, or `https://host:port`
+    /// for a host that must show a certificate naming it), as the
+    /// runtime's way to the services placed there.
+    pub fn host(
+        self: &Arc<Self>,
+        name: &str,
+        url: &str,
+    ) -> Result<Arc<dyn RemoteService>, mote_tls::TlsError> {
+        let (authority, tls) = match url.strip_prefix("https://") {
+            Some(authority) => {
+                let Some(tls) = &self.tls else {
+                    return Err(mote_tls::TlsError::Config(format!(
+                        "host `{name}` is reached at {url}, and this host has no certificate to call it with"
+                    )));
+                };
+                let tls = Tls {
+                    connector: tls.connector(),
+                    server_name: mote_tls::server_name(name)?,
+                };
+                (authority, Some(tls))
+            }
+            None => (url.trim_start_matches("http://"), None),
+        };
+        Ok(Arc::new(RemoteHost {
             name: name.to_string(),
-            connections: Connections::new(authority),
+            connections: Connections::with_tls(authority.trim_end_matches('/').to_string(), tls),
             hosts: Arc::clone(self),
-        })
+        }))
     }
 }
 

@@ -66,6 +66,12 @@ pub async fn serve_to(
     // the others share one service rather than wrapping the routes anew
     // for every connection.
     let per_client = audience == Audience::Public && gateway.limiter.is_some();
+    // The peer address under mutual TLS: the acceptor, and the hosts a
+    // client certificate may name.
+    let mutual_tls = match (audience, &gateway.config.peers) {
+        (Audience::Peer, Some(access)) => Some((access.tls.acceptor(), Arc::new(access.hosts()))),
+        _ => None,
+    };
     let shared = TowerToHyperService::new(routes.clone());
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
@@ -94,6 +100,45 @@ pub async fn serve_to(
             }
         };
         let _ = stream.set_nodelay(true);
+        if let Some((acceptor, hosts)) = &mutual_tls {
+            // The handshake runs on the connection's task, under the header
+            // deadline, so that a slow or silent client holds only its own
+            // place.
+            let acceptor = acceptor.clone();
+            let hosts = Arc::clone(hosts);
+            let routes = routes.clone();
+            let http = http.clone();
+            let watcher = graceful.watcher();
+            let handshake_timeout = gateway.config.header_timeout;
+            tokio::spawn(async move {
+                let _place = place;
+                let stream =
+                    match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
+                        Ok(Ok(stream)) => stream,
+                        Ok(Err(e)) => {
+                            tracing::debug!(%peer, "TLS handshake refused: {e}");
+                            return;
+                        }
+                        Err(_) => {
+                            tracing::debug!(%peer, "TLS handshake timed out");
+                            return;
+                        }
+                    };
+                let named = stream
+                    .get_ref()
+                    .1
+                    .peer_certificates()
+                    .and_then(<[_]>::first)
+                    .map(|c| mote_tls::hosts_named(c, hosts.iter().map(String::as_str)))
+                    .unwrap_or_default();
+                let service =
+                    TowerToHyperService::new(routes.layer(Extension(PeerHosts(named.into()))));
+                let _ = watcher
+                    .watch(http.serve_connection(TokioIo::new(stream), service))
+                    .await;
+            });
+            continue;
+        }
         let service = if per_client {
             TowerToHyperService::new(routes.clone().layer(Extension(Client(peer.ip()))))
         } else {
@@ -115,29 +160,50 @@ pub async fn serve_to(
 #[derive(Debug, Clone, Copy)]
 struct Client(IpAddr);
 
+/// The hosts of the placement that the certificate a peer connection
+/// showed was issued to (verified against the app's authority).
+#[derive(Debug, Clone)]
+struct PeerHosts(Arc<[String]>);
+
 async fn call(
     State(gateway): State<Arc<Gateway>>,
     Extension(audience): Extension<Audience>,
     client: Option<Extension<Client>>,
+    peer_hosts: Option<Extension<PeerHosts>>,
     Path(service): Path<String>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
     let started = Instant::now();
     let call_id = gateway.call_ids.next();
-    let limited = match (&gateway.limiter, audience, client) {
-        (Some(limiter), Audience::Public, Some(Extension(Client(ip)))) => limiter.check(ip).err(),
+    let refused = match (&gateway.limiter, audience, client) {
+        (Some(limiter), Audience::Public, Some(Extension(Client(ip)))) => {
+            limiter.check(ip).err().map(|wait| {
+                Problem::platform(
+                    PlatformFailure::RateLimited,
+                    "this client sent more requests than the public address allows",
+                )
+                .retry_after(wait.as_secs_f64().ceil() as u64)
+            })
+        }
+        (_, Audience::Peer, _) => {
+            let peer_hosts = peer_hosts.map(|Extension(PeerHosts(hosts))| hosts);
+            declared_by_caller(&gateway, &service, &headers, peer_hosts.as_deref())
+                .err()
+                .map(|why| {
+                    Problem::new(
+                        403,
+                        "urn:mote:platform:undeclared_call",
+                        "No service that declares this call made it",
+                        &why,
+                        PlatformFailure::UndeclaredCall.code(),
+                    )
+                })
+        }
         _ => None,
     };
-    let mut response = match limited {
-        Some(wait) => Problem::platform(
-            PlatformFailure::RateLimited,
-            "this client sent more requests than the public address allows",
-        )
-        .retry_after(wait.as_secs_f64().ceil() as u64)
-        .service(&service)
-        .call_id(&call_id)
-        .into_response(),
+    let mut response = match refused {
+        Some(problem) => problem.service(&service).call_id(&call_id).into_response(),
         None => {
             answer(
                 &gateway, audience, &service, &call_id, started, &headers, body, None,
@@ -178,20 +244,6 @@ pub(crate) async fn answer(
         .call_id(call_id)
         .into_response();
     };
-    if audience == Audience::Peer
-        && let Err(why) = declared_by_caller(gateway, service, headers)
-    {
-        return Problem::new(
-            403,
-            "urn:mote:platform:undeclared_call",
-            "No service that declares this call made it",
-            &why,
-            PlatformFailure::UndeclaredCall.code(),
-        )
-        .service(service)
-        .call_id(call_id)
-        .into_response();
-    }
     let finish = |outcome: &str| {
         gateway
             .metrics
@@ -342,10 +394,15 @@ pub(crate) async fn answer(
 }
 
 /// On the peer address, a call must name its caller, a service of the app
-/// whose contract declares the call. (Which host may speak for which
-/// caller is for mutual TLS to settle; until then this holds honest hosts
-/// to the declared call graph.)
-fn declared_by_caller(gateway: &Gateway, service: &str, headers: &HeaderMap) -> Result<(), String> {
+/// whose contract declares the call. Under mutual TLS, the caller must
+/// also be placed on a host the connection's certificate names
+/// (`peer_hosts`), so that a host speaks only for its own services.
+fn declared_by_caller(
+    gateway: &Gateway,
+    service: &str,
+    headers: &HeaderMap,
+    peer_hosts: Option<&[String]>,
+) -> Result<(), String> {
     let Some(caller) = headers
         .get(crate::remote::CALLER_HEADER)
         .and_then(|v| v.to_str().ok())
@@ -355,6 +412,26 @@ fn declared_by_caller(gateway: &Gateway, service: &str, headers: &HeaderMap) -> 
             crate::remote::CALLER_HEADER
         ));
     };
+    if let Some(access) = &gateway.config.peers {
+        let shown = peer_hosts.unwrap_or_default();
+        match access.host_of.get(caller) {
+            Some(host) if shown.contains(host) => {}
+            Some(host) => {
+                return Err(format!(
+                    "`{caller}` is served by host `{host}`, and this connection's certificate is {}",
+                    match shown {
+                        [] => "no host's".to_string(),
+                        hosts => format!("host `{}`'s", hosts.join("`, `")),
+                    }
+                ));
+            }
+            None => {
+                return Err(format!(
+                    "the placement puts no service `{caller}` on a host"
+                ));
+            }
+        }
+    }
     match gateway.runtime.contract(caller) {
         Some(contract) if contract.declares_call(service) => Ok(()),
         Some(_) => Err(format!("`{caller}` does not declare a call to `{service}`")),

@@ -39,6 +39,18 @@ fn fixtures() -> &'static HashMap<String, (PathBuf, PathBuf)> {
     })
 }
 
+/// A runtime holding the named fixtures.
+fn runtime_of(names: &[&str]) -> Runtime {
+    let runtime = Runtime::new(RuntimeConfig::default()).unwrap();
+    for name in names {
+        let (contract, wasm) = &fixtures()[*name];
+        runtime
+            .load_file(mote_contract::load(contract).unwrap(), wasm)
+            .unwrap();
+    }
+    runtime
+}
+
 /// A gateway serving the named fixtures on a free port, stopped (gracefully)
 /// when dropped.
 struct Server {
@@ -51,14 +63,7 @@ struct Server {
 
 impl Server {
     fn start(names: &[&str], config: ServerConfig) -> Server {
-        let runtime = Runtime::new(RuntimeConfig::default()).unwrap();
-        for name in names {
-            let (contract, wasm) = &fixtures()[*name];
-            runtime
-                .load_file(mote_contract::load(contract).unwrap(), wasm)
-                .unwrap();
-        }
-        Server::serve(runtime, config)
+        Server::serve(runtime_of(names), config)
     }
 
     fn serve(runtime: Runtime, config: ServerConfig) -> Server {
@@ -1442,13 +1447,13 @@ fn hostile_host() -> SocketAddr {
 
 #[test]
 fn what_another_host_answers_is_judged_here_and_a_dead_host_is_unavailable() {
-    let hosts = mote_server::RemoteHosts::start().unwrap();
+    let hosts = mote_server::RemoteHosts::start(None).unwrap();
     let runtime = Runtime::new(RuntimeConfig::default()).unwrap();
     let addr = hostile_host();
     runtime
         .load_remote(
             sum_contract(),
-            hosts.host("other", &format!("http://{addr}")),
+            hosts.host("other", &format!("http://{addr}")).unwrap(),
         )
         .unwrap();
     let code = |a: i64| {
@@ -1484,11 +1489,239 @@ fn what_another_host_answers_is_judged_here_and_a_dead_host_is_unavailable() {
     let gone = Runtime::new(RuntimeConfig::default()).unwrap();
     gone.load_remote(
         sum_contract(),
-        hosts.host("gone", &format!("http://{dead}")),
+        hosts.host("gone", &format!("http://{dead}")).unwrap(),
     )
     .unwrap();
     let started = std::time::Instant::now();
     let failure = gone.call("fixture.sum", r#"{"a": 1, "b": 2}"#).unwrap_err();
     assert_eq!(failure.code(), "unavailable");
     assert!(started.elapsed() < Duration::from_secs(2));
+}
+
+/// A fresh folder under the test's temporary directory.
+fn scratch_dir(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+/// Serves `runtime` on a peer address of 127.0.0.1 with `peers`, for the
+/// rest of the test run.
+fn serve_peer(runtime: Runtime, peers: mote_server::PeerAccess) -> SocketAddr {
+    let config = ServerConfig {
+        peers: Some(peers),
+        ..ServerConfig::default()
+    };
+    let gateway = Arc::new(Gateway::new(runtime, BTreeMap::new(), config).unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let tokio = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        tokio.block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            tx.send(listener.local_addr().unwrap()).unwrap();
+            mote_server::serve_to(
+                listener,
+                gateway,
+                mote_server::Audience::Peer,
+                std::future::pending(),
+            )
+            .await
+            .unwrap();
+        });
+    });
+    rx.recv().unwrap()
+}
+
+/// POSTs `body` to `fixture.sum` at `addr` over TLS with `connector`,
+/// naming `caller`; the raw response, or why none came.
+fn tls_post(
+    connector: tokio_rustls::TlsConnector,
+    server: &str,
+    addr: SocketAddr,
+    caller: &str,
+    body: &str,
+) -> Result<String, String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let tokio = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    tokio.block_on(async {
+        let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let name = mote_tls::server_name(server).unwrap();
+        let mut stream = connector
+            .connect(name, tcp)
+            .await
+            .map_err(|e| format!("handshake: {e}"))?;
+        let request = format!(
+            "POST /v1/fixture.sum HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: {}\r\nx-mote-caller: {caller}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        stream
+            .write_all(request.as_bytes())
+            .await
+            .map_err(|e| format!("write: {e}"))?;
+        let mut answer = Vec::new();
+        tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut answer))
+            .await
+            .map_err(|_| "no answer in 10 s".to_string())?
+            .map_err(|e| format!("read: {e}"))?;
+        Ok(String::from_utf8_lossy(&answer).into_owned())
+    })
+}
+
+/// A TLS client that trusts the authority in `dir` but shows no
+/// certificate of its own.
+fn anonymous_client(dir: &Path) -> tokio_rustls::TlsConnector {
+    use rustls_pki_types::CertificateDer;
+    use rustls_pki_types::pem::PemObject;
+    use tokio_rustls::rustls;
+    let mut roots = rustls::RootCertStore::empty();
+    for certificate in CertificateDer::pem_file_iter(dir.join("ca.pem")).unwrap() {
+        roots.add(certificate.unwrap()).unwrap();
+    }
+    let config = rustls::ClientConfig::builder_with_provider(mote_tls::provider())
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    tokio_rustls::TlsConnector::from(Arc::new(config))
+}
+
+#[test]
+fn hosts_call_each_other_over_mutual_tls_and_nobody_else_gets_in() {
+    let app = scratch_dir("mtls-app");
+    mote_tls::issue(&app, &["front", "back", "other"]).unwrap();
+    let stranger = scratch_dir("mtls-stranger");
+    mote_tls::issue(&stranger, &["front"]).unwrap();
+    let tls = |dir: &Path, host: &str| mote_tls::PeerTls::load(dir, host).unwrap();
+    let host_of = BTreeMap::from([
+        ("fixture.sum".to_string(), "back".to_string()),
+        ("fixture.caller".to_string(), "front".to_string()),
+        ("fixture.spin".to_string(), "other".to_string()),
+    ]);
+    let caller_contract = || mote_contract::load(&fixtures()["fixture.caller"].0).unwrap();
+
+    // Host `back` serves fixture.sum; it knows fixture.caller, placed on
+    // `front`, by its contract.
+    let back_runtime = runtime_of(&["fixture.sum"]);
+    let back_hosts = mote_server::RemoteHosts::start(Some(tls(&app, "back"))).unwrap();
+    back_runtime
+        .load_remote(
+            caller_contract(),
+            back_hosts.host("front", "https://127.0.0.1:1").unwrap(),
+        )
+        .unwrap();
+    let back = serve_peer(
+        back_runtime,
+        mote_server::PeerAccess {
+            tls: tls(&app, "back"),
+            host_of: host_of.clone(),
+        },
+    );
+
+    // Host `front` runs fixture.caller, whose call to fixture.sum crosses
+    // to `back` over mutual TLS.
+    let front_runtime = runtime_of(&["fixture.caller"]);
+    let front_hosts = mote_server::RemoteHosts::start(Some(tls(&app, "front"))).unwrap();
+    front_runtime
+        .load_remote(
+            sum_contract(),
+            front_hosts
+                .host("back", &format!("https://{back}"))
+                .unwrap(),
+        )
+        .unwrap();
+    let local = runtime_of(&["fixture.caller", "fixture.sum"]);
+    for n in [0, 7, 1000] {
+        assert_eq!(
+            front_runtime.call("fixture.caller", &n.to_string()),
+            local.call("fixture.caller", &n.to_string()),
+            "split over hosts, {n} is answered as in one process"
+        );
+    }
+
+    let body = r#"{"a": 1, "b": 2}"#;
+    let front_tls = tls(&app, "front").connector();
+    // The same request, from front's certificate, is served: the
+    // refusals below are the certificates', not the client's.
+    let served = tls_post(front_tls, "back", back, "fixture.caller", body).unwrap();
+    assert!(served.starts_with("HTTP/1.1 200"), "{served}");
+    // No certificate, or one from another app's authority: no HTTP at all.
+    for (who, connector) in [
+        ("no certificate", anonymous_client(&app)),
+        ("another authority", tls(&stranger, "front").connector()),
+    ] {
+        let refused = tls_post(connector, "back", back, "fixture.caller", body);
+        assert!(
+            !matches!(&refused, Ok(text) if text.starts_with("HTTP/")),
+            "{who}: {refused:?}"
+        );
+    }
+    // Plain HTTP to the TLS address: no HTTP answer either.
+    let mut plain = TcpStream::connect(back).unwrap();
+    plain
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    plain
+        .write_all(
+            format!(
+                "POST /v1/fixture.sum HTTP/1.1\r\nHost: t\r\nContent-Length: {}\r\nx-mote-caller: fixture.caller\r\n\r\n{body}",
+                body.len()
+            )
+            .as_bytes(),
+        )
+        .unwrap();
+    let mut answer = Vec::new();
+    let _ = plain.read_to_end(&mut answer);
+    assert!(
+        !answer.starts_with(b"HTTP/"),
+        "plain HTTP got an answer: {}",
+        String::from_utf8_lossy(&answer)
+    );
+    // Host `other` holds a good certificate, but fixture.caller is not
+    // placed on it: it cannot speak for it.
+    let forged = tls_post(
+        tls(&app, "other").connector(),
+        "back",
+        back,
+        "fixture.caller",
+        body,
+    )
+    .unwrap();
+    assert!(forged.starts_with("HTTP/1.1 403"), "{forged}");
+    assert!(forged.contains("undeclared_call"), "{forged}");
+    assert!(
+        forged.contains("served by host `front`") && forged.contains("host `other`'s"),
+        "{forged}"
+    );
+    // And a host that answers with another host's certificate is not the
+    // host the caller meant to reach.
+    let impostor = serve_peer(
+        runtime_of(&["fixture.sum"]),
+        mote_server::PeerAccess {
+            tls: tls(&app, "other"),
+            host_of,
+        },
+    );
+    let fooled = runtime_of(&["fixture.caller"]);
+    fooled
+        .load_remote(
+            sum_contract(),
+            front_hosts
+                .host("back", &format!("https://{impostor}"))
+                .unwrap(),
+        )
+        .unwrap();
+    let failure = fooled.call("fixture.caller", "7").unwrap_err();
+    assert_eq!(failure.code(), "unavailable", "{}", failure.message());
+    assert!(
+        failure.message().contains("TLS handshake"),
+        "{}",
+        failure.message()
+    );
 }
