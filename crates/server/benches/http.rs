@@ -12,7 +12,10 @@
 //!    loopback HTTP call whose answer is checked on return;
 //! 2. a five-step flow composed in-process against the same five steps as
 //!    separate HTTP calls chained over loopback: what composing costs,
-//!    beyond the steps' own work, in each.
+//!    beyond the steps' own work, in each;
+//! 4. the flow's steps on another host's peer address: plain HTTP,
+//!    mutual TLS over kept-alive connections, and mutual TLS with a
+//!    handshake for every step.
 //!
 //! Run: `cargo bench -p mote-server --bench http`
 
@@ -128,6 +131,9 @@ enum Serving {
     /// The same, with its admin listener beside it, where the console's
     /// figures are polled every CONSOLE_POLL.
     MoteWithConsole(Arc<Gateway>),
+    /// A host's peer address, as the other hosts of a placement reach it:
+    /// mutual TLS when the gateway's config has peers, plain otherwise.
+    Peer(Arc<Gateway>),
 }
 
 /// How often the bench polls an open console's figures: thirty times as
@@ -154,6 +160,16 @@ fn spawn_server(name: &'static str, serving: Serving) -> SocketAddr {
                     mote_server::serve(listener, gateway, std::future::pending())
                         .await
                         .unwrap();
+                }
+                Serving::Peer(gateway) => {
+                    mote_server::serve_to(
+                        listener,
+                        gateway,
+                        mote_server::Audience::Peer,
+                        std::future::pending(),
+                    )
+                    .await
+                    .unwrap();
                 }
                 Serving::MoteWithConsole(gateway) => {
                     let admin = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -408,25 +424,11 @@ fn main() {
     );
     // The steps on another host: the mote server above, reached as a
     // placement reaches it.
-    let hosts = mote_server::RemoteHosts::start().unwrap();
-    let placed = Runtime::new(RuntimeConfig::default()).unwrap();
-    let sum = runtime.contract("fixture.sum").unwrap().shared();
-    placed
-        .load_remote(sum, hosts.host("back", &format!("http://{mote}")))
-        .unwrap();
-    let checked = mote_contract::check_source(mote_contract::SourceFile::new("flow.toml", FLOW));
-    placed.load_flow(checked.contract.unwrap()).unwrap();
-    for _ in 0..500 {
-        placed.call("bench.flow", input).unwrap();
-    }
-    let placed_flow = median(
-        (0..CHAIN_SAMPLES)
-            .map(|_| {
-                let start = Instant::now();
-                placed.call("bench.flow", input).unwrap();
-                start.elapsed()
-            })
-            .collect(),
+    let hosts = mote_server::RemoteHosts::start(None).unwrap();
+    let placed_flow = time_placed_flow(
+        &runtime,
+        hosts.host("back", &format!("http://{mote}")).unwrap(),
+        input,
     );
     println!(
         "the flow, its five steps on another host (placement) {:>8.1} µs",
@@ -444,4 +446,111 @@ fn main() {
         micros(chain_added),
         flow_added.as_secs_f64() / chain_added.as_secs_f64()
     );
+    mutual_tls(&runtime, input);
+}
+
+/// The five-step flow in a runtime of its own whose `fixture.sum` is
+/// reached through `remote`: the median call.
+fn time_placed_flow(
+    runtime: &Runtime,
+    remote: Arc<dyn mote_runtime::RemoteService>,
+    input: &str,
+) -> Duration {
+    let placed = Runtime::new(RuntimeConfig::default()).unwrap();
+    let sum = runtime.contract("fixture.sum").unwrap().shared();
+    placed.load_remote(sum, remote).unwrap();
+    let checked = mote_contract::check_source(mote_contract::SourceFile::new("flow.toml", FLOW));
+    placed.load_flow(checked.contract.unwrap()).unwrap();
+    for _ in 0..500 {
+        placed.call("bench.flow", input).unwrap();
+    }
+    median(
+        (0..CHAIN_SAMPLES)
+            .map(|_| {
+                let start = Instant::now();
+                placed.call("bench.flow", input).unwrap();
+                start.elapsed()
+            })
+            .collect(),
+    )
+}
+
+/// Steps on another host over its peer address: plain HTTP against
+/// mutual TLS, both with kept-alive connections, and mutual TLS with a
+/// new connection (and handshake) for every step.
+fn mutual_tls(runtime: &Runtime, input: &str) {
+    let certificates = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/tmp/bench-tls");
+    let _ = std::fs::remove_dir_all(&certificates);
+    mote_tls::issue(&certificates, &["front", "back"]).unwrap();
+    let tls = |host: &str| mote_tls::PeerTls::load(&certificates, host).unwrap();
+    let host_of = BTreeMap::from([
+        ("fixture.sum".to_string(), "back".to_string()),
+        ("bench.flow".to_string(), "front".to_string()),
+    ]);
+    let peer = |peers: Option<mote_server::PeerAccess>| {
+        let config = ServerConfig {
+            peers,
+            ..ServerConfig::default()
+        };
+        let gateway = Arc::new(Gateway::new(runtime.clone(), BTreeMap::new(), config).unwrap());
+        spawn_server("mote-peer", Serving::Peer(gateway))
+    };
+    let plain = peer(None);
+    let secured = peer(Some(mote_server::PeerAccess {
+        tls: tls("back"),
+        host_of,
+    }));
+    let plain_hosts = mote_server::RemoteHosts::start(None).unwrap();
+    let tls_hosts = mote_server::RemoteHosts::start(Some(tls("front"))).unwrap();
+    let over_plain = time_placed_flow(
+        runtime,
+        plain_hosts
+            .host("back", &format!("http://{plain}"))
+            .unwrap(),
+        input,
+    );
+    let over_tls = time_placed_flow(
+        runtime,
+        tls_hosts
+            .host("back", &format!("https://{secured}"))
+            .unwrap(),
+        input,
+    );
+    let fresh = Arc::new(FreshConnections {
+        hosts: tls_hosts,
+        url: format!("https://{secured}"),
+    });
+    let over_fresh_tls = time_placed_flow(runtime, fresh, input);
+    let micros = |d: Duration| d.as_secs_f64() * 1e6;
+    println!("== the five-step flow, its steps on another host's peer address");
+    println!(
+        "plain HTTP, kept-alive connections             {:>8.1} µs",
+        micros(over_plain)
+    );
+    println!(
+        "mutual TLS, kept-alive connections             {:>8.1} µs  ({:.2}× plain)",
+        micros(over_tls),
+        over_tls.as_secs_f64() / over_plain.as_secs_f64()
+    );
+    println!(
+        "mutual TLS, a new connection for every step    {:>8.1} µs  ({:.2}× plain)",
+        micros(over_fresh_tls),
+        over_fresh_tls.as_secs_f64() / over_plain.as_secs_f64()
+    );
+}
+
+/// A way to the other host that opens a new connection for every call:
+/// what not reusing connections would cost.
+struct FreshConnections {
+    hosts: Arc<mote_server::RemoteHosts>,
+    url: String,
+}
+
+impl mote_runtime::RemoteService for FreshConnections {
+    fn call(
+        &self,
+        call: &mote_runtime::RemoteCall<'_>,
+    ) -> Result<mote_runtime::RemoteAnswer, mote_runtime::Failure> {
+        self.hosts.host("back", &self.url).unwrap().call(call)
+    }
 }
