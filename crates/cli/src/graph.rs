@@ -60,7 +60,7 @@ pub fn run(dir: &Path, format: GraphFormat, placement: Option<&Path>) -> ExitCod
 
 /// Every contract under `dir`; a contract with errors stops the command,
 /// since its calls cannot be known.
-fn contracts_under(dir: &Path) -> Result<Vec<Contract>, ExitCode> {
+pub(crate) fn contracts_under(dir: &Path) -> Result<Vec<Contract>, ExitCode> {
     let files = mote_build::contract_files(&[dir.to_path_buf()]).map_err(|e| {
         eprintln!("error: {e}");
         ExitCode::from(exit::USAGE)

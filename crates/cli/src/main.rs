@@ -3,6 +3,7 @@
 
 mod attest;
 mod check;
+mod deploy;
 mod diff;
 mod docs;
 mod graph;
@@ -214,6 +215,12 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         placement: Option<PathBuf>,
     },
+    /// Write what an orchestrator needs to run the app as a placement
+    /// splits it.
+    Deploy {
+        #[command(subcommand)]
+        target: deploy::Target,
+    },
     /// Make a key pair for signing attestations (mote-key.secret and
     /// mote-key.pub; existing files are never overwritten), or with
     /// --app, the certificates for mutual TLS between an app's hosts.
@@ -326,6 +333,7 @@ fn main() -> ExitCode {
             format,
             placement,
         } => graph::run(&dir, format, placement.as_deref()),
+        Command::Deploy { target } => deploy::run(target),
         Command::Docs {
             dir,
             out,

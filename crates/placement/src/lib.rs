@@ -374,7 +374,14 @@ impl Placement {
     /// nothing would prove who calls it (`mote up` keeps such a peer
     /// address on loopback).
     pub fn check<'a>(&self, services: impl IntoIterator<Item = &'a str>) -> Vec<Diagnostic> {
-        let app: Vec<&str> = services.into_iter().collect();
+        let mut problems = self.check_transport();
+        problems.extend(self.check_placing(services));
+        problems
+    }
+
+    /// The problems of the hosts' URLs alone: a plain `http://` host that
+    /// is not on this machine.
+    pub fn check_transport(&self) -> Vec<Diagnostic> {
         let mut problems = Vec::new();
         for host in &self.hosts {
             if let Some(authority) = host.url.strip_prefix("http://")
@@ -394,6 +401,18 @@ impl Placement {
                 );
             }
         }
+        problems
+    }
+
+    /// The problems of placing `services`, the app's, on the hosts: a
+    /// service placed twice, a service on no host, a name the app does not
+    /// have.
+    pub fn check_placing<'a>(
+        &self,
+        services: impl IntoIterator<Item = &'a str>,
+    ) -> Vec<Diagnostic> {
+        let app: Vec<&str> = services.into_iter().collect();
+        let mut problems = Vec::new();
         let mut placed: BTreeMap<&str, &Host> = BTreeMap::new();
         for host in &self.hosts {
             for (service, span) in &host.services {
