@@ -99,6 +99,12 @@ pub struct Request {
     /// mote does not authenticate end users: the ingress does.
     #[arg(long = "identity-header", value_name = "NAME")]
     pub identity_headers: Vec<String>,
+    /// A host name the admin address answers to, besides IP addresses
+    /// and localhost (repeatable); requests naming any other host get
+    /// 421, which keeps a web page that re-points its name at this
+    /// machine (DNS rebinding) away from the admin side.
+    #[arg(long = "admin-host", value_name = "NAME")]
+    pub admin_hosts: Vec<String>,
     /// Serve one host's share of the app, as this placement file places
     /// it (see `mote check --placement`): only the services placed on
     /// --host are built and served; calls to the others go over HTTP to
@@ -381,6 +387,7 @@ pub fn run(request: Request) -> ExitCode {
             .map(|h| h.to_ascii_lowercase())
             .collect(),
         app_name: crate::docs::app_title(&request.dir),
+        admin_hosts: request.admin_hosts.clone(),
         peers,
     };
     let gateway = match Gateway::new(runtime, verification, config) {

@@ -152,7 +152,7 @@ fn request_with(
     let mut stream = TcpStream::connect(addr).unwrap();
     write!(
         stream,
-        "{method} {path} HTTP/1.1\r\nHost: t\r\n{headers}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{headers}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     )
     .unwrap();
@@ -741,7 +741,7 @@ fn the_shop_split_over_hosts_speaking_mutual_tls_answers_as_one_process_does() {
         .set_read_timeout(Some(std::time::Duration::from_secs(10)))
         .unwrap();
     plain
-        .write_all(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         .unwrap();
     let mut answer = Vec::new();
     let _ = plain.read_to_end(&mut answer);

@@ -199,7 +199,7 @@ async fn poll_console(admin: SocketAddr) {
     loop {
         sender.ready().await.unwrap();
         let request = hyper::Request::get("/console/api/live")
-            .header("host", "bench")
+            .header("host", "127.0.0.1")
             .body(Full::new(Bytes::new()))
             .unwrap();
         let response = sender.send_request(request).await.unwrap();
@@ -223,7 +223,7 @@ async fn connect(addr: SocketAddr) -> Sender {
 async fn post_json(sender: &mut Sender, path: &str, body: String) -> Bytes {
     sender.ready().await.unwrap();
     let request = hyper::Request::post(path)
-        .header("host", "bench")
+        .header("host", "127.0.0.1")
         .header("content-type", "application/json")
         .body(Full::new(Bytes::from(body)))
         .unwrap();

@@ -53,6 +53,11 @@ pub struct ServerConfig {
     pub identity_headers: Vec<String>,
     /// The app's name, as the console titles its pages.
     pub app_name: String,
+    /// Host names, besides IP addresses and `localhost`, that the admin
+    /// address answers to; any other Host header gets 421, so that a page
+    /// re-pointing its own name at this machine (DNS rebinding) cannot
+    /// reach the admin side from a browser.
+    pub admin_hosts: Vec<String>,
     /// Mutual TLS on the peer address, under a placement with `https://`
     /// hosts. `None`: the peer address speaks plain HTTP and takes the
     /// calling service a request names on trust.
@@ -92,6 +97,7 @@ impl Default for ServerConfig {
             rate_limit: None,
             identity_headers: Vec::new(),
             app_name: "mote".to_string(),
+            admin_hosts: Vec::new(),
             peers: None,
         }
     }

@@ -29,14 +29,69 @@ pub fn router(gateway: Arc<Gateway>, audience: Audience) -> Router {
         .route("/openapi.json", get(openapi))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz));
+    let admin = audience == Audience::Admin;
     let routes = match audience {
         Audience::Admin => crate::console::routes(routes.route("/metrics", get(metrics))),
         Audience::Public | Audience::Peer => routes,
     };
-    routes
-        .fallback(not_found)
-        .layer(Extension(audience))
-        .with_state(gateway)
+    let routes = routes.fallback(not_found).layer(Extension(audience));
+    let routes = if admin {
+        routes.layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&gateway),
+            admin_host_only,
+        ))
+    } else {
+        routes
+    };
+    routes.with_state(gateway)
+}
+
+/// On the admin address, a request naming a host other than an IP
+/// address, `localhost` or one of the configured admin host names is
+/// refused (421): a web page whose own name an attacker points at this
+/// machine (DNS rebinding) must not reach the console's try-it or the
+/// full catalog through a visitor's browser. A request without a Host
+/// header comes from no browser and is served.
+async fn admin_host_only(
+    State(gateway): State<Arc<Gateway>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let host = request
+        .headers()
+        .get(header::HOST)
+        .map(|v| v.to_str().unwrap_or_default().to_string());
+    match host {
+        Some(host) if !admin_host(&host, &gateway.config.admin_hosts) => Problem::new(
+            421,
+            "urn:mote:platform:unknown_host",
+            "This address does not answer to that host name",
+            &format!(
+                "the admin address answers to IP addresses, localhost and the names given with --admin-host; not to `{}`",
+                host.chars().take(100).collect::<String>()
+            ),
+            "unknown_host",
+        )
+        .into_response(),
+        _ => next.run(request).await,
+    }
+}
+
+/// Whether the Host header `host` (`name[:port]`) names this machine by
+/// address, as `localhost`, or as one of `allowed`.
+fn admin_host(host: &str, allowed: &[String]) -> bool {
+    let name = match host.strip_prefix('[') {
+        Some(bracketed) => {
+            return bracketed
+                .split(']')
+                .next()
+                .is_some_and(|ip| ip.parse::<std::net::Ipv6Addr>().is_ok());
+        }
+        None => host.rsplit_once(':').map_or(host, |(name, _)| name),
+    };
+    name.parse::<std::net::Ipv4Addr>().is_ok()
+        || name.eq_ignore_ascii_case("localhost")
+        || allowed.iter().any(|a| a.eq_ignore_ascii_case(name))
 }
 
 /// Serves the gateway's public side on `listener` (see [`serve_to`]).
@@ -561,6 +616,31 @@ async fn not_found() -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_admin_address_answers_to_addresses_localhost_and_named_hosts() {
+        let allowed = ["ops.internal".to_string()];
+        for host in [
+            "127.0.0.1:8081",
+            "10.0.0.5",
+            "[::1]:8081",
+            "localhost:8081",
+            "LOCALHOST",
+            "ops.internal:8081",
+        ] {
+            assert!(admin_host(host, &allowed), "{host}");
+        }
+        for host in [
+            "evil.example:8081",
+            "evil.example",
+            "127.0.0.1.evil.example",
+            "localhost.evil.example",
+            "[evil]",
+            "",
+        ] {
+            assert!(!admin_host(host, &allowed), "{host}");
+        }
+    }
 
     #[test]
     fn the_identity_names_each_header_present_and_is_bounded() {

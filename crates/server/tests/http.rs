@@ -121,13 +121,20 @@ impl Server {
 
     /// GETs `path` from the admin address.
     fn admin_get(&self, path: &str) -> Response {
+        self.admin_get_as("127.0.0.1", path)
+    }
+
+    /// GETs `path` from the admin address, naming `host` in the Host
+    /// header.
+    fn admin_get_as(&self, host: &str, path: &str) -> Response {
         let mut stream = TcpStream::connect(self.admin).unwrap();
         stream
             .set_read_timeout(Some(Duration::from_secs(20)))
             .unwrap();
         stream
             .write_all(
-                format!("GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").as_bytes(),
+                format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n")
+                    .as_bytes(),
             )
             .unwrap();
         let mut bytes = Vec::new();
@@ -155,7 +162,7 @@ impl Server {
     fn post(&self, path: &str, body: &str) -> Response {
         self.raw(
             format!(
-                "POST {path} HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
                 body.len()
             )
             .as_bytes(),
@@ -163,7 +170,10 @@ impl Server {
     }
 
     fn get(&self, path: &str) -> Response {
-        self.raw(format!("GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").as_bytes())
+        self.raw(
+            format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+                .as_bytes(),
+        )
     }
 
     fn stop(&mut self) {
@@ -439,7 +449,7 @@ fn trickling_clients_do_not_starve_a_normal_request() {
     let server = Server::start(&["fixture.sum"], config);
     // 300 clients send their headers and one byte of a 1,000-byte body;
     // 50 more never finish their headers.
-    let body_head = "POST /v1/fixture.sum HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{";
+    let body_head = "POST /v1/fixture.sum HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{";
     let trickling: Vec<TcpStream> = (0..300).map(|_| hold(server.addr, body_head)).collect();
     let half_headers: Vec<TcpStream> = (0..50)
         .map(|_| hold(server.addr, "POST /v1/fixture.sum HTTP/1.1\r\nHost:"))
@@ -507,12 +517,12 @@ fn hostile_bodies_are_refused_and_the_server_carries_on() {
     let server = Server::start(&["fixture.sum"], ServerConfig::default());
     // A body announced at 10 GB is refused before a byte of it is read.
     server
-        .raw(b"POST /v1/fixture.sum HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: 10000000000\r\nConnection: close\r\n\r\n")
+        .raw(b"POST /v1/fixture.sum HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 10000000000\r\nConnection: close\r\n\r\n")
         .assert_problem(413, "invalid_input");
     // A body cut short.
     let mut stream = TcpStream::connect(server.addr).unwrap();
     stream
-        .write_all(b"POST /v1/fixture.sum HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"a\": 1")
+        .write_all(b"POST /v1/fixture.sum HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"a\": 1")
         .unwrap();
     stream.shutdown(std::net::Shutdown::Write).unwrap();
     stream
@@ -558,13 +568,13 @@ fn the_edge_refuses_oversized_bodies_and_non_json_content() {
     // A chunked body gives no length up front; it is cut off while read.
     let chunk = "x".repeat(200);
     let chunked = format!(
-        "POST /v1/fixture.sum HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n{:x}\r\n{chunk}\r\n0\r\n\r\n",
+        "POST /v1/fixture.sum HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n{:x}\r\n{chunk}\r\n0\r\n\r\n",
         chunk.len()
     );
     server
         .raw(chunked.as_bytes())
         .assert_problem(413, "invalid_input");
-    let form = "POST /v1/fixture.sum HTTP/1.1\r\nHost: t\r\nContent-Type: text/plain\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}";
+    let form = "POST /v1/fixture.sum HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/plain\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}";
     server
         .raw(form.as_bytes())
         .assert_problem(415, "invalid_input");
@@ -868,7 +878,7 @@ fn health_readiness_and_graceful_shutdown() {
     let in_flight = std::thread::spawn(move || {
         let mut stream = TcpStream::connect(addr).unwrap();
         stream
-            .write_all(b"POST /v1/fixture.spin HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: 1\r\nConnection: close\r\n\r\n1")
+            .write_all(b"POST /v1/fixture.spin HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 1\r\nConnection: close\r\n\r\n1")
             .unwrap();
         let mut bytes = Vec::new();
         stream.read_to_end(&mut bytes).unwrap();
@@ -1231,7 +1241,7 @@ fn post_from(from: &str, server: SocketAddr, path: &str, body: &str) -> Response
         .unwrap();
     write!(
         stream,
-        "POST {path} HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     )
     .unwrap();
@@ -1558,7 +1568,7 @@ fn tls_post(
             .await
             .map_err(|e| format!("handshake: {e}"))?;
         let request = format!(
-            "POST /v1/fixture.sum HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: {}\r\nx-mote-caller: {caller}\r\nConnection: close\r\n\r\n{body}",
+            "POST /v1/fixture.sum HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\nx-mote-caller: {caller}\r\nConnection: close\r\n\r\n{body}",
             body.len()
         );
         stream
@@ -1670,7 +1680,7 @@ fn hosts_call_each_other_over_mutual_tls_and_nobody_else_gets_in() {
     plain
         .write_all(
             format!(
-                "POST /v1/fixture.sum HTTP/1.1\r\nHost: t\r\nContent-Length: {}\r\nx-mote-caller: fixture.caller\r\n\r\n{body}",
+                "POST /v1/fixture.sum HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {}\r\nx-mote-caller: fixture.caller\r\n\r\n{body}",
                 body.len()
             )
             .as_bytes(),
@@ -1724,4 +1734,39 @@ fn hosts_call_each_other_over_mutual_tls_and_nobody_else_gets_in() {
         "{}",
         failure.message()
     );
+}
+
+#[test]
+fn the_admin_address_refuses_host_names_it_was_not_given() {
+    let server = Server::start(
+        &["fixture.sum"],
+        ServerConfig {
+            admin_hosts: vec!["ops.internal".into()],
+            ..ServerConfig::default()
+        },
+    );
+    // A page at evil.example whose name now resolves to 127.0.0.1 (DNS
+    // rebinding): its browser sends its own name.
+    for path in ["/console/", "/v1/services", "/metrics"] {
+        let refused = server.admin_get_as("evil.example:8081", path);
+        assert_eq!(refused.status, 421, "{path}: {}", refused.body);
+        assert!(refused.body.contains("unknown_host"), "{}", refused.body);
+    }
+    for host in [
+        "127.0.0.1:8081",
+        "localhost",
+        "ops.internal:8081",
+        "[::1]:8081",
+    ] {
+        assert_eq!(
+            server.admin_get_as(host, "/v1/services").status,
+            200,
+            "{host}"
+        );
+    }
+    // The public address answers to any name: it is meant to be reached
+    // through one.
+    let public =
+        server.raw(b"GET /v1/services HTTP/1.1\r\nHost: shop.example\r\nConnection: close\r\n\r\n");
+    assert_eq!(public.status, 200);
 }
