@@ -1,5 +1,6 @@
 //! `mote check`: report every problem in every contract.
 
+use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -221,15 +222,23 @@ fn reachability(paths: &[PathBuf], results: &[Checked]) -> Vec<String> {
 
 /// Every problem of the placement file for the services checked.
 fn placement_problems(file: &Path, results: &[Checked]) -> Vec<Diagnostic> {
-    match mote_placement::Placement::load(file) {
-        Ok(placement) => placement.check(
-            results
-                .iter()
-                .filter_map(|r| r.contract.as_ref())
-                .map(|c| c.service.name.as_str()),
-        ),
-        Err(problems) => problems,
+    let placement = match mote_placement::Placement::load(file) {
+        Ok(placement) => placement,
+        Err(problems) => return problems,
+    };
+    let contracts: Vec<&Contract> = results.iter().filter_map(|r| r.contract.as_ref()).collect();
+    let mut problems = placement.check(contracts.iter().map(|c| c.service.name.as_str()));
+    let mut stores: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for contract in &contracts {
+        for store in &contract.stores {
+            stores
+                .entry(store.name.as_str())
+                .or_default()
+                .push(contract.service.name.as_str());
+        }
     }
+    problems.extend(placement.check_stores(&stores));
+    problems
 }
 
 fn count(results: &[Checked], severity: Severity) -> usize {

@@ -71,6 +71,9 @@ pub enum DiagnosticKind {
     PlacedTwice,
     /// A placement file leaves a service of the app on no host.
     Unplaced,
+    /// A store is shared by services that a placement puts on different
+    /// hosts, with a backend that cannot be shared.
+    StoreSplit,
     /// A placement file names a service the app does not have.
     UnknownService,
 }
@@ -105,6 +108,7 @@ impl DiagnosticKind {
             DiagnosticKind::InvalidFlow => "invalid-flow",
             DiagnosticKind::PlacedTwice => "placed-twice",
             DiagnosticKind::Unplaced => "unplaced",
+            DiagnosticKind::StoreSplit => "store-split",
             DiagnosticKind::UnknownService => "unknown-service",
         }
     }

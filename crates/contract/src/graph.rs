@@ -82,6 +82,21 @@ pub enum GraphProblem {
         /// The services on the cycle, the first repeated at the end.
         services: Vec<String>,
     },
+    /// Two services declare one store with different key or value
+    /// schemas: they would read each other's data as something else.
+    #[error(
+        "`{first}` and `{second}` declare store `{store}` with different {part} schemas; every service using a store declares the same key and value"
+    )]
+    StoreDisagrees {
+        /// The store.
+        store: String,
+        /// The first service, in name order.
+        first: String,
+        /// A later one that declares it otherwise.
+        second: String,
+        /// `key` or `value`.
+        part: &'static str,
+    },
 }
 
 impl<'a> CallGraph<'a> {
@@ -180,7 +195,52 @@ impl<'a> CallGraph<'a> {
             }
         }
         problems.extend(self.cycles());
+        problems.extend(self.store_disagreements());
         problems
+    }
+
+    /// Each store declared with other schemas than by the first service
+    /// (in name order) that declares it.
+    fn store_disagreements(&self) -> Vec<GraphProblem> {
+        let mut first: BTreeMap<&str, (&str, &crate::Store)> = BTreeMap::new();
+        let mut problems = Vec::new();
+        for (name, contract) in &self.services {
+            for store in &contract.stores {
+                let Some((by, earlier)) = first.get(store.name.as_str()) else {
+                    first.insert(&store.name, (name, store));
+                    continue;
+                };
+                let part = if earlier.key.json() != store.key.json() {
+                    "key"
+                } else if earlier.value.json() != store.value.json() {
+                    "value"
+                } else {
+                    continue;
+                };
+                problems.push(GraphProblem::StoreDisagrees {
+                    store: store.name.clone(),
+                    first: (*by).to_string(),
+                    second: (*name).to_string(),
+                    part,
+                });
+            }
+        }
+        problems
+    }
+
+    /// The services that declare each store, by store name: who may read
+    /// and who may write what.
+    pub fn stores(&self) -> BTreeMap<&'a str, Vec<(&'a str, crate::StoreAccess)>> {
+        let mut stores: BTreeMap<&str, Vec<(&str, crate::StoreAccess)>> = BTreeMap::new();
+        for (name, contract) in &self.services {
+            for store in &contract.stores {
+                stores
+                    .entry(store.name.as_str())
+                    .or_default()
+                    .push((name, store.access));
+            }
+        }
+        stores
     }
 
     /// One cycle per back edge of a depth-first walk in name order.

@@ -62,7 +62,8 @@ pub use graph::{CallGraph, Edge, GraphProblem};
 pub use hash::{ContractHash, canonical_json};
 pub use model::{
     Behavior, CallTarget, Contract, Effects, ErrorCase, ErrorMapping, Example, Expected, Flow,
-    FlowStep, Limits, ServiceInfo, ServiceName, UnmetRequires, Visibility, WhenFailed,
+    FlowStep, Limits, ServiceInfo, ServiceName, Store, StoreAccess, UnmetRequires, Visibility,
+    WhenFailed,
 };
 pub use parse::PLATFORM_CODES;
 pub use schema::{

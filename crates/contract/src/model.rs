@@ -29,6 +29,8 @@ pub struct Contract {
     pub effects: Effects,
     /// Resource limits; `None` means the host's default.
     pub limits: Limits,
+    /// The stores the service keeps state in (`[store.NAME]`), by name.
+    pub stores: Vec<Store>,
     /// The composition of other services, for a flow contract.
     pub flow: Option<Flow>,
     /// The canonical hash attestations bind to.
@@ -43,7 +45,7 @@ pub struct Contract {
 impl Contract {
     /// A pure service has no effects and no flow: same input, same output.
     pub fn is_pure(&self) -> bool {
-        self.flow.is_none() && self.effects.is_empty()
+        self.flow.is_none() && self.effects.is_empty() && self.stores.is_empty()
     }
 
     /// Whether this service may call `callee`: through `effects.calls`
@@ -270,6 +272,40 @@ pub enum Expected {
     Output(serde_json::Value),
     /// The declared error with this code.
     Error(String),
+}
+
+/// A store a service declares, `[store.NAME]`: keys to values, shared by
+/// name across the services of an app that declare it, each of which
+/// must declare the same key and value schemas.
+#[derive(Debug)]
+pub struct Store {
+    /// The store's name; `before.NAME` and `after.NAME` in conditions.
+    pub name: String,
+    /// What a key is; always a string schema.
+    pub key: Schema,
+    /// What a value is.
+    pub value: Schema,
+    /// Whether the service may write to it.
+    pub access: StoreAccess,
+}
+
+/// What a service may do with a store it declares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreAccess {
+    /// Read only.
+    Read,
+    /// Read and write.
+    ReadWrite,
+}
+
+impl StoreAccess {
+    /// The contract's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StoreAccess::Read => "read",
+            StoreAccess::ReadWrite => "read-write",
+        }
+    }
 }
 
 /// The `[effects]` section: deny by default.

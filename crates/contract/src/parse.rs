@@ -14,7 +14,7 @@ use crate::document::{At, Node, Reader, Table};
 use crate::expr::{CompileError, EXTENSION_FUNCTIONS, Expr};
 use crate::model::{
     Behavior, CallTarget, Contract, Effects, ErrorCase, ErrorMapping, Example, Expected, Flow,
-    FlowStep, Limits, ServiceInfo, ServiceName, Visibility,
+    FlowStep, Limits, ServiceInfo, ServiceName, Store, StoreAccess, Visibility,
 };
 use crate::schema;
 use crate::source::SourceFile;
@@ -35,6 +35,7 @@ pub const PLATFORM_CODES: &[&str] = &[
 
 const SECTIONS: &[&str] = &[
     "service", "input", "output", "error", "behavior", "example", "effects", "limits", "flow",
+    "store",
 ];
 
 /// Parses and checks a whole contract file. The contract is returned only
@@ -86,12 +87,26 @@ pub(crate) fn parse(file: &Arc<SourceFile>) -> (Option<Contract>, Vec<Diagnostic
         .unwrap_or_default();
     let flow = section(&root, &mut reader, "flow", false)
         .and_then(|t| flow(&t, &mut reader, &errors, &cost));
+    let stores = section(&root, &mut reader, "store", false)
+        .map(|t| stores(&t, &mut reader))
+        .unwrap_or_default();
+    if flow.is_some()
+        && let (false, Some(node)) = (stores.is_empty(), root.get("store"))
+    {
+        let d = reader
+            .error(
+                DiagnosticKind::InvalidValue,
+                "a flow keeps no state of its own; its steps declare the stores they use",
+            )
+            .at(node.span());
+        reader.push(d);
+    }
     let examples = root
         .get("example")
         .map(|n| examples(n, &mut reader))
         .unwrap_or_default();
 
-    let is_pure = root.get("flow").is_none() && effects.is_empty();
+    let is_pure = root.get("flow").is_none() && effects.is_empty() && stores.is_empty();
     if is_pure {
         for error in &errors {
             if error.case.when.is_none() {
@@ -117,7 +132,7 @@ pub(crate) fn parse(file: &Arc<SourceFile>) -> (Option<Contract>, Vec<Diagnostic
         return (None, reader.into_diagnostics());
     }
 
-    let meaning = json!({
+    let mut meaning = json!({
         "service": {
             "name": service.name.as_str(),
             "version": service.version.to_string(),
@@ -162,6 +177,25 @@ pub(crate) fn parse(file: &Arc<SourceFile>) -> (Option<Contract>, Vec<Diagnostic
         })),
     });
 
+    // Only a contract with stores says so, so that the hash of every
+    // contract without one stays what it was.
+    if !stores.is_empty()
+        && let Some(object) = meaning.as_object_mut()
+    {
+        object.insert(
+            "stores".to_string(),
+            stores
+                .iter()
+                .map(|s| {
+                    (
+                        s.name.clone(),
+                        json!({"key": s.key.json(), "value": s.value.json(), "access": s.access.as_str()}),
+                    )
+                })
+                .collect::<serde_json::Map<_, _>>()
+                .into(),
+        );
+    }
     let (examples, example_spans): (Vec<Example>, Vec<ExampleSpans>) = examples.into_iter().unzip();
     let error_spans: Vec<Range<usize>> = errors.iter().map(|e| e.table_span.clone()).collect();
     let contract = Contract {
@@ -173,6 +207,7 @@ pub(crate) fn parse(file: &Arc<SourceFile>) -> (Option<Contract>, Vec<Diagnostic
         examples,
         effects,
         limits,
+        stores,
         flow,
         hash: crate::hash::hash(&meaning),
         json: meaning,
@@ -557,6 +592,89 @@ fn expr_span(file: &SourceFile, text: &At<String>, chars: Option<Range<usize>>) 
     let start = content_start + byte_at(chars.start);
     let end = content_start + byte_at(chars.end);
     start..end.max(start)
+}
+
+/// The `[store.NAME]` tables: each a key schema (a string), a value
+/// schema and an access.
+fn stores(table: &Table<'_, '_>, reader: &mut Reader<'_>) -> Vec<Store> {
+    let mut stores = Vec::new();
+    for (name, node) in table.entries() {
+        let name_text = name.get_ref().to_string();
+        if !(name_text.starts_with(|c: char| c.is_ascii_lowercase())
+            && name_text
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'))
+        {
+            let d = reader
+                .error(
+                    DiagnosticKind::InvalidName,
+                    format!("`{name_text}` cannot name a store"),
+                )
+                .at(name.span())
+                .hint("a store's name is lowercase letters, digits and `_`, starting with a letter (it is `before.NAME` in conditions)");
+            reader.push(d);
+            continue;
+        }
+        let within = format!("[store.{name_text}]");
+        let Some(store) = reader.table(node, &within) else {
+            continue;
+        };
+        store.finish(reader, &within, &["key", "value", "access"]);
+        let schema = |what: &str, reader: &mut Reader<'_>| {
+            let node = store.require(reader, what, &within)?;
+            let doc = reader.json(node)?;
+            let compiled = schema::compile(&doc, reader, &format!("{within} {what}"))?;
+            Some((compiled, node.span()))
+        };
+        let key = schema("key", reader);
+        let key = key.filter(|(key, span)| {
+            let string = key.json().get("type").and_then(Value::as_str) == Some("string");
+            if !string {
+                let d = reader
+                    .error(
+                        DiagnosticKind::InvalidValue,
+                        format!("the keys of store `{name_text}` must be strings"),
+                    )
+                    .at(span.clone())
+                    .hint("give `key` the type \"string\", e.g. key = { type = \"string\", pattern = \"^[A-Z]{3}-[0-9]{3}$\" }");
+                reader.push(d);
+            }
+            string
+        });
+        let value = schema("value", reader);
+        let access = match store.get("access") {
+            None => Some(StoreAccess::Read),
+            Some(node) => {
+                reader
+                    .string(node, "`access`")
+                    .and_then(|text| match text.value.as_str() {
+                        "read" => Some(StoreAccess::Read),
+                        "read-write" => Some(StoreAccess::ReadWrite),
+                        other => {
+                            let d = reader
+                                .error(
+                                    DiagnosticKind::InvalidValue,
+                                    format!("`{other}` is not a store access"),
+                                )
+                                .at(text.span)
+                                .hint("`read` or `read-write`");
+                            reader.push(d);
+                            None
+                        }
+                    })
+            }
+        };
+        let (Some((key, _)), Some((value, _)), Some(access)) = (key, value, access) else {
+            continue;
+        };
+        stores.push(Store {
+            name: name_text,
+            key,
+            value,
+            access,
+        });
+    }
+    stores
 }
 
 fn effects(table: &Table<'_, '_>, reader: &mut Reader<'_>) -> Effects {

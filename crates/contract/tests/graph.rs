@@ -244,3 +244,102 @@ fn the_shop_is_sound_and_renders_every_call() {
         "{dot}"
     );
 }
+
+/// A service declaring `stores`, each `(name, key pattern, value type,
+/// access)`.
+fn stateful(name: &str, stores: &[(&str, &str, &str, &str)]) -> Contract {
+    let stores: String = stores
+        .iter()
+        .map(|(store, pattern, value, access)| {
+            format!(
+                "[store.{store}]\nkey = {{ type = \"string\", pattern = \"{pattern}\" }}\nvalue = {{ type = \"{value}\" }}\naccess = \"{access}\"\n"
+            )
+        })
+        .collect();
+    compile(&format!(
+        r#"
+[service]
+name = "{name}"
+version = "1.0.0"
+summary = "A stateful service of the graph tests."
+
+[input]
+type = "object"
+
+[output]
+type = "object"
+
+[[error]]
+code = "refused"
+summary = "Refuses."
+
+{stores}
+"#
+    ))
+}
+
+#[test]
+fn every_declaration_of_a_store_must_agree_and_the_graph_says_who_uses_it() {
+    let restock = stateful(
+        "inventory.restock",
+        &[("stock", "^[A-Z]+$", "integer", "read-write")],
+    );
+    let reserve = stateful(
+        "inventory.reserve",
+        &[("stock", "^[A-Z]+$", "integer", "read-write")],
+    );
+    let report = stateful(
+        "inventory.report",
+        &[("stock", "^[A-Z]+$", "integer", "read")],
+    );
+    assert!(!restock.is_pure(), "a service with a store is not pure");
+    let agreeing = [restock, reserve, report];
+    let graph = CallGraph::new(&agreeing);
+    assert!(graph.problems().is_empty(), "{:?}", graph.problems());
+    let users = &graph.stores()["stock"];
+    assert_eq!(
+        users
+            .iter()
+            .map(|(s, a)| format!("{s}:{}", a.as_str()))
+            .collect::<Vec<_>>(),
+        [
+            "inventory.report:read",
+            "inventory.reserve:read-write",
+            "inventory.restock:read-write"
+        ]
+    );
+
+    let other_key = stateful(
+        "inventory.audit",
+        &[("stock", "^[a-z]+$", "integer", "read")],
+    );
+    let other_value = stateful(
+        "inventory.count",
+        &[("stock", "^[A-Z]+$", "string", "read")],
+    );
+    let restock = stateful(
+        "inventory.restock",
+        &[("stock", "^[A-Z]+$", "integer", "read-write")],
+    );
+    let disagreeing = [restock, other_key, other_value];
+    let problems: Vec<String> = CallGraph::new(&disagreeing)
+        .problems()
+        .iter()
+        .map(|p| match p {
+            GraphProblem::StoreDisagrees {
+                first,
+                second,
+                part,
+                ..
+            } => format!("{first} {second} {part}"),
+            other => panic!("unexpected {other}"),
+        })
+        .collect();
+    assert_eq!(
+        problems,
+        [
+            "inventory.audit inventory.count key",
+            "inventory.audit inventory.restock key"
+        ]
+    );
+}

@@ -379,6 +379,42 @@ impl Placement {
         problems
     }
 
+    /// The stores (`stores`: each store's name and the services that
+    /// declare it) that services on different hosts share. SQLite, the
+    /// only store backend so far, keeps a store on one host, so each such
+    /// store is a problem, named at the host that splits it off.
+    pub fn check_stores(&self, stores: &BTreeMap<&str, Vec<&str>>) -> Vec<Diagnostic> {
+        let mut problems = Vec::new();
+        for (store, services) in stores {
+            let mut first: Option<(&str, &Host)> = None;
+            for service in services {
+                let Some(host) = self.host_of(service) else {
+                    continue;
+                };
+                match first {
+                    None => first = Some((service, host)),
+                    Some((by, there)) if there.name != host.name => {
+                        problems.push(
+                            Diagnostic::error(
+                                &self.file,
+                                DiagnosticKind::StoreSplit,
+                                format!(
+                                    "store `{store}` is used by `{by}` on host `{}` and by `{service}` on host `{}`; SQLite, the only store backend so far, keeps a store on one host",
+                                    there.name, host.name
+                                ),
+                            )
+                            .at(host.span.clone())
+                            .hint("place the services that share a store on one host"),
+                        );
+                        break;
+                    }
+                    Some(_) => {}
+                }
+            }
+        }
+        problems
+    }
+
     /// The problems of the hosts' URLs alone: a plain `http://` host that
     /// is not on this machine.
     pub fn check_transport(&self) -> Vec<Diagnostic> {

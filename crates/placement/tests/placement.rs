@@ -194,6 +194,29 @@ fn plain_http_hosts_must_be_on_this_machine() {
 }
 
 #[test]
+fn a_store_shared_across_hosts_is_refused_where_it_is_split() {
+    let split = placement(
+        "[host.front]\nurl = \"http://127.0.0.1:1\"\nservices = [\"shop.checkout\", \"stock.check\"]\n\n[host.back]\nurl = \"http://127.0.0.1:2\"\nrest = true\n",
+    )
+    .unwrap();
+    let together =
+        std::collections::BTreeMap::from([("stock", vec!["shop.checkout", "stock.check"])]);
+    assert!(split.check_stores(&together).is_empty());
+    let apart = std::collections::BTreeMap::from([("stock", vec!["stock.check", "tax.vat"])]);
+    let found = split.check_stores(&apart);
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].kind().as_str(), "store-split");
+    assert_eq!(found[0].start().unwrap().line, 5);
+    assert!(
+        found[0]
+            .message()
+            .contains("`stock.check` on host `front` and by `tax.vat` on host `back`"),
+        "{}",
+        found[0].message()
+    );
+}
+
+#[test]
 fn an_unreadable_file_is_an_io_problem() {
     let missing = std::path::Path::new("/nonexistent/placement.toml");
     let problems = Placement::load(missing).unwrap_err();

@@ -130,6 +130,17 @@ pub enum LoadError {
         /// The service.
         service: String,
     },
+    /// The contract declares stores, which this runtime cannot give a
+    /// guest yet: refused rather than run without the state it expects.
+    #[error(
+        "`{service}` declares store `{store}`; this version of mote checks store declarations but cannot serve stateful services yet"
+    )]
+    Stores {
+        /// The service.
+        service: String,
+        /// The first store it declares.
+        store: String,
+    },
 }
 
 /// Stands in for callees during verification (see
@@ -294,6 +305,12 @@ impl Runtime {
         let name = contract.service.name.to_string();
         if contract.flow.is_some() {
             return Err(LoadError::Flow { service: name });
+        }
+        if let Some(store) = contract.stores.first() {
+            return Err(LoadError::Stores {
+                service: name,
+                store: store.name.clone(),
+            });
         }
         let shared = &self.shared;
         let limits = ResolvedLimits::resolve(&contract.limits, &shared.config.default_limits);

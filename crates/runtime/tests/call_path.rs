@@ -866,3 +866,26 @@ fn a_flow_composes_remote_steps_as_it_composes_local_ones() {
         "negative"
     );
 }
+
+#[test]
+fn a_stateful_service_is_refused_until_stores_are_served() {
+    let (contract, wasm) = &fixtures()["fixture.sum"];
+    let text = std::fs::read_to_string(contract).unwrap()
+        + "\n[store.totals]\nkey = { type = \"string\" }\nvalue = { type = \"integer\" }\naccess = \"read-write\"\n";
+    let checked =
+        mote_contract::check_source(mote_contract::SourceFile::new("contract.toml", &text));
+    let stateful = checked.contract.expect("a store declaration checks");
+    let runtime = Runtime::new(RuntimeConfig::default()).unwrap();
+    let refused = runtime
+        .load(stateful, &std::fs::read(wasm).unwrap())
+        .unwrap_err();
+    assert!(
+        matches!(&refused, LoadError::Stores { store, .. } if store == "totals"),
+        "{refused}"
+    );
+    assert!(
+        refused
+            .to_string()
+            .contains("cannot serve stateful services yet")
+    );
+}
