@@ -278,20 +278,16 @@ summary = "Refuses."
     ))
 }
 
+/// A service using only the store `stock`.
+fn stock(name: &str, key_pattern: &str, value: &str, access: &str) -> Contract {
+    stateful(name, &[("stock", key_pattern, value, access)])
+}
+
 #[test]
 fn every_declaration_of_a_store_must_agree_and_the_graph_says_who_uses_it() {
-    let restock = stateful(
-        "inventory.restock",
-        &[("stock", "^[A-Z]+$", "integer", "read-write")],
-    );
-    let reserve = stateful(
-        "inventory.reserve",
-        &[("stock", "^[A-Z]+$", "integer", "read-write")],
-    );
-    let report = stateful(
-        "inventory.report",
-        &[("stock", "^[A-Z]+$", "integer", "read")],
-    );
+    let restock = stock("inventory.restock", "^[A-Z]+$", "integer", "read-write");
+    let reserve = stock("inventory.reserve", "^[A-Z]+$", "integer", "read-write");
+    let report = stock("inventory.report", "^[A-Z]+$", "integer", "read");
     assert!(!restock.is_pure(), "a service with a store is not pure");
     let agreeing = [restock, reserve, report];
     let graph = CallGraph::new(&agreeing);
@@ -309,18 +305,9 @@ fn every_declaration_of_a_store_must_agree_and_the_graph_says_who_uses_it() {
         ]
     );
 
-    let other_key = stateful(
-        "inventory.audit",
-        &[("stock", "^[a-z]+$", "integer", "read")],
-    );
-    let other_value = stateful(
-        "inventory.count",
-        &[("stock", "^[A-Z]+$", "string", "read")],
-    );
-    let restock = stateful(
-        "inventory.restock",
-        &[("stock", "^[A-Z]+$", "integer", "read-write")],
-    );
+    let other_key = stock("inventory.audit", "^[a-z]+$", "integer", "read");
+    let other_value = stock("inventory.count", "^[A-Z]+$", "string", "read");
+    let restock = stock("inventory.restock", "^[A-Z]+$", "integer", "read-write");
     let disagreeing = [restock, other_key, other_value];
     let problems: Vec<String> = CallGraph::new(&disagreeing)
         .problems()
