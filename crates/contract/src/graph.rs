@@ -380,6 +380,24 @@ impl<'a> CallGraph<'a> {
                 id(callee)
             );
         }
+        // Stores as cylinders: a reader points at its store, a writer
+        // both ways.
+        for (store, users) in self.stores() {
+            let _ = writeln!(out, "  store_{}[(\"store {store}\")]", id(store));
+            for (service, access) in users {
+                let arrow = match access {
+                    crate::StoreAccess::Read => "-->",
+                    crate::StoreAccess::ReadWrite => "<-->",
+                };
+                let _ = writeln!(
+                    out,
+                    "  {} {arrow}|\"{}\"| store_{}",
+                    id(service),
+                    access.as_str(),
+                    id(store)
+                );
+            }
+        }
         out
     }
 
@@ -433,6 +451,23 @@ impl<'a> CallGraph<'a> {
                 callee,
                 edge.label()
             );
+        }
+        for (store, users) in self.stores() {
+            let _ = writeln!(
+                out,
+                "  \"store {store}\" [shape=cylinder, label=\"store {store}\"];"
+            );
+            for (service, access) in users {
+                let dir = match access {
+                    crate::StoreAccess::Read => "",
+                    crate::StoreAccess::ReadWrite => ", dir=both",
+                };
+                let _ = writeln!(
+                    out,
+                    "  \"{service}\" -> \"store {store}\" [label=\"{}\", style=dotted{dir}];",
+                    access.as_str()
+                );
+            }
         }
         out.push_str("}\n");
         out

@@ -305,6 +305,26 @@ fn every_declaration_of_a_store_must_agree_and_the_graph_says_who_uses_it() {
         ]
     );
 
+    let mermaid = graph.mermaid();
+    assert!(
+        mermaid.contains("store_stock[(\"store stock\")]"),
+        "{mermaid}"
+    );
+    assert!(
+        mermaid.contains("inventory_report -->|\"read\"| store_stock"),
+        "{mermaid}"
+    );
+    assert!(
+        mermaid.contains("inventory_restock <-->|\"read-write\"| store_stock"),
+        "{mermaid}"
+    );
+    let dot = graph.dot();
+    assert!(dot.contains("\"store stock\" [shape=cylinder"), "{dot}");
+    assert!(
+        dot.contains("\"inventory.reserve\" -> \"store stock\" [label=\"read-write\", style=dotted, dir=both]"),
+        "{dot}"
+    );
+
     let other_key = stock("inventory.audit", "^[a-z]+$", "integer", "read");
     let other_value = stock("inventory.count", "^[A-Z]+$", "string", "read");
     let restock = stock("inventory.restock", "^[A-Z]+$", "integer", "read-write");
