@@ -69,6 +69,9 @@ fn effects_summary(contract: &Contract) -> String {
     if contract.effects.random {
         parts.push("random".into());
     }
+    for store in &contract.stores {
+        parts.push(format!("store {} ({})", store.name, store.access.as_str()));
+    }
     let effects = if parts.is_empty() {
         "pure".to_string()
     } else {
@@ -329,6 +332,13 @@ pub(crate) fn service(
             table.limits { tbody { @for (limit, value) in limits { tr {
                 td { code { (limit) } } td { @match value { Some(v) => { (v) } None => { "host default" } } }
             } } } }
+            @for store in &c.stores {
+                h3 { "Store " code { (store.name) } " (" (store.access.as_str()) ")" }
+                p.caption { "Keys" }
+                (schema_table(store.key.json()))
+                p.caption { "Values" }
+                (schema_table(store.value.json()))
+            }
         }
         @if let Some(flow) = &c.flow {
             section #flow {

@@ -311,3 +311,38 @@ fn the_console_adds_live_places_and_a_try_form_that_the_static_site_lacks() {
     );
     assert!(!site.files.iter().any(|(p, _)| p == Path::new("console.js")));
 }
+
+#[test]
+fn a_service_page_shows_the_stores_its_contract_declares() {
+    let contract = mote_contract::check_source(mote_contract::SourceFile::new(
+        "contract.toml",
+        r#"
+[service]
+name = "inventory.reserve"
+version = "1.0.0"
+summary = "Reserves stock."
+
+[input]
+type = "string"
+
+[output]
+type = "integer"
+
+[store.stock]
+key = { type = "string", pattern = "^[A-Z]{3}-[0-9]{3}$" }
+value = { type = "integer", minimum = 0 }
+access = "read-write"
+"#,
+    ))
+    .contract
+    .expect("a valid contract");
+    let site = render(&[contract], &[Status::NotVerified]);
+    let page = file(&site, "services/inventory.reserve.html");
+    assert!(
+        page.contains("Store <code>stock</code> (read-write)"),
+        "{page}"
+    );
+    assert!(page.contains("^[A-Z]{3}-[0-9]{3}$"), "{page}");
+    let index = file(&site, "index.html");
+    assert!(index.contains("store stock (read-write)"), "{index}");
+}
