@@ -917,6 +917,48 @@ fn effects(old: &Contract, new: &Contract, out: &mut Vec<Change>) {
             );
         }
     }
+    for store in &new.stores {
+        match old.stores.iter().find(|s| s.name == store.name) {
+            None => push(
+                Class::Review,
+                format!(
+                    "keeps state in store `{}` ({})",
+                    store.name,
+                    store.access.as_str()
+                ),
+                "a new effect: answers may depend on state",
+            ),
+            Some(was) if was.access != store.access => push(
+                Class::Review,
+                format!(
+                    "store `{}` is {} instead of {}",
+                    store.name,
+                    store.access.as_str(),
+                    was.access.as_str()
+                ),
+                "another access to shared state",
+            ),
+            Some(was)
+                if was.key.json() != store.key.json() || was.value.json() != store.value.json() =>
+            {
+                push(
+                    Class::Review,
+                    format!("store `{}` has other key or value schemas", store.name),
+                    "every service sharing the store must change with it",
+                );
+            }
+            Some(_) => {}
+        }
+    }
+    for store in &old.stores {
+        if !new.stores.iter().any(|s| s.name == store.name) {
+            push(
+                Class::Compatible,
+                format!("no longer uses store `{}`", store.name),
+                "one effect fewer",
+            );
+        }
+    }
 }
 
 fn limits(old: &Contract, new: &Contract, out: &mut Vec<Change>) {

@@ -311,6 +311,45 @@ fn effects_are_for_review_and_a_lower_timeout_breaks() {
     );
 }
 
+#[test]
+fn a_new_or_changed_store_is_for_review_and_a_dropped_one_compatible() {
+    let store = |value: &str, access: &str| {
+        vat_with(&[(
+            "[limits]\ntimeout_ms = 20",
+            &format!(
+                "[store.rates]\nkey = {{ type = \"string\" }}\nvalue = {{ type = \"{value}\" }}\naccess = \"{access}\"\n\n[limits]\ntimeout_ms = 20"
+            ),
+        )])
+    };
+    let plain = contract(&vat_text());
+    let reads = store("integer", "read");
+    let added = compare(&plain, &reads);
+    assert!(
+        only(&added, Area::Effects, Class::Review)
+            .what
+            .contains("keeps state in store `rates` (read)")
+    );
+    let writes = compare(&reads, &store("integer", "read-write"));
+    assert!(
+        only(&writes, Area::Effects, Class::Review)
+            .what
+            .contains("read-write instead of read")
+    );
+    let retyped = compare(&reads, &store("string", "read"));
+    assert!(
+        only(&retyped, Area::Effects, Class::Review)
+            .what
+            .contains("other key or value schemas")
+    );
+    let dropped = compare(&reads, &plain);
+    only(&dropped, Area::Effects, Class::Compatible);
+    assert!(
+        compare(&reads, &store("integer", "read"))
+            .changes
+            .is_empty()
+    );
+}
+
 fn sku_contract(pattern: &str, version: &str) -> Contract {
     contract(&format!(
         r#"[service]
