@@ -110,7 +110,6 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
 
     use super::*;
-    use std::os::unix::fs::PermissionsExt;
 
     /// A stand-in for rustup that takes a while to install and fails when
     /// a second copy starts installing while the first still is, as the
@@ -142,9 +141,24 @@ exit 2
             state = state.display(),
             target = WASM_TARGET
         );
-        std::fs::write(&script, text).unwrap();
-        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        executable(&script, &text);
         script
+    }
+
+    /// Writes an executable script at `path` through a child process,
+    /// never through a descriptor of this one: a test thread forking while
+    /// this process held the script open for writing would hand that
+    /// descriptor to its child, and running the script would then fail
+    /// with "Text file busy".
+    fn executable(path: &Path, text: &str) {
+        let mut writer = Command::new("sh")
+            .args(["-c", "cat > \"$1\" && chmod 755 \"$1\"", "sh"])
+            .arg(path)
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::io::Write::write_all(&mut writer.stdin.take().unwrap(), text.as_bytes()).unwrap();
+        assert!(writer.wait().unwrap().success());
     }
 
     fn scratch(name: &str) -> PathBuf {
@@ -204,12 +218,10 @@ exit 2
     fn a_failing_installer_is_reported() {
         let dir = scratch("fails");
         let script = dir.join("rustup");
-        std::fs::write(
+        executable(
             &script,
             "#!/bin/sh\n[ \"$2\" = add ] && echo 'no network' >&2 && exit 1\nexit 0\n",
-        )
-        .unwrap();
-        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        );
         let error = ensure_wasm_target_with(script.as_os_str(), &dir).unwrap_err();
         assert!(error.to_string().contains("no network"), "{error}");
         let _ = std::fs::remove_dir_all(&dir);
