@@ -405,3 +405,38 @@ fn a_bad_placement_fails_check_naming_each_problem_with_its_line() {
         stdout(&missing)
     );
 }
+
+#[test]
+fn a_store_split_across_hosts_fails_check_with_the_placement() {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("stores-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    for (folder, name) in [
+        ("restock", "inventory.restock"),
+        ("reserve", "inventory.reserve"),
+    ] {
+        std::fs::create_dir_all(dir.join(folder)).unwrap();
+        std::fs::write(
+            dir.join(folder).join("contract.toml"),
+            format!(
+                "[service]\nname = \"{name}\"\nversion = \"1.0.0\"\nsummary = \"Stock.\"\nvisibility = \"public\"\n\n[input]\ntype = \"string\"\n\n[output]\ntype = \"integer\"\n\n[store.stock]\nkey = {{ type = \"string\" }}\nvalue = {{ type = \"integer\" }}\naccess = \"read-write\"\n"
+            ),
+        )
+        .unwrap();
+    }
+    let placement = dir.join("placement.toml");
+    std::fs::write(
+        &placement,
+        "[host.a]\nurl = \"http://127.0.0.1:9001\"\nservices = [\"inventory.restock\"]\n\n[host.b]\nurl = \"http://127.0.0.1:9002\"\nrest = true\n",
+    )
+    .unwrap();
+    let app = dir.to_string_lossy().into_owned();
+    let placement = placement.to_string_lossy().into_owned();
+    let out = mote(&["check", &app, "--placement", &placement]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    let text = stdout(&out);
+    assert!(text.contains("mote::store-split"), "{text}");
+    assert!(text.contains("store `stock`"), "{text}");
+    // Together on one host, the same app checks clean.
+    let together = mote(&["check", &app]);
+    assert_eq!(together.status.code(), Some(0), "{}", stdout(&together));
+}
