@@ -2,6 +2,7 @@
 //! its own contract is a contract error, found when the contract loads.
 
 use std::ops::Range;
+use std::sync::Arc;
 
 use serde_json::Value;
 
@@ -9,6 +10,7 @@ use crate::diagnostic::DiagnosticKind;
 use crate::document::{JsonDoc, Reader};
 use crate::expr::{Bindings, EvalError, Expr};
 use crate::model::{Contract, Example, Expected};
+use crate::stores::{MemoryStores, StoreRead};
 
 /// Where the parts of one example were written.
 pub(crate) struct ExampleSpans {
@@ -16,6 +18,8 @@ pub(crate) struct ExampleSpans {
     pub input: JsonDoc,
     pub output: Option<JsonDoc>,
     pub error: Option<Range<usize>>,
+    pub before: Option<JsonDoc>,
+    pub after: Option<JsonDoc>,
 }
 
 /// Checks every example against schemas, `requires`, the error partition and
@@ -57,7 +61,29 @@ fn check_example(
         }
         return;
     }
-    let bindings = Bindings::new().with("input", &example.input);
+    let mut state_ok = true;
+    for (state, doc, what) in [
+        (Some(&example.before), at.before.as_ref(), "before"),
+        (example.after.as_ref(), at.after.as_ref(), "after"),
+    ] {
+        if let (Some(state), Some(doc)) = (state, doc) {
+            state_ok &= check_state(contract, state, doc, what, label, reader);
+        }
+    }
+    if !state_ok {
+        return;
+    }
+    let mut bindings = Bindings::new().with("input", &example.input);
+    if !contract.stores.is_empty() {
+        let before: Arc<dyn StoreRead> = Arc::new(example.before.clone());
+        let after: Arc<dyn StoreRead> = match &example.after {
+            Some(after) => Arc::new(after.clone()),
+            None => Arc::clone(&before),
+        };
+        bindings
+            .bind_stores("before", before)
+            .bind_stores("after", after);
+    }
     if let Some(unmet) = contract.unmet_requires(&bindings) {
         match &unmet.cause {
             None => {
@@ -94,6 +120,21 @@ fn check_example(
     match &example.expected {
         Expected::Error(code) => {
             let code_span = at.error.clone().unwrap_or(at.table.clone());
+            if let (Some(after), Some(doc)) = (&example.after, &at.after)
+                && *after != example.before
+            {
+                let d = reader
+                    .error(
+                        DiagnosticKind::ExampleError,
+                        format!(
+                            "{label}: expects error `{code}`, but its `after` differs from `before`"
+                        ),
+                    )
+                    .at(doc.value_span(""))
+                    .label("a call that fails leaves every store as it found it");
+                reader.push(d);
+                return;
+            }
             let Some(declared) = contract.errors.iter().position(|e| e.code == *code) else {
                 let known: Vec<&str> = contract.errors.iter().map(|e| e.code.as_str()).collect();
                 let mut d = reader
@@ -175,7 +216,12 @@ fn check_example(
                 return;
             }
             let bindings = bindings.with("output", output);
-            for ensures in &contract.behavior.ensures {
+            // Without the example's `after`, what the call leaves behind
+            // is not known, and conditions on it cannot be judged.
+            let judged = contract.behavior.ensures.iter().filter(|e| {
+                example.after.is_some() || !e.free_variables().iter().any(|v| v == "after")
+            });
+            for ensures in judged {
                 match ensures.eval_bool(&bindings) {
                     Ok(true) => {}
                     Ok(false) => {
@@ -194,6 +240,79 @@ fn check_example(
             }
         }
     }
+}
+
+/// An example's `before` or `after` against the stores' schemas; false
+/// when it breaks them (reported).
+fn check_state(
+    contract: &Contract,
+    state: &MemoryStores,
+    doc: &JsonDoc,
+    what: &str,
+    label: &str,
+    reader: &mut Reader<'_>,
+) -> bool {
+    let mut ok = true;
+    for (name, entries) in &state.stores {
+        let at = |key: Option<&str>| {
+            let mut pointer = format!("/{}", escape(name));
+            if let Some(key) = key {
+                pointer.push('/');
+                pointer.push_str(&escape(key));
+            }
+            doc.value_span(&pointer)
+        };
+        let Some(store) = contract.stores.iter().find(|s| s.name == *name) else {
+            let declared: Vec<&str> = contract.stores.iter().map(|s| s.name.as_str()).collect();
+            let d = reader
+                .error(
+                    DiagnosticKind::ExampleInput,
+                    format!("{label}: `{what}` lists store `{name}`, which the contract does not declare"),
+                )
+                .at(at(None))
+                .hint(if declared.is_empty() {
+                    "declare it in a [store.NAME] section".to_string()
+                } else {
+                    format!("declared stores: {}", declared.join(", "))
+                });
+            reader.push(d);
+            ok = false;
+            continue;
+        };
+        for (key, value) in entries {
+            let key_json = Value::from(key.as_str());
+            let problem = if let Some(v) = store.key.violations(&key_json).first() {
+                Some(format!(
+                    "key `{key}` does not match the store's `key`: {}",
+                    v.message
+                ))
+            } else {
+                store.value.violations(value).first().map(|v| {
+                    format!(
+                        "the value at `{key}` does not match the store's `value`: {}",
+                        v.message
+                    )
+                })
+            };
+            if let Some(problem) = problem {
+                let d = reader
+                    .error(
+                        DiagnosticKind::ExampleInput,
+                        format!("{label}: `{what}.{name}`: {problem}"),
+                    )
+                    .at(at(Some(key)))
+                    .label("breaks the store's schema");
+                reader.push(d);
+                ok = false;
+            }
+        }
+    }
+    ok
+}
+
+/// One JSON pointer segment.
+pub(crate) fn escape(segment: &str) -> String {
+    segment.replace('~', "~0").replace('/', "~1")
 }
 
 fn evaluation_failed(

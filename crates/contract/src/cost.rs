@@ -33,6 +33,11 @@ pub const STEPS_PER_BYTE: f64 = 64.0;
 /// (the host's default answer limit).
 pub const OUTPUT_BUDGET_BYTES: u64 = 4 * 1024 * 1024;
 
+/// The most bytes of JSON one value in a store may take: the host refuses
+/// a larger write, and the model assumes a value read from a store is at
+/// most this large.
+pub const STORE_VALUE_BYTES: u64 = 64 * 1024;
+
 /// The input size the model assumes when a contract sets no
 /// `max_input_bytes` (the host's default).
 pub const DEFAULT_INPUT_BUDGET_BYTES: u64 = 1024 * 1024;
@@ -42,6 +47,9 @@ pub(crate) struct CostModel<'a> {
     pub(crate) input: Option<&'a Value>,
     pub(crate) output: Option<&'a Value>,
     pub(crate) input_bytes: u64,
+    /// The stores the contract declares, by name, with their value
+    /// schemas.
+    pub(crate) stores: Vec<(&'a str, &'a Value)>,
 }
 
 /// An expression's worst case, and what makes it so.
@@ -78,6 +86,26 @@ struct Walk<'a> {
 }
 
 impl CostModel<'_> {
+    /// What a `when` sees: the input, and the stores as the call found
+    /// them if the contract declares any.
+    pub(crate) fn when_scope(&self) -> &'static [&'static str] {
+        if self.stores.is_empty() {
+            &["input"]
+        } else {
+            &["input", "before"]
+        }
+    }
+
+    /// What an `ensures` sees: the input, the output, and the stores
+    /// before and after the call if the contract declares any.
+    pub(crate) fn ensures_scope(&self) -> &'static [&'static str] {
+        if self.stores.is_empty() {
+            &["input", "output"]
+        } else {
+            &["input", "output", "before", "after"]
+        }
+    }
+
     /// The most steps an expression that sees the names in `scope` may
     /// take.
     pub(crate) fn limit(&self, scope: &[&str]) -> f64 {
@@ -137,6 +165,16 @@ impl<'a> Walk<'a> {
                 self.leaf(1.0, size, "a literal")
             }
             Node::Ident(name) => self.ident(name),
+            Node::Select(select) if self.store_value(&select.operand).is_some() => {
+                let shape = self
+                    .store_value(&select.operand)
+                    .unwrap_or_else(|| plain(1.0));
+                Evaluated {
+                    steps: 3.0,
+                    shape,
+                    driver: None,
+                }
+            }
             Node::Select(select) => {
                 let operand = self.visit(&select.operand);
                 let shape = child(&operand.shape, Some(&select.field));
@@ -157,9 +195,11 @@ impl<'a> Walk<'a> {
                     // Indexing: an element of the operand.
                     "_[_]" => {
                         let of = target.as_ref().or(args.first()).map(|e| &e.shape);
-                        let shape = match of {
-                            Some(shape) => child(shape, None),
-                            None => self.model.unknown("an element".into()),
+                        let indexed = call.target.as_deref().or(call.args.first());
+                        let shape = match (indexed.and_then(|i| self.store_value(i)), of) {
+                            (Some(value), _) => value,
+                            (None, Some(shape)) => child(shape, None),
+                            (None, None) => self.model.unknown("an element".into()),
                         };
                         (1.0, shape)
                     }
@@ -256,6 +296,34 @@ impl<'a> Walk<'a> {
                 }
             }
         }
+    }
+
+    /// The shape of a value looked up in `operand`, when `operand` is a
+    /// store (`before.NAME`, `after.NAME`): one read, of a value its schema
+    /// describes, at most [`STORE_VALUE_BYTES`] long.
+    fn store_value(&self, operand: &IdedExpr) -> Option<Shape<'a>> {
+        let Node::Select(select) = &operand.expr else {
+            return None;
+        };
+        let Node::Ident(state) = &select.operand.expr else {
+            return None;
+        };
+        if !crate::stores::STATE_NAMES.contains(&state.as_str())
+            || self.bound.iter().any(|(n, _)| n == state)
+        {
+            return None;
+        }
+        let (_, schema) = self
+            .model
+            .stores
+            .iter()
+            .find(|(name, _)| *name == select.field)?;
+        Some(shape_of(
+            schema,
+            schema,
+            STORE_VALUE_BYTES as f64,
+            format!("a value of store `{}`", select.field),
+        ))
     }
 
     fn ident(&self, name: &str) -> Evaluated<'a> {
@@ -408,6 +476,7 @@ mod tests {
             input: None,
             output: None,
             input_bytes,
+            stores: Vec::new(),
         }
         .limit(&["input"])
     }
@@ -418,6 +487,7 @@ mod tests {
             input: Some(input),
             output: Some(&json!({"type": "integer"})),
             input_bytes,
+            stores: Vec::new(),
         };
         model.cost(&expr)
     }

@@ -74,6 +74,9 @@ pub enum DiagnosticKind {
     /// A store is shared by services that a placement puts on different
     /// hosts, with a backend that cannot be shared.
     StoreSplit,
+    /// A condition uses a store other than by key, or one the contract
+    /// does not declare.
+    StoreRead,
     /// A placement file names a service the app does not have.
     UnknownService,
 }
@@ -109,6 +112,7 @@ impl DiagnosticKind {
             DiagnosticKind::PlacedTwice => "placed-twice",
             DiagnosticKind::Unplaced => "unplaced",
             DiagnosticKind::StoreSplit => "store-split",
+            DiagnosticKind::StoreRead => "store-read",
             DiagnosticKind::UnknownService => "unknown-service",
         }
     }

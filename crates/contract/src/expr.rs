@@ -15,6 +15,8 @@ use cel::context::VariableResolver;
 use cel::extractors::Arguments;
 use cel::{Context, Env, ExecutionError, Program, Value};
 
+use crate::stores::{StatesVal, StoreRead};
+
 /// The functions mote adds to standard CEL: list aggregates.
 pub const EXTENSION_FUNCTIONS: [&str; 3] = ["sum", "min", "max"];
 
@@ -72,6 +74,14 @@ pub enum CompileError {
         /// Where it is called.
         location: Option<Range<usize>>,
     },
+    /// A store used other than by key, or one the contract does not
+    /// declare.
+    StoreRead {
+        /// What is wrong and how to read it instead.
+        message: String,
+        /// Where the store is used.
+        location: Option<Range<usize>>,
+    },
 }
 
 impl CompileError {
@@ -80,7 +90,8 @@ impl CompileError {
         match self {
             CompileError::Syntax { location, .. }
             | CompileError::UnknownVariable { location, .. }
-            | CompileError::UnknownFunction { location, .. } => location.clone(),
+            | CompileError::UnknownFunction { location, .. }
+            | CompileError::StoreRead { location, .. } => location.clone(),
         }
     }
 }
@@ -141,6 +152,12 @@ impl Expr {
     /// The expression's syntax tree, for static analyses.
     pub(crate) fn ast(&self) -> &IdedExpr {
         self.program.expression()
+    }
+
+    /// Where a node of [`Expr::ast`] is, in characters of the source.
+    pub(crate) fn location_of(&self, node: &IdedExpr) -> Option<Range<usize>> {
+        let (start, stop) = self.program.source_info().offset_for(node.id)?;
+        Some(start as usize..stop as usize + 1)
     }
 
     /// The names from the scope that the expression actually uses.
@@ -265,6 +282,17 @@ impl Bindings {
         self
     }
 
+    /// Binds `name` (`before` or `after`) to stores read through
+    /// `reader`, a key at a time, as the expression looks keys up.
+    pub fn bind_stores(&mut self, name: &str, reader: Arc<dyn StoreRead>) -> &mut Self {
+        let value: Arc<dyn Val> = Arc::new(StatesVal { reader });
+        match self.values.iter_mut().find(|(n, _)| n == name) {
+            Some(slot) => slot.1 = value,
+            None => self.values.push((name.to_string(), value)),
+        }
+        self
+    }
+
     /// A copy with one more binding.
     pub fn with(mut self, name: &str, value: &serde_json::Value) -> Self {
         self.bind(name, value);
@@ -285,7 +313,7 @@ impl VariableResolver for Bindings {
 
 /// Converts JSON to CEL: integers become `int` when they fit, so contract
 /// arithmetic such as `input.n * 2` works without `uint` casts.
-fn to_cel(value: &serde_json::Value) -> Box<dyn Val> {
+pub(crate) fn to_cel(value: &serde_json::Value) -> Box<dyn Val> {
     use serde_json::Value as J;
     match value {
         J::Null => Box::new(CelNull),

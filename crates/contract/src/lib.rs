@@ -50,12 +50,15 @@ mod model;
 mod parse;
 mod schema;
 mod source;
+mod stores;
 
 use std::path::Path;
 use std::sync::Arc;
 
 pub use canonical::canonicalize_numbers;
-pub use cost::{DEFAULT_INPUT_BUDGET_BYTES, OUTPUT_BUDGET_BYTES, STEPS_PER_BYTE};
+pub use cost::{
+    DEFAULT_INPUT_BUDGET_BYTES, OUTPUT_BUDGET_BYTES, STEPS_PER_BYTE, STORE_VALUE_BYTES,
+};
 pub use diagnostic::{Diagnostic, DiagnosticKind, Severity};
 pub use expr::{Bindings, CompileError, EXTENSION_FUNCTIONS, EvalError, Expr};
 pub use graph::{CallGraph, Edge, GraphProblem};
@@ -70,6 +73,7 @@ pub use schema::{
     ANNOTATION_KEYWORDS, SUPPORTED_FORMATS, SUPPORTED_KEYWORDS, Schema, SchemaViolation,
 };
 pub use source::{LineColumn, SourceFile};
+pub use stores::{MemoryStores, STATE_NAMES, StoreRead};
 
 /// The outcome of checking one contract file.
 #[derive(Debug)]

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use crate::expr::{Bindings, EvalError, Expr};
 use crate::hash::ContractHash;
 use crate::schema::Schema;
+use crate::stores::MemoryStores;
 
 /// A checked, compiled contract: schemas and expressions ready to evaluate.
 #[derive(Debug)]
@@ -263,6 +264,10 @@ pub struct Example {
     pub input: serde_json::Value,
     /// What the service must answer.
     pub expected: Expected,
+    /// The stores as the call finds them; empty unless the example says.
+    pub before: MemoryStores,
+    /// The stores as the call must leave them, when the example says.
+    pub after: Option<MemoryStores>,
 }
 
 /// The outcome an example demands.

@@ -10,6 +10,7 @@ use toml::de::DeTable;
 use crate::consistency::{self, ExampleSpans};
 use crate::cost::{CostModel, STEPS_PER_BYTE};
 use crate::diagnostic::{Diagnostic, DiagnosticKind};
+use crate::document::JsonDoc;
 use crate::document::{At, Node, Reader, Table};
 use crate::expr::{CompileError, EXTENSION_FUNCTIONS, Expr};
 use crate::model::{
@@ -18,6 +19,7 @@ use crate::model::{
 };
 use crate::schema;
 use crate::source::SourceFile;
+use crate::stores::{MemoryStores, STATE_NAMES, check_reads};
 
 /// Failure codes the platform itself returns; a contract cannot declare them.
 pub const PLATFORM_CODES: &[&str] = &[
@@ -68,12 +70,19 @@ pub(crate) fn parse(file: &Arc<SourceFile>) -> (Option<Contract>, Vec<Diagnostic
     let limits = section(&root, &mut reader, "limits", false)
         .map(|t| limits(&t, &mut reader, is_flow))
         .unwrap_or_default();
+    let stores = section(&root, &mut reader, "store", false)
+        .map(|t| stores(&t, &mut reader))
+        .unwrap_or_default();
     let cost = CostModel {
         input: input.as_ref().map(|(_, json)| json),
         output: output.as_ref().map(|(_, json)| json),
         input_bytes: limits
             .max_input_bytes
             .unwrap_or(crate::cost::DEFAULT_INPUT_BUDGET_BYTES),
+        stores: stores
+            .iter()
+            .map(|s| (s.name.as_str(), s.value.json()))
+            .collect(),
     };
     let errors = root
         .get("error")
@@ -87,9 +96,6 @@ pub(crate) fn parse(file: &Arc<SourceFile>) -> (Option<Contract>, Vec<Diagnostic
         .unwrap_or_default();
     let flow = section(&root, &mut reader, "flow", false)
         .and_then(|t| flow(&t, &mut reader, &errors, &cost));
-    let stores = section(&root, &mut reader, "store", false)
-        .map(|t| stores(&t, &mut reader))
-        .unwrap_or_default();
     if flow.is_some()
         && let (false, Some(node)) = (stores.is_empty(), root.get("store"))
     {
@@ -151,12 +157,23 @@ pub(crate) fn parse(file: &Arc<SourceFile>) -> (Option<Contract>, Vec<Diagnostic
             "requires": behavior.requires.iter().map(|e| e.source().trim()).collect::<Vec<_>>(),
             "ensures": behavior.ensures.iter().map(|e| e.source().trim()).collect::<Vec<_>>(),
         },
-        "examples": examples.iter().map(|(e, _)| json!({
-            "name": e.name,
-            "input": e.input,
-            "output": match &e.expected { Expected::Output(o) => o.clone(), Expected::Error(_) => Value::Null },
-            "error": match &e.expected { Expected::Error(c) => Value::from(c.as_str()), Expected::Output(_) => Value::Null },
-        })).collect::<Vec<_>>(),
+        "examples": examples.iter().map(|(e, _)| {
+            let mut example = json!({
+                "name": e.name,
+                "input": e.input,
+                "output": match &e.expected { Expected::Output(o) => o.clone(), Expected::Error(_) => Value::Null },
+                "error": match &e.expected { Expected::Error(c) => Value::from(c.as_str()), Expected::Output(_) => Value::Null },
+            });
+            // State only when given, so that examples without it keep
+            // their contracts' hashes.
+            if !e.before.stores.is_empty() {
+                example["before"] = json!(e.before.stores);
+            }
+            if let Some(after) = &e.after {
+                example["after"] = json!(after.stores);
+            }
+            example
+        }).collect::<Vec<_>>(),
         "effects": {
             "calls": effects.calls.iter().map(|c| c.to_string()).collect::<Vec<_>>(),
             "clock": effects.clock,
@@ -368,7 +385,7 @@ fn errors(node: &Node<'_>, reader: &mut Reader<'_>, cost: &CostModel<'_>) -> Vec
             None => Some(None),
             Some(n) => reader
                 .string(n, "`when`")
-                .and_then(|w| compile_expr(reader, &w, "`when`", &["input"], cost))
+                .and_then(|w| compile_expr(reader, &w, "`when`", cost.when_scope(), cost))
                 .map(Some),
         };
         let code = code.and_then(|c| {
@@ -432,7 +449,7 @@ fn behavior(table: &Table<'_, '_>, reader: &mut Reader<'_>, cost: &CostModel<'_>
     table.finish(reader, "[behavior]", &["requires", "ensures"]);
     Behavior {
         requires: expr_list(table, reader, "requires", &["input"], cost),
-        ensures: expr_list(table, reader, "ensures", &["input", "output"], cost),
+        ensures: expr_list(table, reader, "ensures", cost.ensures_scope(), cost),
     }
 }
 
@@ -471,7 +488,19 @@ fn compile_expr(
     scope: &[&str],
     cost: &CostModel<'_>,
 ) -> Option<Expr> {
-    match Expr::compile(&text.value, scope) {
+    let compiled = Expr::compile(&text.value, scope).and_then(|expr| {
+        if !scope.iter().any(|name| STATE_NAMES.contains(name)) {
+            return Ok(expr);
+        }
+        let names: Vec<&str> = cost.stores.iter().map(|(name, _)| *name).collect();
+        let refused = check_reads(&expr, &names);
+        if refused.is_empty() {
+            Ok(expr)
+        } else {
+            Err(refused)
+        }
+    });
+    match compiled {
         Ok(expr) => {
             let worst = cost.cost(&expr);
             let limit = cost.limit(scope);
@@ -527,6 +556,10 @@ fn compile_expr(
                             .label("not defined here")
                             .hint(hint)
                     }
+                    CompileError::StoreRead { message, .. } => reader
+                        .error(DiagnosticKind::StoreRead, format!("{what}: {message}"))
+                        .at(span)
+                        .label("here"),
                     CompileError::UnknownFunction { name, .. } => {
                         let hint = match crate::document::closest(&name, &EXTENSION_FUNCTIONS) {
                             Some(best) => format!("did you mean `{best}`?"),
@@ -962,7 +995,16 @@ fn examples(node: &Node<'_>, reader: &mut Reader<'_>) -> Vec<(Example, ExampleSp
         let Some(table) = reader.table(item, "each [[example]]") else {
             continue;
         };
-        table.finish(reader, "[[example]]", &["name", "input", "output", "error"]);
+        table.finish(
+            reader,
+            "[[example]]",
+            &["name", "input", "output", "error", "before", "after"],
+        );
+        let mut state = |key: &str| match table.get(key) {
+            None => Some(None),
+            Some(node) => example_state(node, reader).map(Some),
+        };
+        let (before, after) = (state("before"), state("after"));
         let name = table
             .get("name")
             .and_then(|n| reader.string(n, "`name`"))
@@ -1004,19 +1046,65 @@ fn examples(node: &Node<'_>, reader: &mut Reader<'_>) -> Vec<(Example, ExampleSp
         let (Some(input), Some((expected, output, error))) = (input, expected) else {
             continue;
         };
+        let (Some(before), Some(after)) = (before, after) else {
+            continue;
+        };
         parsed.push((
             Example {
                 name,
                 input: input.value.clone(),
                 expected,
+                before: before.as_ref().map(|(s, _)| s.clone()).unwrap_or_default(),
+                after: after.as_ref().map(|(s, _)| s.clone()),
             },
             ExampleSpans {
                 table: table.span(),
                 input,
                 output,
                 error,
+                before: before.map(|(_, doc)| doc),
+                after: after.map(|(_, doc)| doc),
             },
         ));
     }
     parsed
+}
+
+/// An example's `before` or `after`: a table of stores, each a table of
+/// keys to values. `None` when it is not that shape (reported); the
+/// contents are checked against the stores' schemas with the rest of the
+/// example.
+fn example_state(node: &Node<'_>, reader: &mut Reader<'_>) -> Option<(MemoryStores, JsonDoc)> {
+    let doc = reader.json(node)?;
+    let mut state = MemoryStores::default();
+    let Some(stores) = doc.value.as_object() else {
+        let d = reader
+            .error(
+                DiagnosticKind::InvalidValue,
+                "an example's `before` and `after` are tables of stores, e.g. before = { stock = { \"MUG-001\" = 5 } }",
+            )
+            .at(node.span());
+        reader.push(d);
+        return None;
+    };
+    for (store, entries) in stores {
+        let Some(entries) = entries.as_object() else {
+            let d = reader
+                .error(
+                    DiagnosticKind::InvalidValue,
+                    format!("store `{store}` in an example is a table of keys to values"),
+                )
+                .at(doc.value_span(&format!("/{}", consistency::escape(store))));
+            reader.push(d);
+            return None;
+        };
+        state.stores.insert(
+            store.clone(),
+            entries
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        );
+    }
+    Some((state, doc))
 }
