@@ -32,6 +32,7 @@ pub const PLATFORM_CODES: &[&str] = &[
     "unknown_service",
     "overloaded",
     "rate_limited",
+    "conflict",
     "unavailable",
 ];
 

@@ -8,12 +8,20 @@
 //! 3. the answer is checked on the way out: its size, output schema,
 //!    declared error codes and, unless disabled, `ensures` and the error
 //!    partition.
+//!
+//! A service that declares stores runs steps 2 and 3 inside a transaction:
+//! its writes are committed only after a success has passed step 3, a
+//! failure writes nothing, and a call whose reads changed under it before
+//! it could commit runs again on a fresh instance (`conflict` past
+//! `max_conflict_reruns`). Every answer, failures included, rests on a
+//! snapshot that was still current when the call ended.
 
 use std::cell::OnceCell;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
 use mote_contract::{Bindings, CallTarget, Contract};
+use mote_state::{After, Backend, Before, StateError, Transaction};
 use serde_json::Value;
 use wasmtime::{Store, Trap};
 
@@ -59,7 +67,16 @@ pub(crate) fn call_unchecked(
     let Invocation {
         answer,
         callee_failures,
-    } = execute(shared, &loaded, &admitted, context)?;
+    } = match Stateful::of(shared, &loaded, context) {
+        None => execute(shared, &loaded, &admitted, context, None)?,
+        Some(stateful) => stateful.rerun(|transaction, context| {
+            let invocation = execute(shared, &loaded, &admitted, context, Some(transaction));
+            // The verifier judges the answer; the platform's own rule
+            // still holds: only a success writes.
+            let succeeded = matches!(&invocation, Ok(Invocation { answer: Ok(_), .. }));
+            (invocation, succeeded)
+        })?,
+    };
     match answer {
         Ok(output) => Ok(GuestAnswer::Output(output)),
         Err(failure) => match passed_on(callee_failures, &failure.code) {
@@ -162,15 +179,50 @@ fn run(
     context: &CallContext,
 ) -> Result<Value, Failure> {
     let contract = &service.contract;
-    let admitted = admit(contract, service.limits.max_input_bytes, input)?;
+    let mut admitted = admit(contract, service.limits.max_input_bytes, input)?;
+    let Some(stateful) = Stateful::of(shared, service, context) else {
+        let bindings = admitted.bindings.take();
+        return answer_checked(shared, service, &admitted, context, None, bindings);
+    };
+    stateful.rerun(|transaction, context| {
+        let mut bindings = admitted
+            .bindings
+            .clone()
+            .unwrap_or_else(|| Bindings::new().with("input", &admitted.value));
+        bindings
+            .bind_stores("before", Arc::new(Before(Arc::clone(transaction))))
+            .bind_stores("after", Arc::new(After(Arc::clone(transaction))));
+        let answer = answer_checked(
+            shared,
+            service,
+            &admitted,
+            context,
+            Some(transaction),
+            Some(bindings),
+        );
+        let succeeded = answer.is_ok();
+        (answer, succeeded)
+    })
+}
+
+/// Steps 2 and 3 once: the implementation's answer, checked.
+fn answer_checked(
+    shared: &Arc<Shared>,
+    service: &Arc<LoadedService>,
+    admitted: &Admitted,
+    context: &CallContext,
+    transaction: Option<&mote_state::Shared>,
+    bindings: Option<Bindings>,
+) -> Result<Value, Failure> {
+    let contract = &service.contract;
     let Invocation {
         answer,
         callee_failures,
-    } = execute(shared, service, &admitted, context)?;
+    } = execute(shared, service, admitted, context, transaction)?;
     let checks = Postconditions {
         contract,
         input: &admitted.value,
-        input_bindings: admitted.bindings.map_or_else(OnceCell::new, OnceCell::from),
+        input_bindings: bindings.map_or_else(OnceCell::new, OnceCell::from),
         full: shared.config.check_postconditions,
     };
     match answer {
@@ -181,6 +233,100 @@ fn run(
             }
             Err(checks.declared_error(failure))
         }
+    }
+}
+
+/// A call to a service that declares stores: where its stores are, and
+/// the one deadline its runs share.
+struct Stateful<'a> {
+    backend: Arc<dyn Backend>,
+    context: CallContext,
+    service: &'a LoadedService,
+    reruns: u32,
+}
+
+impl<'a> Stateful<'a> {
+    /// `None` for a service without stores (or served by another host,
+    /// which keeps them).
+    fn of(shared: &Shared, service: &'a LoadedService, context: &CallContext) -> Option<Self> {
+        if service.contract.stores.is_empty()
+            || matches!(service.implementation, Implementation::Remote(_))
+        {
+            return None;
+        }
+        let backend = context.state.clone().unwrap_or_else(|| shared.state());
+        let mut bounded = context.clone();
+        bounded.deadline = Some(context.deadline_for(service.limits.timeout).at);
+        Some(Stateful {
+            backend,
+            context: bounded,
+            service,
+            reruns: shared.config.max_conflict_reruns,
+        })
+    }
+
+    /// Runs `attempt` in a fresh transaction until its commit goes
+    /// through. `attempt` gives its outcome and whether it may write. A
+    /// timeout, trap or exhausted resource is answered at once: it rests on
+    /// nothing read. Any other answer is given only if what the call read
+    /// is still current.
+    fn rerun<T>(
+        &self,
+        mut attempt: impl FnMut(&mote_state::Shared, &CallContext) -> (Result<T, Failure>, bool),
+    ) -> Result<T, Failure> {
+        for _ in 0..=self.reruns {
+            let transaction = Arc::new(Mutex::new(Transaction::new(Arc::clone(&self.backend))));
+            let (outcome, writes) = attempt(&transaction, &self.context);
+            let judged = match &outcome {
+                Ok(_) => true,
+                Err(failure) => !matches!(
+                    failure.platform_kind(),
+                    Some(
+                        PlatformFailure::Timeout
+                            | PlatformFailure::Trap
+                            | PlatformFailure::ResourceExhausted
+                            | PlatformFailure::Overloaded
+                            | PlatformFailure::Unavailable
+                    )
+                ),
+            };
+            if !judged {
+                return outcome;
+            }
+            let mut transaction = {
+                let mut held = transaction.lock().unwrap_or_else(PoisonError::into_inner);
+                std::mem::replace(&mut *held, Transaction::new(Arc::clone(&self.backend)))
+            };
+            if !writes {
+                transaction.discard_writes();
+            }
+            match transaction.commit() {
+                Ok(_) => return outcome,
+                Err(StateError::Conflict) => {
+                    tracing::debug!(
+                        service = self.service.contract.service.name.as_str(),
+                        "what the call read changed before it committed; running it again"
+                    );
+                }
+                Err(error) => {
+                    tracing::error!(
+                        service = self.service.contract.service.name.as_str(),
+                        "store backend: {error}"
+                    );
+                    return Err(Failure::platform(
+                        PlatformFailure::Unavailable,
+                        "the service's stores cannot be reached",
+                    ));
+                }
+            }
+        }
+        Err(Failure::platform(
+            PlatformFailure::Conflict,
+            format!(
+                "concurrent calls changed what this call read {} times in a row",
+                self.reruns + 1
+            ),
+        ))
     }
 }
 
@@ -247,6 +393,7 @@ fn execute(
     service: &Arc<LoadedService>,
     admitted: &Admitted,
     context: &CallContext,
+    transaction: Option<&mote_state::Shared>,
 ) -> Result<Invocation, Failure> {
     let deadline = context.deadline_for(service.limits.timeout);
     if deadline.at <= Instant::now() {
@@ -254,7 +401,9 @@ fn execute(
     }
     let nested = context.nested(deadline, service);
     let invocation = match &service.implementation {
-        Implementation::Component(code) => invoke(shared, service, code, admitted, nested)?,
+        Implementation::Component(code) => {
+            invoke(shared, service, code, admitted, nested, transaction)?
+        }
         Implementation::Flow(plan) => Invocation {
             answer: crate::flow::run(shared, service, plan, admitted, &nested)?,
             callee_failures: Vec::new(),
@@ -310,13 +459,16 @@ fn invoke(
     code: &ServiceCode,
     admitted: &Admitted,
     nested: CallContext,
+    transaction: Option<&mote_state::Shared>,
 ) -> Result<Invocation, Failure> {
     let limits = service.limits;
     let deadline = nested.deadline.map_or(limits.timeout, |at| {
         at.saturating_duration_since(Instant::now())
     });
     let inherited = deadline < limits.timeout;
-    let mut store = Store::new(&shared.engine, HostState::new(shared, service, nested));
+    let mut state = HostState::new(shared, service, nested);
+    state.transaction = transaction.cloned();
+    let mut store = Store::new(&shared.engine, state);
     store.limiter(|state| &mut state.memory);
     store
         .set_fuel(limits.fuel)

@@ -40,6 +40,10 @@ pub struct RuntimeConfig {
     /// How many threads run the extra steps of a flow's wave alongside the
     /// calling thread; 0 runs every wave's steps one after another.
     pub flow_threads: usize,
+    /// How many times a call to a stateful service is run again when a
+    /// concurrent call changed what it read; past that it fails with
+    /// `conflict`.
+    pub max_conflict_reruns: u32,
 }
 
 impl Default for RuntimeConfig {
@@ -56,6 +60,7 @@ impl Default for RuntimeConfig {
             max_log_lines_per_call: 64,
             max_answer_bytes: 4 * 1024 * 1024,
             flow_threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            max_conflict_reruns: 16,
         }
     }
 }

@@ -5,6 +5,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use mote_state::Backend;
+
 use crate::CalleeDouble;
 use crate::service::LoadedService;
 use crate::trace::Recorder;
@@ -23,6 +25,9 @@ pub(crate) struct CallContext {
     /// The service whose calls these are (`None` for a call from
     /// outside), named to the other host when a call crosses hosts.
     pub(crate) caller: Option<Arc<LoadedService>>,
+    /// Stores to use instead of the runtime's (a verifier's generated
+    /// contents), for this call and every call it makes.
+    pub(crate) state: Option<Arc<dyn Backend>>,
 }
 
 /// When a call must finish, and which limit decided it.
@@ -42,6 +47,7 @@ impl CallContext {
             double: double.cloned(),
             trace: None,
             caller: None,
+            state: None,
         }
     }
 
@@ -69,6 +75,7 @@ impl CallContext {
             double: self.double.clone(),
             trace: self.trace.clone(),
             caller: Some(Arc::clone(caller)),
+            state: self.state.clone(),
         }
     }
 }

@@ -30,11 +30,15 @@ pub enum PlatformFailure {
     /// A service placed on another host could not be reached: the host
     /// is down, refused the connection, or broke it off.
     Unavailable,
+    /// Concurrent calls kept changing what this call read from its stores,
+    /// and it was run again as many times as the host allows; nothing was
+    /// written.
+    Conflict,
 }
 
 impl PlatformFailure {
     /// Every platform failure, for tables and documentation.
-    pub const ALL: [PlatformFailure; 10] = [
+    pub const ALL: [PlatformFailure; 11] = [
         PlatformFailure::InvalidInput,
         PlatformFailure::ContractViolation,
         PlatformFailure::Timeout,
@@ -45,6 +49,7 @@ impl PlatformFailure {
         PlatformFailure::Overloaded,
         PlatformFailure::RateLimited,
         PlatformFailure::Unavailable,
+        PlatformFailure::Conflict,
     ];
 
     /// The stable snake_case code.
@@ -60,6 +65,7 @@ impl PlatformFailure {
             PlatformFailure::Overloaded => "overloaded",
             PlatformFailure::RateLimited => "rate_limited",
             PlatformFailure::Unavailable => "unavailable",
+            PlatformFailure::Conflict => "conflict",
         }
     }
 
@@ -76,6 +82,7 @@ impl PlatformFailure {
             | PlatformFailure::Overloaded
             | PlatformFailure::RateLimited
             | PlatformFailure::Timeout
+            | PlatformFailure::Conflict
             | PlatformFailure::ResourceExhausted => true,
             // Names and addresses of the app's hosts are not for clients.
             PlatformFailure::Unavailable

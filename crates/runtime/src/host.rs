@@ -2,14 +2,19 @@
 //! `mote:service` imports. There is no WASI: nothing to read, write, poll
 //! or sleep on. Every import returns promptly: `call` runs under the
 //! caller's remaining deadline, `log` writes at most a bounded amount per
-//! call, `now` and `random` read a value.
+//! call, `now` and `random` read a value, and the store functions read
+//! one key or one bounded listing within the call's transaction (a local
+//! read; writes are buffered in memory).
 
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use wasmtime::ResourceLimiter;
 
-use crate::bindings::mote::service::{clock, host, random, types};
+use mote_contract::{STORE_VALUE_BYTES, Store, StoreAccess};
+use mote_state::{StateError, Transaction};
+
+use crate::bindings::mote::service::{clock, host, random, store, store_write, types};
 use crate::context::CallContext;
 use crate::failure::{Failure, PlatformFailure};
 use crate::service::LoadedService;
@@ -29,6 +34,8 @@ pub(crate) struct HostState {
     /// keeps its meaning.
     pub(crate) callee_failures: Vec<Failure>,
     pub(crate) log: LogBudget,
+    /// The call's transaction, for a service that declares stores.
+    pub(crate) transaction: Option<mote_state::Shared>,
 }
 
 impl HostState {
@@ -51,7 +58,111 @@ impl HostState {
             nested,
             breach: None,
             callee_failures: Vec::new(),
+            transaction: None,
         }
+    }
+
+    /// Ends the call with `failure`: recorded as the outcome, and a trap
+    /// so that the guest does not carry on.
+    fn breach(&mut self, failure: Failure) -> wasmtime::Error {
+        let error = wasmtime::Error::msg(failure.to_string());
+        self.breach = Some(failure);
+        error
+    }
+
+    /// The declared store named `name` and the call's transaction, or the
+    /// breach of using a store the contract does not declare (or writing
+    /// one it may only read).
+    fn store(
+        &mut self,
+        name: &str,
+        write: bool,
+    ) -> wasmtime::Result<(Arc<LoadedService>, mote_state::Shared)> {
+        let service = Arc::clone(&self.service);
+        let declared = service.contract.stores.iter().find(|s| s.name == name);
+        let refusal = match declared {
+            None => Some(format!(
+                "`{}` used store `{name}`, which its contract does not declare",
+                self.name()
+            )),
+            Some(store) if write && store.access != StoreAccess::ReadWrite => Some(format!(
+                "`{}` wrote to store `{name}`, which its contract declares `read`",
+                self.name()
+            )),
+            Some(_) => None,
+        };
+        if let Some(why) = refusal {
+            return Err(self.breach(Failure::platform(PlatformFailure::ContractViolation, why)));
+        }
+        match &self.transaction {
+            Some(transaction) => Ok((service, Arc::clone(transaction))),
+            None => Err(self.breach(Failure::platform(
+                PlatformFailure::Trap,
+                "a store was used outside a transaction",
+            ))),
+        }
+    }
+
+    /// A backend failure ends the call as `unavailable`: its answer could
+    /// not rest on what the stores hold.
+    fn backend_failed(&mut self, error: StateError) -> wasmtime::Error {
+        tracing::error!(service = self.name(), "store backend: {error}");
+        self.breach(Failure::platform(
+            PlatformFailure::Unavailable,
+            "the service's stores cannot be reached",
+        ))
+    }
+
+    /// A key and a value (JSON text) the guest wants written, checked
+    /// against the store's schemas and size limit; the value's canonical
+    /// text, or the breach.
+    fn checked_write(
+        &mut self,
+        store: &Store,
+        key: &str,
+        value: Option<&str>,
+    ) -> wasmtime::Result<Option<String>> {
+        let problem = if !store.key.is_valid(&serde_json::Value::from(key)) {
+            Some(format!(
+                "key `{}` does not match the store's `key` schema",
+                truncate(key)
+            ))
+        } else {
+            None
+        };
+        let canonical = match (problem, value) {
+            (Some(problem), _) => Err(problem),
+            (None, None) => Ok(None),
+            (None, Some(text)) if text.len() as u64 > STORE_VALUE_BYTES => Err(format!(
+                "a value of {} bytes; a stored value is at most {STORE_VALUE_BYTES} bytes",
+                text.len()
+            )),
+            (None, Some(text)) => match serde_json::from_str::<serde_json::Value>(text) {
+                Err(e) => Err(format!("a value that is not JSON: {e}")),
+                Ok(mut value) => {
+                    mote_contract::canonicalize_numbers(&mut value);
+                    if store.value.is_valid(&value) {
+                        Ok(Some(value.to_string()))
+                    } else {
+                        let detail = store
+                            .value
+                            .violations(&value)
+                            .first()
+                            .map_or_else(|| "it is not valid".to_string(), ToString::to_string);
+                        Err(format!(
+                            "a value that breaks the store's `value` schema: {detail}"
+                        ))
+                    }
+                }
+            },
+        };
+        canonical.map_err(|why| {
+            let message = format!("`{}` wrote to store `{}` {why}", self.name(), store.name);
+            self.breach(Failure::platform(
+                PlatformFailure::ContractViolation,
+                message,
+            ))
+        })
     }
 
     fn name(&self) -> &str {
@@ -201,6 +312,117 @@ impl host::Host for HostState {
             types::Level::Error => tracing::error!(service, guest = true, "{line}"),
         }
         Ok(())
+    }
+}
+
+/// A guest's key, shortened for a message.
+fn truncate(key: &str) -> String {
+    if key.len() <= 64 {
+        return key.to_string();
+    }
+    let mut end = 61;
+    while !key.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}...", &key[..end])
+}
+
+fn with_transaction<T>(
+    transaction: &mote_state::Shared,
+    work: impl FnOnce(&mut Transaction) -> Result<T, StateError>,
+) -> Result<T, StateError> {
+    let mut transaction = transaction
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    work(&mut transaction)
+}
+
+impl store::Host for HostState {
+    fn get(&mut self, store: String, key: String) -> wasmtime::Result<Option<String>> {
+        let (_, transaction) = self.store(&store, false)?;
+        with_transaction(&transaction, |t| t.get(&store, &key)).map_err(|e| self.backend_failed(e))
+    }
+
+    fn scan(
+        &mut self,
+        store: String,
+        prefix: String,
+        limit: u32,
+    ) -> wasmtime::Result<Vec<(String, String)>> {
+        let (_, transaction) = self.store(&store, false)?;
+        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+        with_transaction(&transaction, |t| t.list(&store, &prefix, limit))
+            .map_err(|e| self.backend_failed(e))
+    }
+}
+
+impl store_write::Host for HostState {
+    fn put(&mut self, store: String, key: String, value: String) -> wasmtime::Result<()> {
+        let (service, transaction) = self.store(&store, true)?;
+        let Some(declared) = service.contract.stores.iter().find(|s| s.name == store) else {
+            return Ok(());
+        };
+        if let Some(value) = self.checked_write(declared, &key, Some(&value))? {
+            with_transaction(&transaction, |t| {
+                t.put(&store, &key, value);
+                Ok(())
+            })
+            .map_err(|e| self.backend_failed(e))?;
+        }
+        Ok(())
+    }
+
+    fn delete(&mut self, store: String, key: String) -> wasmtime::Result<()> {
+        let (service, transaction) = self.store(&store, true)?;
+        let Some(declared) = service.contract.stores.iter().find(|s| s.name == store) else {
+            return Ok(());
+        };
+        self.checked_write(declared, &key, None)?;
+        with_transaction(&transaction, |t| {
+            t.delete(&store, &key);
+            Ok(())
+        })
+        .map_err(|e| self.backend_failed(e))
+    }
+
+    fn swap(
+        &mut self,
+        store: String,
+        key: String,
+        expected: Option<String>,
+        new: Option<String>,
+    ) -> wasmtime::Result<bool> {
+        let (service, transaction) = self.store(&store, true)?;
+        let Some(declared) = service.contract.stores.iter().find(|s| s.name == store) else {
+            return Ok(false);
+        };
+        let new = self.checked_write(declared, &key, new.as_deref())?;
+        // Compared as JSON values: the guest may write the expected value
+        // another way than the stored canonical text.
+        let expected: Option<serde_json::Value> =
+            match expected.as_deref().map(serde_json::from_str) {
+                None => None,
+                Some(Ok(value)) => Some(value),
+                Some(Err(_)) => return Ok(false),
+            };
+        with_transaction(&transaction, |t| {
+            let now = t
+                .get(&store, &key)?
+                .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok());
+            let mut expected = expected;
+            if let Some(value) = expected.as_mut() {
+                mote_contract::canonicalize_numbers(value);
+            }
+            if now != expected {
+                return Ok(false);
+            }
+            match new {
+                Some(value) => t.put(&store, &key, value),
+                None => t.delete(&store, &key),
+            }
+            Ok(true)
+        })
+        .map_err(|e| self.backend_failed(e))
     }
 }
 

@@ -130,17 +130,6 @@ pub enum LoadError {
         /// The service.
         service: String,
     },
-    /// The contract declares stores, which this runtime cannot give a
-    /// guest yet: refused rather than run without the state it expects.
-    #[error(
-        "`{service}` declares store `{store}`; this version of mote checks store declarations but cannot serve stateful services yet"
-    )]
-    Stores {
-        /// The service.
-        service: String,
-        /// The first store it declares.
-        store: String,
-    },
 }
 
 /// Stands in for callees during verification (see
@@ -306,12 +295,6 @@ impl Runtime {
         if contract.flow.is_some() {
             return Err(LoadError::Flow { service: name });
         }
-        if let Some(store) = contract.stores.first() {
-            return Err(LoadError::Stores {
-                service: name,
-                store: store.name.clone(),
-            });
-        }
         let shared = &self.shared;
         let limits = ResolvedLimits::resolve(&contract.limits, &shared.config.default_limits);
         let max_bytes = shared.config.max_memory_mib * 1024 * 1024;
@@ -323,7 +306,10 @@ impl Runtime {
             });
         }
         let code = self.compiled(&name, wasm, code)?;
-        let refused = imports::check(code.imports.iter().map(String::as_str), &contract.effects);
+        let refused = imports::check(
+            code.imports.iter().map(String::as_str),
+            imports::Grants::of(&contract),
+        );
         if !refused.is_empty() {
             return Err(LoadError::RefusedImports {
                 service: name,
@@ -378,14 +364,7 @@ impl Runtime {
         // Anything outside mote's own interfaces is refused before linking,
         // naming every such import; the contract's effects are checked per
         // service by the caller.
-        let refused = imports::check(
-            imports.iter().map(String::as_str),
-            &mote_contract::Effects {
-                clock: true,
-                random: true,
-                ..Default::default()
-            },
-        );
+        let refused = imports::check(imports.iter().map(String::as_str), imports::Grants::ALL);
         if !refused.is_empty() {
             return Err(LoadError::RefusedImports {
                 service: service.to_string(),
@@ -520,6 +499,46 @@ impl Runtime {
             input,
             &CallContext::outside(Some(double)),
         )
+    }
+
+    /// Keeps the stores of stateful services in `backend` from now on.
+    /// Until this is called they are in memory, lost with the runtime.
+    pub fn use_state_backend(&self, backend: Arc<dyn mote_state::Backend>) {
+        let mut state = self
+            .shared
+            .state
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        *state = backend;
+    }
+
+    /// [`Runtime::call_unchecked`] (or, with a double,
+    /// [`Runtime::call_isolated`]) against `state` rather than the
+    /// runtime's stores, for this call and the calls it makes: a verifier
+    /// gives each case stores of its own. A success's writes are committed
+    /// to `state`; a failure writes nothing.
+    pub fn call_unchecked_in(
+        &self,
+        service: &str,
+        input: &str,
+        double: Option<&Arc<dyn CalleeDouble>>,
+        state: Arc<dyn mote_state::Backend>,
+    ) -> Result<GuestAnswer, Failure> {
+        let mut context = CallContext::outside(double);
+        context.state = Some(state);
+        call::call_unchecked(&self.shared, service, input, &context)
+    }
+
+    /// [`Runtime::call`] against `state` rather than the runtime's stores.
+    pub fn call_in(
+        &self,
+        service: &str,
+        input: &str,
+        state: Arc<dyn mote_state::Backend>,
+    ) -> Result<serde_json::Value, Failure> {
+        let mut context = CallContext::outside(None);
+        context.state = Some(state);
+        call::call(&self.shared, service, input, &context)
     }
 
     /// The names of the loaded services, sorted.

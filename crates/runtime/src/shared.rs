@@ -10,6 +10,8 @@ use std::thread::JoinHandle;
 use wasmtime::component::{HasSelf, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
+use mote_state::{Backend, MemoryBackend};
+
 use crate::RuntimeError;
 use crate::bindings::Service;
 use crate::config::RuntimeConfig;
@@ -26,6 +28,9 @@ pub(crate) struct Shared {
     /// bytes: services sharing a component share one compiled copy.
     pub(crate) components: Mutex<HashMap<[u8; 32], Arc<ServiceCode>>>,
     pub(crate) steps: StepThreads,
+    /// Where stateful services keep their stores; memory until the host
+    /// chooses a backend.
+    pub(crate) state: RwLock<Arc<dyn Backend>>,
     ticker: EpochTicker,
 }
 
@@ -51,8 +56,19 @@ impl Shared {
             services: RwLock::new(HashMap::new()),
             components: Mutex::new(HashMap::new()),
             steps,
+            state: RwLock::new(Arc::new(MemoryBackend::new())),
             ticker,
         })
+    }
+
+    /// The backend stateful calls use now.
+    pub(crate) fn state(&self) -> Arc<dyn Backend> {
+        Arc::clone(
+            &self
+                .state
+                .read()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()),
+        )
     }
 
     pub(crate) fn lookup(&self, name: &str) -> Option<Arc<LoadedService>> {

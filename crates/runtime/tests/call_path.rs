@@ -5,9 +5,10 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use mote_runtime::{Failure, LoadError, PlatformFailure, Runtime, RuntimeConfig};
+use mote_state::{Backend, MemoryBackend, SqliteBackend};
 use serde_json::json;
 
 /// Contract and component of every fixture, by service name.
@@ -867,25 +868,119 @@ fn a_flow_composes_remote_steps_as_it_composes_local_ones() {
     );
 }
 
+fn ledger(action: &str, key: &str, by: u64) -> String {
+    json!({"action": action, "key": key, "by": by}).to_string()
+}
+
+fn count(state: &Arc<dyn Backend>, key: &str) -> Option<String> {
+    state.read("counts", key).unwrap().map(|e| e.value)
+}
+
 #[test]
-fn a_stateful_service_is_refused_until_stores_are_served() {
-    let (contract, wasm) = &fixtures()["fixture.sum"];
-    let text = std::fs::read_to_string(contract).unwrap()
-        + "\n[store.totals]\nkey = { type = \"string\" }\nvalue = { type = \"integer\" }\naccess = \"read-write\"\n";
+fn a_stateful_call_commits_only_what_passes_the_contract() {
+    let rt = runtime(&["fixture.ledger"]);
+    let state: Arc<dyn Backend> = Arc::new(MemoryBackend::new());
+    rt.use_state_backend(Arc::clone(&state));
+    assert_eq!(
+        rt.call("fixture.ledger", &ledger("add", "a", 5)),
+        Ok(json!({"count": 5}))
+    );
+    assert_eq!(
+        rt.call("fixture.ledger", &ledger("add", "a", 2)),
+        Ok(json!({"count": 7}))
+    );
+    assert_eq!(count(&state, "a").as_deref(), Some("7"));
+
+    // A declared error writes nothing, even what the guest wrote first.
+    let refused = rt
+        .call("fixture.ledger", &ledger("add_then_fail", "a", 1))
+        .unwrap_err();
+    assert_eq!(refused.code(), "refused");
+    assert_eq!(count(&state, "a").as_deref(), Some("7"));
+
+    // An answer against `ensures` over `after` is a violation, unwritten.
+    let (kind, message) = platform(rt.call("fixture.ledger", &ledger("lie", "a", 1)));
+    assert_eq!(kind, PlatformFailure::ContractViolation, "{message}");
+    assert!(message.contains("after.counts"), "{message}");
+    assert_eq!(count(&state, "a").as_deref(), Some("7"));
+
+    // The rules of stores, each a violation that writes nothing.
+    for (action, says) in [
+        ("bad_value", "breaks the store's `value` schema"),
+        ("undeclared", "does not declare"),
+        ("readonly_write", "declares `read`"),
+    ] {
+        let (kind, message) = platform(rt.call("fixture.ledger", &ledger(action, "a", 1)));
+        assert_eq!(
+            kind,
+            PlatformFailure::ContractViolation,
+            "{action}: {message}"
+        );
+        assert!(message.contains(says), "{action}: {message}");
+        assert_eq!(count(&state, "a").as_deref(), Some("7"), "{action}");
+    }
+
+    // Listing and compare-and-swap see the call's own store.
+    rt.call("fixture.ledger", &ledger("add", "b", 1)).unwrap();
+    assert_eq!(
+        rt.call("fixture.ledger", &ledger("list", "a", 0)),
+        Ok(json!({"count": 2}))
+    );
+    assert_eq!(
+        rt.call("fixture.ledger", &ledger("swap", "b", 4)),
+        Ok(json!({"count": 5}))
+    );
+    assert_eq!(count(&state, "b").as_deref(), Some("5"));
+
+    // A call given stores of its own leaves the runtime's alone.
+    let own: Arc<dyn Backend> = Arc::new(MemoryBackend::new());
+    assert_eq!(
+        rt.call_in("fixture.ledger", &ledger("add", "a", 1), Arc::clone(&own)),
+        Ok(json!({"count": 1}))
+    );
+    assert_eq!(count(&own, "a").as_deref(), Some("1"));
+    assert_eq!(count(&state, "a").as_deref(), Some("7"));
+}
+
+#[test]
+fn concurrent_calls_on_one_key_lose_no_update() {
+    let rt = runtime(&["fixture.ledger"]);
+    let state: Arc<dyn Backend> = Arc::new(SqliteBackend::in_memory().unwrap());
+    rt.use_state_backend(Arc::clone(&state));
+    const THREADS: usize = 4;
+    const EACH: usize = 20;
+    std::thread::scope(|scope| {
+        for _ in 0..THREADS {
+            let rt = rt.clone();
+            scope.spawn(move || {
+                for _ in 0..EACH {
+                    rt.call("fixture.ledger", &ledger("add", "n", 1)).unwrap();
+                }
+            });
+        }
+    });
+    assert_eq!(count(&state, "n"), Some((THREADS * EACH).to_string()));
+}
+
+#[test]
+fn a_component_that_writes_needs_a_store_it_may_write() {
+    let (contract, wasm) = &fixtures()["fixture.ledger"];
+    let text = std::fs::read_to_string(contract)
+        .unwrap()
+        .replace("access = \"read-write\"", "access = \"read\"");
     let checked =
         mote_contract::check_source(mote_contract::SourceFile::new("contract.toml", &text));
-    let stateful = checked.contract.expect("a store declaration checks");
+    let read_only = checked
+        .contract
+        .expect("a read-only store declaration checks");
     let runtime = Runtime::new(RuntimeConfig::default()).unwrap();
     let refused = runtime
-        .load(stateful, &std::fs::read(wasm).unwrap())
+        .load(read_only, &std::fs::read(wasm).unwrap())
         .unwrap_err();
     assert!(
-        matches!(&refused, LoadError::Stores { store, .. } if store == "totals"),
+        matches!(&refused, LoadError::RefusedImports { refused, .. }
+            if refused.len() == 1 && refused[0].import.starts_with("mote:service/store-write")),
         "{refused}"
     );
-    assert!(
-        refused
-            .to_string()
-            .contains("cannot serve stateful services yet")
-    );
+    assert!(refused.to_string().contains("read-write"), "{refused}");
 }

@@ -31,7 +31,9 @@ pub fn platform_status(kind: PlatformFailure) -> u16 {
         PlatformFailure::InvalidInput => 400,
         PlatformFailure::UnknownService => 404,
         PlatformFailure::ContractViolation => 502,
-        PlatformFailure::Overloaded | PlatformFailure::Unavailable => 503,
+        PlatformFailure::Overloaded | PlatformFailure::Unavailable | PlatformFailure::Conflict => {
+            503
+        }
         PlatformFailure::RateLimited => 429,
         PlatformFailure::Timeout => 504,
         PlatformFailure::ResourceExhausted
@@ -53,6 +55,7 @@ pub(crate) fn platform_title(kind: PlatformFailure) -> &'static str {
         PlatformFailure::Overloaded => "The host is at capacity; try again",
         PlatformFailure::RateLimited => "Too many requests from this client; try again later",
         PlatformFailure::Unavailable => "A host this call needs cannot be reached right now",
+        PlatformFailure::Conflict => "Concurrent calls kept changing the same state; try again",
     }
 }
 
@@ -91,7 +94,7 @@ impl Problem {
         );
         problem.retry_after = matches!(
             kind,
-            PlatformFailure::Overloaded | PlatformFailure::Unavailable
+            PlatformFailure::Overloaded | PlatformFailure::Unavailable | PlatformFailure::Conflict
         )
         .then_some(1);
         problem

@@ -81,8 +81,8 @@ impl MemoryBackend {
                 let entries = entries
                     .iter()
                     .map(|(key, entry)| {
-                        let value = serde_json::from_str(&entry.value)
-                            .unwrap_or(serde_json::Value::Null);
+                        let value =
+                            serde_json::from_str(&entry.value).unwrap_or(serde_json::Value::Null);
                         (key.clone(), value)
                     })
                     .collect();

@@ -81,7 +81,14 @@ impl Transaction {
 
     /// Buffers the deletion of `key`.
     pub fn delete(&mut self, store: &str, key: &str) {
-        self.writes.insert((store.to_string(), key.to_string()), None);
+        self.writes
+            .insert((store.to_string(), key.to_string()), None);
+    }
+
+    /// Forgets the call's writes, keeping what it read: for a call that
+    /// failed, whose answer must still have seen one consistent state.
+    pub fn discard_writes(&mut self) {
+        self.writes.clear();
     }
 
     /// Whether the call has written anything.

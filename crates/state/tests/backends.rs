@@ -14,7 +14,11 @@ fn backends() -> Vec<(&'static str, Arc<dyn Backend>, Option<tempdir::Dir>)> {
     let file = SqliteBackend::open(&dir.path.join("state.sqlite")).unwrap();
     vec![
         ("memory", Arc::new(MemoryBackend::new()), None),
-        ("sqlite in memory", Arc::new(SqliteBackend::in_memory().unwrap()), None),
+        (
+            "sqlite in memory",
+            Arc::new(SqliteBackend::in_memory().unwrap()),
+            None,
+        ),
         ("sqlite file", Arc::new(file), Some(dir)),
     ]
 }
@@ -62,18 +66,33 @@ fn writes_reach_the_backend_only_on_commit() {
         assert_eq!(t.get("stock", "A").unwrap(), None, "{name}");
         t.put("stock", "A", "5".into());
         assert_eq!(t.get("stock", "A").unwrap().as_deref(), Some("5"), "{name}");
-        assert_eq!(t.before("stock", "A").unwrap(), None, "{name}: before ignores own writes");
-        assert!(backend.read("stock", "A").unwrap().is_none(), "{name}: buffered");
+        assert_eq!(
+            t.before("stock", "A").unwrap(),
+            None,
+            "{name}: before ignores own writes"
+        );
+        assert!(
+            backend.read("stock", "A").unwrap().is_none(),
+            "{name}: buffered"
+        );
         let committed = t.commit().unwrap();
         assert_eq!(committed.writes, 1, "{name}");
-        assert_eq!(backend.read("stock", "A").unwrap().unwrap().value, "5", "{name}");
+        assert_eq!(
+            backend.read("stock", "A").unwrap().unwrap().value,
+            "5",
+            "{name}"
+        );
 
         // A transaction dropped without commit writes nothing.
         let mut t = Transaction::new(Arc::clone(&backend));
         t.put("stock", "A", "6".into());
         t.delete("stock", "A");
         drop(t);
-        assert_eq!(backend.read("stock", "A").unwrap().unwrap().value, "5", "{name}");
+        assert_eq!(
+            backend.read("stock", "A").unwrap().unwrap().value,
+            "5",
+            "{name}"
+        );
     }
 }
 
@@ -92,14 +111,22 @@ fn a_stale_read_is_a_conflict_and_writes_nothing() {
         let mut slow = Transaction::new(Arc::clone(&backend));
         assert_eq!(slow.get("stock", "C").unwrap(), None);
         put(&backend, "C", "1");
-        assert_eq!(slow.commit(), Err(StateError::Conflict), "{name}: absent then present");
+        assert_eq!(
+            slow.commit(),
+            Err(StateError::Conflict),
+            "{name}: absent then present"
+        );
 
         // A read-only transaction is checked too: its answer must have seen
         // one consistent state.
         let mut reader = Transaction::new(Arc::clone(&backend));
         reader.get("stock", "A").unwrap();
         put(&backend, "A", "3");
-        assert_eq!(reader.commit(), Err(StateError::Conflict), "{name}: read only");
+        assert_eq!(
+            reader.commit(),
+            Err(StateError::Conflict),
+            "{name}: read only"
+        );
     }
 }
 
@@ -134,7 +161,12 @@ fn listings_see_own_writes_and_conflict_on_phantoms() {
             .map(|(k, _)| k)
             .collect();
         assert_eq!(keys, ["a-0", "a-2"], "{name}");
-        let all: Vec<String> = t.list("stock", "a-", 10).unwrap().into_iter().map(|(k, _)| k).collect();
+        let all: Vec<String> = t
+            .list("stock", "a-", 10)
+            .unwrap()
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect();
         assert_eq!(all, ["a-0", "a-2", "a-3"], "{name}");
         assert_eq!(t.list("stock", "c", 10).unwrap(), Vec::new(), "{name}");
 
@@ -176,7 +208,11 @@ fn concurrent_increments_lose_no_update() {
             workers.into_iter().map(|w| w.join().unwrap()).sum()
         });
         let total = backend.read("stock", "n").unwrap().unwrap().value;
-        assert_eq!(total, (THREADS * EACH).to_string(), "{name} ({conflicts} conflicts re-run)");
+        assert_eq!(
+            total,
+            (THREADS * EACH).to_string(),
+            "{name} ({conflicts} conflicts re-run)"
+        );
     }
 }
 

@@ -23,7 +23,7 @@
 //!
 //! A service builds for `wasm32-unknown-unknown` and imports nothing but
 //! mote's own host interface: [`call`], [`log`], and, when its contract
-//! declares them, [`clock`] and [`random`]. There is no WASI: `std`'s
+//! declares them, [`clock`], [`random`] and [`Store`]s. There is no WASI: `std`'s
 //! clock, sleep, files, environment and sockets are unsupported on that
 //! target (they panic or return errors), so a service cannot reach them
 //! by accident. A panic traps the call; its message goes to the host's
@@ -135,6 +135,94 @@ pub mod random {
             let word = next_u64().to_le_bytes();
             chunk.copy_from_slice(&word[..chunk.len()]);
         }
+    }
+}
+
+/// A store the service's contract declares (`[store.NAME]`), holding
+/// values of type `V` under string keys.
+///
+/// Every call is one transaction: reads see the store as the call found
+/// it (a key read twice reads the same value, or this call's own write),
+/// and writes reach the store only if the call succeeds and its answer
+/// passes the contract's checks; an error writes nothing. When a
+/// concurrent call changed what this one read, the host runs the call
+/// again, so a handler must not count on running once.
+///
+/// ```ignore
+/// static STOCK: Store<u64> = Store::new("stock");
+///
+/// let on_hand = STOCK.get(&input.sku)?.unwrap_or(0);
+/// STOCK.put(&input.sku, &(on_hand + input.qty))?;
+/// ```
+///
+/// Using a store the contract does not declare, or writing one declared
+/// `read`, ends the call as a `contract_violation`; so does writing a
+/// value that breaks the store's `value` schema.
+pub struct Store<V> {
+    name: &'static str,
+    values: std::marker::PhantomData<fn() -> V>,
+}
+
+impl<V> Store<V>
+where
+    V: serde::Serialize + serde::de::DeserializeOwned,
+{
+    /// The store the contract declares as `[store.NAME]`.
+    pub const fn new(name: &'static str) -> Self {
+        Store {
+            name,
+            values: std::marker::PhantomData,
+        }
+    }
+
+    fn decode(text: &str) -> Result<V, Failure> {
+        // The host checked every stored value against the store's schema,
+        // so a value that does not decode means `V` disagrees with it.
+        serde_json::from_str(text).map_err(|e| Failure::new("guest_decoding", e.to_string()))
+    }
+
+    fn encode(value: &V) -> Result<String, Failure> {
+        serde_json::to_string(value).map_err(|e| Failure::new("guest_encoding", e.to_string()))
+    }
+
+    /// The value at `key`, if there is one.
+    pub fn get(&self, key: &str) -> Result<Option<V>, Failure> {
+        bindings::mote::service::store::get(self.name, key)
+            .map(|text| Self::decode(&text))
+            .transpose()
+    }
+
+    /// Sets `key` to `value`.
+    pub fn put(&self, key: &str, value: &V) -> Result<(), Failure> {
+        bindings::mote::service::store_write::put(self.name, key, &Self::encode(value)?);
+        Ok(())
+    }
+
+    /// Removes `key`.
+    pub fn delete(&self, key: &str) {
+        bindings::mote::service::store_write::delete(self.name, key);
+    }
+
+    /// Sets `key` to `new` (`None`: removes it) only if its value is now
+    /// `expected` (`None`: absent); whether it did.
+    pub fn swap(&self, key: &str, expected: Option<&V>, new: Option<&V>) -> Result<bool, Failure> {
+        let expected = expected.map(Self::encode).transpose()?;
+        let new = new.map(Self::encode).transpose()?;
+        Ok(bindings::mote::service::store_write::swap(
+            self.name,
+            key,
+            expected.as_deref(),
+            new.as_deref(),
+        ))
+    }
+
+    /// The entries whose keys start with `prefix`, in key order: at most
+    /// `limit`, and at most 1000.
+    pub fn list(&self, prefix: &str, limit: u32) -> Result<Vec<(String, V)>, Failure> {
+        bindings::mote::service::store::scan(self.name, prefix, limit)
+            .into_iter()
+            .map(|(key, text)| Ok((key, Self::decode(&text)?)))
+            .collect()
     }
 }
 
