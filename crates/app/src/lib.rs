@@ -16,12 +16,14 @@ use mote_contract::{CallGraph, Contract, Diagnostic, GraphProblem};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use mote_contract::CallTarget;
+use mote_contract::{CallTarget, MemoryStores};
 use mote_runtime::{
     CalleeDouble, CompiledCode, Failure, GuestAnswer, LoadError, LoadedArtefact, PlatformFailure,
     Runtime, RuntimeConfig, RuntimeError,
 };
+use mote_state::MemoryBackend;
 use mote_verify::double::{DoubleAnswer, Doubles};
+use mote_verify::state::StoreDraw;
 use mote_verify::{Answer, Target};
 
 /// Where an app's build output goes, unless told otherwise.
@@ -360,11 +362,16 @@ pub fn load_built(
 /// A service loaded in a runtime, as a verification target: its guest's
 /// own answers, before the call path's checks on the way out, so that the
 /// verifier can say exactly which promise an answer breaks.
+///
+/// A stateful service runs each call against stores of its own, in
+/// memory: the contents mote-verify draws for the input (or an example's
+/// `before`), and answers [`Answer::Stateful`] with what the call left.
 pub struct InProcess<'a> {
     runtime: &'a Runtime,
     service: String,
     doubles: Option<Arc<dyn CalleeDouble>>,
     counts: Option<Arc<DoubleCounts>>,
+    stores: Option<StoreDraw>,
 }
 
 impl<'a> InProcess<'a> {
@@ -376,6 +383,7 @@ impl<'a> InProcess<'a> {
             service: service.into(),
             doubles: None,
             counts: None,
+            stores: None,
         }
     }
 
@@ -393,18 +401,47 @@ impl<'a> InProcess<'a> {
             service: service.into(),
             doubles: Some(doubles),
             counts: Some(counts),
+            stores: None,
         }
     }
 
     /// The service `service` of `runtime` as verification sees it: alone
     /// (doubles for its callees, fixed by `seed`) when it makes calls or
     /// is a flow, as it is otherwise.
+    /// A stateful service starts each call from stores drawn for its input
+    /// by mote-verify with the same `seed` (the run's), so that the
+    /// verifier draws the same ones when it judges.
     pub fn alone(runtime: &'a Runtime, contract: &Contract, seed: u64) -> Self {
         let name = contract.service.name.as_str();
-        if contract.flow.is_some() || !contract.effects.calls.is_empty() {
+        let target = if contract.flow.is_some() || !contract.effects.calls.is_empty() {
             InProcess::isolated(runtime, name, seed)
         } else {
             InProcess::new(runtime, name)
+        };
+        target.with_stores(contract, seed)
+    }
+
+    /// This target, starting each call of a stateful service from stores
+    /// drawn for its input with `seed`.
+    pub fn with_stores(mut self, contract: &Contract, seed: u64) -> Self {
+        self.stores = StoreDraw::new(contract, seed);
+        self
+    }
+
+    /// Runs `text` against stores holding `before`; the answer with the
+    /// stores before and after.
+    fn call_text_from(&self, text: &str, before: &MemoryStores) -> Answer {
+        let backend = Arc::new(MemoryBackend::with_contents(before));
+        let answer = self.runtime.call_unchecked_in(
+            &self.service,
+            text,
+            self.doubles.as_ref(),
+            Arc::clone(&backend) as Arc<dyn mote_state::Backend>,
+        );
+        Answer::Stateful {
+            answer: Box::new(plain_answer(answer)),
+            before: before.clone(),
+            after: backend.contents(),
         }
     }
 
@@ -494,19 +531,38 @@ impl Target for InProcess<'_> {
     /// The text goes to the runtime as it is, so that its admission
     /// (canonical numbers, the schema) is what is exercised.
     fn call_text(&self, text: &str) -> Answer {
-        let answer = match &self.doubles {
+        if let Some(draw) = &self.stores {
+            // The stores depend on the value, not on how it is written.
+            let before = match serde_json::from_str::<serde_json::Value>(text) {
+                Ok(mut value) => {
+                    mote_contract::canonicalize_numbers(&mut value);
+                    draw.before(&value)
+                }
+                Err(_) => MemoryStores::default(),
+            };
+            return self.call_text_from(text, &before);
+        }
+        plain_answer(match &self.doubles {
             Some(doubles) => self.runtime.call_isolated(&self.service, text, doubles),
             None => self.runtime.call_unchecked(&self.service, text),
-        };
-        match answer {
-            Ok(GuestAnswer::Output(text)) => {
-                Answer::Output(serde_json::from_str(&text).map_err(|_| text))
-            }
-            Ok(GuestAnswer::Error { code, message }) => Answer::Error { code, message },
-            Err(failure) => Answer::Platform {
-                code: failure.code().to_string(),
-                message: failure.message().to_string(),
-            },
+        })
+    }
+
+    fn call_from(&self, input: &serde_json::Value, before: &MemoryStores) -> Answer {
+        self.call_text_from(&input.to_string(), before)
+    }
+}
+
+/// The runtime's unchecked answer as the verifier sees it.
+fn plain_answer(answer: Result<GuestAnswer, Failure>) -> Answer {
+    match answer {
+        Ok(GuestAnswer::Output(text)) => {
+            Answer::Output(serde_json::from_str(&text).map_err(|_| text))
         }
+        Ok(GuestAnswer::Error { code, message }) => Answer::Error { code, message },
+        Err(failure) => Answer::Platform {
+            code: failure.code().to_string(),
+            message: failure.message().to_string(),
+        },
     }
 }

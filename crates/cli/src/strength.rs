@@ -147,6 +147,7 @@ fn describe_mutation(mutation: &str) -> String {
         "emptied" => "can be empty".into(),
         "flipped" => "can be flipped".into(),
         "dropped" => "can be left out".into(),
+        "unwritten" => "can be left as it was before the call".into(),
         "member added" => "can carry an extra member".into(),
         "element removed" => "can lose an element".into(),
         "element duplicated" => "can repeat an element".into(),

@@ -22,6 +22,7 @@ pub mod double;
 pub mod generate;
 pub mod oracle;
 pub mod refuse;
+pub mod state;
 pub mod strength;
 mod target;
 mod verify;

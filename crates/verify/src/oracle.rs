@@ -1,8 +1,9 @@
 //! The oracles: what the contract says the answer to one input must be.
 
 use std::fmt;
+use std::sync::Arc;
 
-use mote_contract::{Bindings, Contract};
+use mote_contract::{Bindings, Contract, MemoryStores, StoreRead};
 use serde_json::Value;
 
 use crate::target::Answer;
@@ -35,6 +36,8 @@ pub enum Oracle {
     /// An input the contract refuses (by its schema or a `requires`) must
     /// be refused with `invalid_input`.
     Refusal,
+    /// A call that fails must leave every store as it found it.
+    Stores,
 }
 
 impl Oracle {
@@ -51,6 +54,7 @@ impl Oracle {
             Oracle::Limits => "limits",
             Oracle::Protocol => "protocol",
             Oracle::Refusal => "refusal",
+            Oracle::Stores => "stores",
         }
     }
 }
@@ -103,9 +107,76 @@ pub fn admitted(contract: &Contract, bindings: &Bindings) -> bool {
 /// Judges one answer. `Ok` carries the outcome class for coverage (the
 /// error code, or [`SUCCESS`]).
 pub fn judge(contract: &Contract, input: &Value, answer: &Answer) -> Result<String, Violation> {
-    let bindings = Bindings::new().with("input", input);
-    let due = due_error(contract, &bindings)?;
+    let Answer::Stateful {
+        answer,
+        before,
+        after,
+    } = answer
+    else {
+        let bindings = bindings_for(contract, input, None);
+        return judge_plain(contract, &bindings, answer);
+    };
+    let answer = answer.plain();
+    let bindings = bindings_for(contract, input, Some((before, after)));
+    let judged = if before != after && !matches!(answer, Answer::Output(Ok(_))) {
+        Err(Violation {
+            oracle: Oracle::Stores,
+            message: "the call failed, but the stores changed".into(),
+            expected: "the stores as the call found them".into(),
+            actual: describe_plain(answer),
+        })
+    } else {
+        judge_plain(contract, &bindings, answer)
+    };
+    judged.map_err(|mut violation| {
+        violation.actual = format!(
+            "{} (stores before: {}, after: {})",
+            violation.actual,
+            stores_json(before),
+            stores_json(after)
+        );
+        violation
+    })
+}
+
+/// The bindings conditions are judged with: the input and, for a contract
+/// with stores, `before` and `after` (empty stores when the target could
+/// not say what they held).
+pub fn bindings_for(
+    contract: &Contract,
+    input: &Value,
+    state: Option<(&MemoryStores, &MemoryStores)>,
+) -> Bindings {
+    let mut bindings = Bindings::new().with("input", input);
+    if !contract.stores.is_empty() {
+        let empty = MemoryStores::default();
+        let (before, after) = state.unwrap_or((&empty, &empty));
+        let before: Arc<dyn StoreRead> = Arc::new(before.clone());
+        let after: Arc<dyn StoreRead> = Arc::new(after.clone());
+        bindings
+            .bind_stores("before", before)
+            .bind_stores("after", after);
+    }
+    bindings
+}
+
+/// Stores as JSON, for a message.
+pub fn stores_json(stores: &MemoryStores) -> Value {
+    serde_json::to_value(&stores.stores).unwrap_or(Value::Null)
+}
+
+fn describe_plain(answer: &Answer) -> String {
+    crate::describe(answer)
+}
+
+fn judge_plain(
+    contract: &Contract,
+    bindings: &Bindings,
+    answer: &Answer,
+) -> Result<String, Violation> {
+    let due = due_error(contract, bindings)?;
     match answer {
+        Answer::Stateful { answer, .. } => judge_plain(contract, bindings, answer),
         Answer::Platform { code, message } => Err(Violation {
             oracle: Oracle::Limits,
             message: format!("the platform stopped the call: {code}: {message}"),
@@ -181,7 +252,7 @@ pub fn judge(contract: &Contract, input: &Value, answer: &Answer) -> Result<Stri
                     actual: output.to_string(),
                 });
             }
-            let bindings = bindings.with("output", output);
+            let bindings = bindings.clone().with("output", output);
             for ensures in &contract.behavior.ensures {
                 let holds = ensures.eval_bool(&bindings);
                 if holds != Ok(true) {

@@ -125,15 +125,21 @@ pub fn strength(
         if !oracle::admitted(contract, &bindings) {
             continue;
         }
-        record_overlap(contract, &input, &bindings, &mut report.overlaps);
         let answer = target.call(&input);
+        let bindings = match &answer {
+            Answer::Stateful { before, after, .. } => {
+                oracle::bindings_for(contract, &input, Some((before, after)))
+            }
+            _ => bindings,
+        };
+        record_overlap(contract, &input, &bindings, &mut report.overlaps);
         if oracle::judge(contract, &input, &answer).is_err() {
             report.broken += 1;
             continue;
         }
         report.inputs += 1;
         // Only an error needs a made-up success to turn into.
-        let substitute = match answer {
+        let substitute = match answer.plain() {
             Answer::Error { .. } => outputs
                 .new_tree(&mut runner)
                 .ok()
@@ -242,6 +248,70 @@ fn mutants(
                         message: "mutant".into(),
                     },
                 ));
+            }
+        }
+        Answer::Stateful {
+            answer,
+            before,
+            after,
+        } => {
+            let wrap = |inner: Answer, after: mote_contract::MemoryStores| Answer::Stateful {
+                answer: Box::new(inner),
+                before: before.clone(),
+                after,
+            };
+            for (path, mutation, inner) in mutants(contract, answer, substitute) {
+                out.push((path, mutation, wrap(inner, after.clone())));
+            }
+            // What a success leaves behind is part of its answer: each
+            // entry it changed, changed otherwise or left as it was, must
+            // be noticed. Entries it did not touch are not mutated: a
+            // condition reads a store by key, so no contract can say that
+            // every other key stays as it was (the platform's buffered
+            // writes are the call's own, and a review reads them).
+            if matches!(answer.plain(), Answer::Output(Ok(_))) {
+                for store in &contract.stores {
+                    let empty = std::collections::BTreeMap::new();
+                    let was = before.stores.get(&store.name).unwrap_or(&empty);
+                    let now = after.stores.get(&store.name).unwrap_or(&empty);
+                    let path = format!("after.{}[key]", store.name);
+                    let touched = was
+                        .keys()
+                        .chain(now.keys())
+                        .filter(|key| was.get(*key) != now.get(*key))
+                        .collect::<std::collections::BTreeSet<_>>();
+                    for key in touched {
+                        let left_as = |value: Option<Value>| {
+                            let mut left = after.clone();
+                            let entries = left.stores.entry(store.name.clone()).or_default();
+                            match value {
+                                Some(value) => entries.insert(key.clone(), value),
+                                None => entries.remove(key),
+                            };
+                            if entries.is_empty() {
+                                left.stores.remove(&store.name);
+                            }
+                            left
+                        };
+                        if let Some(value) = now.get(key) {
+                            let schema = store.value.json();
+                            let mut values = Vec::new();
+                            mutate_value(value, schema, schema, &path, &mut values);
+                            for (at, mutation, changed) in values {
+                                out.push((
+                                    at,
+                                    mutation,
+                                    wrap(answer.plain().clone(), left_as(Some(changed))),
+                                ));
+                            }
+                        }
+                        out.push((
+                            path.clone(),
+                            "unwritten".into(),
+                            wrap(answer.plain().clone(), left_as(was.get(key).cloned())),
+                        ));
+                    }
+                }
             }
         }
         Answer::Output(Err(_)) | Answer::Platform { .. } | Answer::Protocol { .. } => {}

@@ -1,5 +1,6 @@
 //! What is verified: anything that takes a JSON input and answers.
 
+use mote_contract::MemoryStores;
 use serde_json::Value;
 
 /// A service's answer to one input, as the verifier sees it.
@@ -28,6 +29,26 @@ pub enum Answer {
         /// What was wrong with it.
         message: String,
     },
+    /// A stateful service's answer, with the stores as the call found them
+    /// and as it left them.
+    Stateful {
+        /// The answer itself (never another `Stateful`).
+        answer: Box<Answer>,
+        /// The stores before the call.
+        before: MemoryStores,
+        /// The stores after it.
+        after: MemoryStores,
+    },
+}
+
+impl Answer {
+    /// The answer without the stores around it.
+    pub fn plain(&self) -> &Answer {
+        match self {
+            Answer::Stateful { answer, .. } => answer.plain(),
+            other => other,
+        }
+    }
 }
 
 /// A service under verification. It may run in-process or behind a URL;
@@ -61,6 +82,14 @@ pub trait Target {
     /// its report does not depend on which answer came back first.
     fn call_many(&self, inputs: &[Value]) -> Vec<Answer> {
         inputs.iter().map(|input| self.call(input)).collect()
+    }
+
+    /// Sends `input` to a stateful service whose stores start as `before`
+    /// (an example's), answering [`Answer::Stateful`]. By default the
+    /// stores cannot be set, and `input` is sent as [`Target::call`] would.
+    fn call_from(&self, input: &Value, before: &MemoryStores) -> Answer {
+        let _ = before;
+        self.call(input)
     }
 }
 

@@ -4,7 +4,7 @@
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 
-use mote_contract::{Bindings, Contract, Expected};
+use mote_contract::{Bindings, Contract, Example, Expected};
 use proptest::strategy::{Strategy, ValueTree};
 use proptest::test_runner::{TestCaseError, TestError};
 use serde_json::Value;
@@ -129,8 +129,14 @@ pub fn verify_with_progress(
         refusals: 0,
     };
     for example in &contract.examples {
-        let answer = call(target, &example.input);
-        if let Some(violation) = check_example(&example.expected, &answer) {
+        let answer = if contract.stores.is_empty() {
+            call(target, &example.input)
+        } else {
+            confirmed(target.call_from(&example.input, &example.before), || {
+                target.call_from(&example.input, &example.before)
+            })
+        };
+        if let Some(violation) = check_example(example, &answer) {
             report.counterexample = Some(Counterexample {
                 input: example.input.clone(),
                 violation,
@@ -199,7 +205,7 @@ fn one_at_a_time(
     report: &mut Report,
 ) {
     let state = RefCell::new(Tally::default());
-    let pure = contract.is_pure();
+    let pure = repeatable(contract);
     let property = |input: Value| -> Result<(), TestCaseError> {
         let bindings = Bindings::new().with("input", &input);
         if let Some(unmet) = contract.unmet_requires(&bindings) {
@@ -219,7 +225,9 @@ fn one_at_a_time(
                 if again != answer {
                     return Err(Violation {
                         oracle: Oracle::Determinism,
-                        message: "a pure service answered the same input differently".into(),
+                        message:
+                            "the service answered the same input (from the same stores) differently"
+                                .into(),
                         expected: describe(&answer),
                         actual: describe(&again),
                     });
@@ -303,7 +311,7 @@ fn in_batches(
     let max_rejects = runner.config().max_global_rejects;
     let mut dropped_by: BTreeMap<usize, u32> = BTreeMap::new();
     let mut dropped = 0u32;
-    let pure = contract.is_pure();
+    let pure = repeatable(contract);
     while report.cases < options.cases {
         let wanted =
             (options.cases - report.cases).min(u32::try_from(jobs.max(1)).unwrap_or(u32::MAX));
@@ -353,7 +361,9 @@ fn in_batches(
                 }
                 .map_err(|()| Violation {
                     oracle: Oracle::Determinism,
-                    message: "a pure service answered the same input differently".into(),
+                    message:
+                        "the service answered the same input (from the same stores) differently"
+                            .into(),
                     expected: describe(answer),
                     actual: again.get(i).map(describe).unwrap_or_default(),
                 })
@@ -403,7 +413,8 @@ fn counterexample(contract: &Contract, target: &dyn Target, input: Value) -> Cou
         .err()
         .unwrap_or_else(|| Violation {
             oracle: Oracle::Determinism,
-            message: "a pure service answered the same input differently".into(),
+            message: "the service answered the same input (from the same stores) differently"
+                .into(),
             expected: "the same answer on every call".into(),
             actual: describe(&answer),
         });
@@ -486,7 +497,7 @@ fn other_writings(
             };
             let answer = call_text(target, &text);
             report.encodings += 1;
-            let breach = if contract.is_pure() && answer != canonical {
+            let breach = if repeatable(contract) && answer != canonical {
                 Some(Violation {
                     oracle: Oracle::Encoding,
                     message: format!(
@@ -594,7 +605,7 @@ fn refusals(
     for (input, why) in refused {
         let answer = call(target, &input);
         report.refusals += 1;
-        if matches!(&answer, Answer::Platform { code, .. } if code == "invalid_input") {
+        if matches!(answer.plain(), Answer::Platform { code, .. } if code == "invalid_input") {
             continue;
         }
         report.counterexample = Some(Counterexample {
@@ -639,6 +650,7 @@ fn directed(
         return;
     }
     let strategy = generate::values_with(&contract.input, hints);
+    let stores = crate::state::StoreDraw::new(contract, options.seed);
     let mut runner = generate::runner(options.seed ^ 0x6d6f_7465);
     let mut found: BTreeMap<String, Vec<Value>> = BTreeMap::new();
     for _ in 0..DIRECTED_CANDIDATES {
@@ -652,10 +664,13 @@ fn directed(
             continue;
         };
         let input = tree.current();
-        let bindings = Bindings::new().with("input", &input);
-        if !oracle::admitted(contract, &bindings) {
+        if !oracle::admitted(contract, &Bindings::new().with("input", &input)) {
             continue;
         }
+        // The stores the target starts this input from, drawn as it draws
+        // them (the same seed), so that `when`s over `before` are judged.
+        let before = stores.as_ref().map(|draw| draw.before(&input));
+        let bindings = oracle::bindings_for(contract, &input, before.as_ref().map(|b| (b, b)));
         let due = match oracle::due_error(contract, &bindings) {
             Ok(due) => due.map_or_else(|| SUCCESS.to_string(), str::to_string),
             Err(_) => continue,
@@ -687,7 +702,7 @@ fn directed(
 
 /// Whether an answer is the platform's timeout.
 fn is_timeout(answer: &Answer) -> bool {
-    matches!(answer, Answer::Platform { code, .. } if code == "timeout")
+    matches!(answer.plain(), Answer::Platform { code, .. } if code == "timeout")
 }
 
 /// Calls made again after a timeout before it counts.
@@ -739,7 +754,7 @@ fn fails(contract: &Contract, target: &dyn Target, input: &Value) -> bool {
     }
     let answer = call(target, input);
     oracle::judge(contract, input, &answer).is_err()
-        || (contract.is_pure() && call(target, input) != answer)
+        || (repeatable(contract) && call(target, input) != answer)
 }
 
 /// Most calls a simplification pass may make.
@@ -833,6 +848,13 @@ struct Tally {
     failed: bool,
 }
 
+/// Whether the contract makes the answer a function of the input (and of
+/// the stores it starts from): a pure service, or one whose only effect is
+/// its stores. Such a service must answer the same call the same way.
+fn repeatable(contract: &Contract) -> bool {
+    contract.flow.is_none() && contract.effects.is_empty()
+}
+
 /// Every outcome the contract defines: success and each declared error.
 fn outcomes(contract: &Contract) -> Vec<String> {
     std::iter::once(SUCCESS.to_string())
@@ -840,7 +862,19 @@ fn outcomes(contract: &Contract) -> Vec<String> {
         .collect()
 }
 
-fn check_example(expected: &Expected, answer: &Answer) -> Option<Violation> {
+fn check_example(example: &Example, answer: &Answer) -> Option<Violation> {
+    let expected = &example.expected;
+    if let (Some(want), Answer::Stateful { after, .. }) = (&example.after, answer)
+        && want != after
+    {
+        return Some(Violation {
+            oracle: Oracle::Examples,
+            message: "the stores after the call differ from the example's `after`".into(),
+            expected: format!("stores {}", oracle::stores_json(want)),
+            actual: format!("stores {}", oracle::stores_json(after)),
+        });
+    }
+    let answer = answer.plain();
     let matches = match (expected, answer) {
         (Expected::Output(want), Answer::Output(Ok(got))) => want == got,
         (Expected::Error(want), Answer::Error { code, .. }) => want == code,
@@ -874,5 +908,6 @@ pub fn describe(answer: &Answer) -> String {
         Answer::Error { code, message } => format!("error `{code}`: {message}"),
         Answer::Platform { code, message } => format!("platform failure `{code}`: {message}"),
         Answer::Protocol { message } => format!("protocol breach: {message}"),
+        Answer::Stateful { answer, .. } => describe(answer),
     }
 }
