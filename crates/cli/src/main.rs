@@ -11,6 +11,7 @@ mod keygen_app;
 mod new;
 mod otlp_http;
 mod run;
+mod stores;
 mod strength;
 mod telemetry;
 mod up;
@@ -106,6 +107,11 @@ enum Command {
         /// Where build output goes (default: DIR/target).
         #[arg(long, value_name = "TARGET_DIR")]
         target_dir: Option<PathBuf>,
+        /// Where stateful services keep their stores: `sqlite:PATH`, or
+        /// `memory`. Default: DIR/.mote/state.sqlite, the stores `mote up
+        /// DIR` serves.
+        #[arg(long, value_name = "STORE")]
+        store: Option<String>,
     },
     /// Verify every service of an app against its contract, from the
     /// outside.
@@ -323,7 +329,8 @@ fn main() -> ExitCode {
             service,
             input,
             target_dir,
-        } => run::call(&dir, &service, input, target_dir),
+            store,
+        } => run::call(&dir, &service, input, target_dir, store.as_deref()),
         Command::New { name, dir, public } => new::run(&name, &dir, public),
         Command::Verify(request) => verify::run(request),
         Command::Up(request) => up::run(request),

@@ -84,6 +84,7 @@ pub fn call(
     service: &str,
     input: Option<String>,
     target_dir: Option<PathBuf>,
+    store: Option<&str>,
 ) -> ExitCode {
     let input = match input.as_deref() {
         Some("-") | None => {
@@ -112,7 +113,19 @@ pub fn call(
         RuntimeConfig::default(),
         &mut progress,
     ) {
-        Ok((runtime, _)) => runtime,
+        Ok((runtime, loaded)) => {
+            let stores = crate::stores::StoreChoice::parse(dir, store)
+                .and_then(|choice| choice.open(loaded.iter().map(|l| l.contract())));
+            match stores {
+                Ok(Some((backend, _))) => runtime.use_state_backend(backend),
+                Ok(None) => {}
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(exit::USAGE);
+                }
+            }
+            runtime
+        }
         Err(e) => {
             render_app_error(&e);
             return ExitCode::from(exit::USAGE);

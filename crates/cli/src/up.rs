@@ -105,6 +105,11 @@ pub struct Request {
     /// machine (DNS rebinding) away from the admin side.
     #[arg(long = "admin-host", value_name = "NAME")]
     pub admin_hosts: Vec<String>,
+    /// Where stateful services keep their stores: `sqlite:PATH`, or
+    /// `memory` (lost when mote stops). Default: DIR/.mote/state.sqlite.
+    /// A call's writes are on disk before its answer is sent.
+    #[arg(long, value_name = "STORE")]
+    pub store: Option<String>,
     /// Serve one host's share of the app, as this placement file places
     /// it (see `mote check --placement`): only the services placed on
     /// --host are built and served; calls to the others go over HTTP to
@@ -351,6 +356,19 @@ pub fn run(request: Request) -> ExitCode {
             return ExitCode::from(exit::PROBLEMS);
         }
     };
+    let stores = crate::stores::StoreChoice::parse(&request.dir, request.store.as_deref())
+        .and_then(|choice| choice.open(loaded.iter().map(|l| l.contract())));
+    match stores {
+        Ok(Some((backend, described))) => {
+            eprintln!("      Stores {described}");
+            runtime.use_state_backend(backend);
+        }
+        Ok(None) => {}
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(exit::USAGE);
+        }
+    }
     if let Some(share) = &share
         && let Err(code) = load_elsewhere(&runtime, share, elsewhere)
     {

@@ -189,7 +189,7 @@ fn the_shop_is_verified_served_and_stopped() {
         "--target-dir",
         &target,
     ]);
-    assert_eq!(up.lines.len(), 7, "{:#?}", up.lines);
+    assert_eq!(up.lines.len(), 9, "{:#?}", up.lines);
     assert!(
         up.lines.iter().all(|l| l.contains("verified")),
         "{:#?}",
@@ -934,4 +934,98 @@ fn one_trace_spans_the_hosts_a_call_crosses() {
             "host {host} exported no span of {called}"
         );
     }
+}
+
+/// A folder for one test's files under the shared test directory.
+fn scratch(tag: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn start_with_store(target: &str, store: &str) -> Up {
+    Up::start(&[
+        "up",
+        "examples/shop",
+        "--addr",
+        "127.0.0.1:0",
+        "--cases",
+        "30",
+        "--seed",
+        "5",
+        "--target-dir",
+        target,
+        "--store",
+        store,
+    ])
+}
+
+#[test]
+fn racing_reservations_never_oversell_and_answered_writes_survive_a_kill() {
+    let target = shared_target();
+    let dir = scratch("stores");
+    let store = format!("sqlite:{}", dir.join("state.sqlite").display());
+    let up = start_with_store(&target, &store);
+    let (status, body) = up.post("/v1/inventory.restock", r#"{"sku":"MUG-001","qty":100}"#);
+    assert_eq!(
+        (status, &body["on_hand"]),
+        (200, &serde_json::json!(100)),
+        "{body}"
+    );
+
+    // 150 clients at once, one unit each, for 100 units.
+    let barrier = std::sync::Barrier::new(150);
+    let statuses: Vec<(u16, serde_json::Value)> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..150)
+            .map(|_| {
+                let (addr, barrier) = (&up.addr, &barrier);
+                scope.spawn(move || {
+                    barrier.wait();
+                    request(
+                        addr,
+                        "POST",
+                        "/v1/inventory.reserve",
+                        r#"{"sku":"MUG-001","qty":1}"#,
+                    )
+                })
+            })
+            .collect();
+        workers.into_iter().map(|w| w.join().unwrap()).collect()
+    });
+    let reserved = statuses.iter().filter(|(s, _)| *s == 200).count();
+    let refused: Vec<_> = statuses
+        .iter()
+        .filter(|(s, b)| *s == 409 && b["code"] == "insufficient_stock")
+        .collect();
+    assert_eq!((reserved, refused.len()), (100, 50), "{statuses:?}");
+    // Every success saw its own unit: the stock left after each is unique.
+    let mut left: Vec<i64> = statuses
+        .iter()
+        .filter(|(s, _)| *s == 200)
+        .map(|(_, b)| b["on_hand"].as_i64().unwrap())
+        .collect();
+    left.sort_unstable();
+    assert_eq!(left, (0..100).collect::<Vec<_>>());
+
+    // An answered write is on disk: kill -9 right after the answer.
+    let (status, body) = up.post("/v1/inventory.restock", r#"{"sku":"TEE-002","qty":7}"#);
+    assert_eq!(status, 200, "{body}");
+    let mut up = up;
+    up.child.kill().unwrap();
+    up.child.wait().unwrap();
+    let again = start_with_store(&target, &store);
+    let (status, body) = again.post("/v1/inventory.reserve", r#"{"sku":"TEE-002","qty":7}"#);
+    assert_eq!(
+        (status, &body["on_hand"]),
+        (200, &serde_json::json!(0)),
+        "{body}"
+    );
+    let (status, body) = again.post("/v1/inventory.reserve", r#"{"sku":"MUG-001","qty":1}"#);
+    assert_eq!(
+        (status, &body["code"]),
+        (409, &serde_json::json!("insufficient_stock")),
+        "{body}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }

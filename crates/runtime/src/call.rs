@@ -31,7 +31,7 @@ use crate::context::{CallContext, Deadline};
 use crate::failure::{Failure, PlatformFailure};
 use crate::host::HostState;
 use crate::service::{Implementation, LoadedService, ServiceCode};
-use crate::shared::Shared;
+use crate::shared::{OPTIMISTIC_RUNS, Shared};
 
 /// Calls `service` with JSON text, the way the outside world does.
 pub(crate) fn call(
@@ -239,6 +239,7 @@ fn answer_checked(
 /// A call to a service that declares stores: where its stores are, and
 /// the one deadline its runs share.
 struct Stateful<'a> {
+    shared: &'a Shared,
     backend: Arc<dyn Backend>,
     context: CallContext,
     service: &'a LoadedService,
@@ -248,7 +249,7 @@ struct Stateful<'a> {
 impl<'a> Stateful<'a> {
     /// `None` for a service without stores (or served by another host,
     /// which keeps them).
-    fn of(shared: &Shared, service: &'a LoadedService, context: &CallContext) -> Option<Self> {
+    fn of(shared: &'a Shared, service: &'a LoadedService, context: &CallContext) -> Option<Self> {
         if service.contract.stores.is_empty()
             || matches!(service.implementation, Implementation::Remote(_))
         {
@@ -258,6 +259,7 @@ impl<'a> Stateful<'a> {
         let mut bounded = context.clone();
         bounded.deadline = Some(context.deadline_for(service.limits.timeout).at);
         Some(Stateful {
+            shared,
             backend,
             context: bounded,
             service,
@@ -270,11 +272,30 @@ impl<'a> Stateful<'a> {
     /// timeout, trap or exhausted resource is answered at once: it rests on
     /// nothing read. Any other answer is given only if what the call read
     /// is still current.
+    ///
+    /// A call from outside that lost [`OPTIMISTIC_RUNS`] commits runs
+    /// again alone: the other stateful calls of this host wait for it, so
+    /// it cannot lose again to them. (Nested calls never wait: the call
+    /// that made them holds its place.)
     fn rerun<T>(
         &self,
         mut attempt: impl FnMut(&mote_state::Shared, &CallContext) -> (Result<T, Failure>, bool),
     ) -> Result<T, Failure> {
-        for _ in 0..=self.reruns {
+        for run in 0..=self.reruns {
+            let outside = self.context.depth == 0;
+            let alone = outside && run >= OPTIMISTIC_RUNS;
+            let exclusive = &self.shared.exclusive;
+            let _turn = Turn {
+                _beside: (outside && !alone)
+                    .then(|| exclusive.read().unwrap_or_else(PoisonError::into_inner)),
+                _alone: alone.then(|| exclusive.write().unwrap_or_else(PoisonError::into_inner)),
+            };
+            if alone {
+                tracing::debug!(
+                    service = self.service.contract.service.name.as_str(),
+                    "running alone after {run} lost commits"
+                );
+            }
             let transaction = Arc::new(Mutex::new(Transaction::new(Arc::clone(&self.backend))));
             let (outcome, writes) = attempt(&transaction, &self.context);
             let judged = match &outcome {
@@ -328,6 +349,13 @@ impl<'a> Stateful<'a> {
             ),
         ))
     }
+}
+
+/// A stateful call's place among the others, held while it runs: beside
+/// them, or alone.
+struct Turn<'a> {
+    _beside: Option<std::sync::RwLockReadGuard<'a, ()>>,
+    _alone: Option<std::sync::RwLockWriteGuard<'a, ()>>,
 }
 
 /// An input that passed step 1.

@@ -19,6 +19,10 @@ use crate::host::HostState;
 use crate::service::{LoadedService, ServiceCode};
 use crate::steps::StepThreads;
 
+/// How many times a stateful call runs optimistically, beside others,
+/// before it runs alone.
+pub(crate) const OPTIMISTIC_RUNS: u32 = 3;
+
 pub(crate) struct Shared {
     pub(crate) engine: Engine,
     pub(crate) linker: Linker<HostState>,
@@ -31,6 +35,10 @@ pub(crate) struct Shared {
     /// Where stateful services keep their stores; memory until the host
     /// chooses a backend.
     pub(crate) state: RwLock<Arc<dyn Backend>>,
+    /// Stateful calls from outside run under the read side; a call that
+    /// lost [`OPTIMISTIC_RUNS`] commits in a row runs under the write
+    /// side, alone, so that no call starves under contention.
+    pub(crate) exclusive: RwLock<()>,
     ticker: EpochTicker,
 }
 
@@ -57,6 +65,7 @@ impl Shared {
             components: Mutex::new(HashMap::new()),
             steps,
             state: RwLock::new(Arc::new(MemoryBackend::new())),
+            exclusive: RwLock::new(()),
             ticker,
         })
     }
