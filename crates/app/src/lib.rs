@@ -551,6 +551,44 @@ impl Target for InProcess<'_> {
     fn call_from(&self, input: &serde_json::Value, before: &MemoryStores) -> Answer {
         self.call_text_from(&input.to_string(), before)
     }
+
+    fn call_sharing(
+        &self,
+        inputs: &[serde_json::Value],
+        before: &MemoryStores,
+        together: bool,
+    ) -> Option<(Vec<Answer>, MemoryStores)> {
+        let memory = Arc::new(MemoryBackend::with_contents(before));
+        let backend: Arc<dyn mote_state::Backend> = Arc::clone(&memory) as _;
+        let (runtime, service, doubles) = (self.runtime, self.service.as_str(), &self.doubles);
+        let one = |input: &serde_json::Value| {
+            plain_answer(runtime.call_unchecked_in(
+                service,
+                &input.to_string(),
+                doubles.as_ref(),
+                Arc::clone(&backend),
+            ))
+        };
+        let answers = if together {
+            std::thread::scope(|scope| {
+                let calls: Vec<_> = inputs
+                    .iter()
+                    .map(|input| scope.spawn(move || one(input)))
+                    .collect();
+                calls
+                    .into_iter()
+                    .map(|call| {
+                        call.join().unwrap_or_else(|_| Answer::Protocol {
+                            message: "a thread sending a call panicked".into(),
+                        })
+                    })
+                    .collect()
+            })
+        } else {
+            inputs.iter().map(one).collect()
+        };
+        Some((answers, memory.contents()))
+    }
 }
 
 /// The runtime's unchecked answer as the verifier sees it.

@@ -140,7 +140,7 @@ enum Command {
     /// OpenAPI 3.1 document, /metrics Prometheus metrics, /healthz and
     /// /readyz health. A service that fails verification stops the start
     /// (exit 1). Ctrl-C or SIGTERM stops it after the calls in flight.
-    Up(up::Request),
+    Up(Box<up::Request>),
     /// Measure what each contract leaves unsaid.
     ///
     /// Mutates the real answers (numbers ±1 and doubled, strings changed and emptied, booleans
@@ -333,7 +333,7 @@ fn main() -> ExitCode {
         } => run::call(&dir, &service, input, target_dir, store.as_deref()),
         Command::New { name, dir, public } => new::run(&name, &dir, public),
         Command::Verify(request) => verify::run(request),
-        Command::Up(request) => up::run(request),
+        Command::Up(request) => up::run(*request),
         Command::Strength(request) => strength::run(request),
         Command::Graph {
             dir,

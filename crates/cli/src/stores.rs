@@ -7,6 +7,9 @@ use std::sync::Arc;
 use mote_contract::Contract;
 use mote_state::{Backend, MemoryBackend, SqliteBackend};
 
+/// Opened stores, and how to name them to a person.
+pub type Opened = (Arc<dyn Backend>, String);
+
 /// What `--store` says, read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StoreChoice {
@@ -38,7 +41,7 @@ impl StoreChoice {
     pub fn open<'c>(
         &self,
         contracts: impl IntoIterator<Item = &'c Contract>,
-    ) -> Result<Option<(Arc<dyn Backend>, String)>, String> {
+    ) -> Result<Option<Opened>, String> {
         if !contracts.into_iter().any(|c| !c.stores.is_empty()) {
             return Ok(None);
         }

@@ -526,6 +526,12 @@ pub(crate) fn print_human(report: &Report, version: &str, replay: &str) {
         "      {} inputs combining fields' edge values; {} inputs written other ways (40.0 for 40, escapes, member order); {} inputs the contract refuses",
         report.edge_combinations, report.encodings, report.refusals
     );
+    if report.concurrent_batches > 0 {
+        println!(
+            "      {} batches of calls run at once against one set of stores, each as some serial order answers",
+            report.concurrent_batches
+        );
+    }
     for outcome in &report.unreached {
         println!(
             "      unreached: no input reached `{outcome}`, so nothing shows the service handles it (--allow-unreached {outcome} to accept)"
@@ -557,6 +563,7 @@ fn report_json(report: &Report) -> serde_json::Value {
         "edge_combinations": report.edge_combinations,
         "encodings": report.encodings,
         "refusals": report.refusals,
+        "concurrent_batches": report.concurrent_batches,
         "counterexample": report.counterexample.as_ref().map(|c| serde_json::json!({
             "input": c.input,
             "oracle": c.violation.oracle.as_str(),

@@ -29,7 +29,7 @@ fn the_bundled_example_app_checks_clean() {
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
     let text = stdout(&out);
     assert!(text.contains("ok    tax.vat 1.0.0"), "{text}");
-    assert!(text.contains("7 ok, 0 with errors"), "{text}");
+    assert!(text.contains("9 ok, 0 with errors"), "{text}");
 }
 
 #[test]

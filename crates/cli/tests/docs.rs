@@ -31,7 +31,7 @@ fn the_bundled_app_becomes_a_site_with_a_page_per_service() {
         "{text}{}",
         String::from_utf8_lossy(&run.stderr)
     );
-    assert!(text.contains("7 services"), "{text}");
+    assert!(text.contains("9 services"), "{text}");
     for file in [
         "index.html",
         "style.css",

@@ -253,7 +253,7 @@ fn the_shop_verifies_with_full_coverage() {
     let reports = report["reports"].as_array().unwrap();
     assert_eq!(
         reports.len(),
-        7,
+        9,
         "every service is verified, the checkout flow too"
     );
     let checkout = reports

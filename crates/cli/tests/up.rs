@@ -544,10 +544,20 @@ fn internal_services_are_invisible_from_the_public_address_and_reachable_from_th
         .iter()
         .map(|s| s["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["shop.checkout"]);
+    assert_eq!(
+        names,
+        ["inventory.reserve", "inventory.restock", "shop.checkout"]
+    );
     let (_, openapi) = up.get(false, "/openapi.json");
     let paths: Vec<&String> = openapi["paths"].as_object().unwrap().keys().collect();
-    assert_eq!(paths, ["/v1/shop.checkout"]);
+    assert_eq!(
+        paths,
+        [
+            "/v1/inventory.reserve",
+            "/v1/inventory.restock",
+            "/v1/shop.checkout"
+        ]
+    );
     assert_eq!(
         up.get(false, "/metrics").0,
         404,

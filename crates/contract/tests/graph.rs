@@ -191,12 +191,15 @@ fn the_shop_is_sound_and_renders_every_call() {
     assert_eq!(graph.problems(), vec![]);
     let calls = graph.edges().count();
     assert!(calls >= 3, "the checkout flow alone makes three calls");
+    // Each service using a store is drawn with an edge to it, too.
+    let store_uses: usize = graph.stores().values().map(Vec::len).sum();
+    assert_eq!(store_uses, 2, "restock and reserve share `stock`");
     let mermaid = graph.mermaid();
     let dot = graph.dot();
     assert!(mermaid.starts_with("flowchart LR\n"));
     assert!(dot.starts_with("digraph mote {"));
-    assert_eq!(mermaid.matches("-->").count(), calls);
-    assert_eq!(dot.matches(" -> ").count(), calls);
+    assert_eq!(mermaid.matches("-->").count(), calls + store_uses);
+    assert_eq!(dot.matches(" -> ").count(), calls + store_uses);
     assert!(mermaid.contains("shop_checkout -->|\"net: ^1\"| cart_total"));
     assert!(dot.contains("\"shop.checkout\" -> \"tax.vat\" [label=\"vat: ^1\"];"));
 

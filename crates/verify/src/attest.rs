@@ -307,6 +307,7 @@ mod tests {
             edge_combinations: 0,
             encodings: 0,
             refusals: 0,
+            concurrent_batches: 0,
         }
     }
 

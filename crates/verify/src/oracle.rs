@@ -38,6 +38,9 @@ pub enum Oracle {
     Refusal,
     /// A call that fails must leave every store as it found it.
     Stores,
+    /// Calls run at once must answer, and leave the stores, as some serial
+    /// order of the same calls does.
+    Serializable,
 }
 
 impl Oracle {
@@ -55,6 +58,7 @@ impl Oracle {
             Oracle::Protocol => "protocol",
             Oracle::Refusal => "refusal",
             Oracle::Stores => "stores",
+            Oracle::Serializable => "serializable",
         }
     }
 }

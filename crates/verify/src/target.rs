@@ -91,6 +91,21 @@ pub trait Target {
         let _ = before;
         self.call(input)
     }
+
+    /// Sends `inputs` to a stateful service, all against one set of stores
+    /// that starts as `before`: at once when `together`, otherwise one
+    /// after another in order. Their answers (without the stores) and the
+    /// stores after them all; `None` (the default) when the target cannot
+    /// set a service's stores.
+    fn call_sharing(
+        &self,
+        inputs: &[Value],
+        before: &MemoryStores,
+        together: bool,
+    ) -> Option<(Vec<Answer>, MemoryStores)> {
+        let _ = (inputs, before, together);
+        None
+    }
 }
 
 impl<F: Fn(&Value) -> Answer> Target for F {

@@ -91,6 +91,9 @@ pub struct Report {
     /// Inputs the contract refuses that were sent and checked to be
     /// refused with `invalid_input` (see [`Options::check_refusals`]).
     pub refusals: u32,
+    /// Batches of calls to a stateful service run at once against one set
+    /// of stores, each found to match some serial order of its calls.
+    pub concurrent_batches: u32,
 }
 
 impl Report {
@@ -127,6 +130,7 @@ pub fn verify_with_progress(
         edge_combinations: 0,
         encodings: 0,
         refusals: 0,
+        concurrent_batches: 0,
     };
     for example in &contract.examples {
         let answer = if contract.stores.is_empty() {
@@ -183,6 +187,9 @@ pub fn verify_with_progress(
             &combinations,
             &mut report,
         );
+    }
+    if report.counterexample.is_none() && report.starved.is_none() {
+        concurrency(contract, target, options, &hints, &mut report);
     }
     if report.counterexample.is_none() && report.starved.is_none() {
         report.unreached = report
@@ -700,6 +707,125 @@ fn directed(
     }
 }
 
+/// Batches of concurrent calls the concurrency phase runs.
+const CONCURRENT_BATCHES: usize = 4;
+
+/// The concurrency oracle, for a stateful service whose answers are a
+/// function of its input and stores: two inputs, each sent twice, all at
+/// once against one set of stores holding both inputs' keys; their
+/// answers and the stores they leave must be those of some serial order
+/// of the same four calls. A service or a backend that loses an update
+/// fails here, with the calls and what they answered.
+fn concurrency(
+    contract: &Contract,
+    target: &dyn Target,
+    options: &Options,
+    hints: &generate::Hints,
+    report: &mut Report,
+) {
+    if !repeatable(contract) {
+        return;
+    }
+    let Some(draw) = crate::state::StoreDraw::new(contract, options.seed) else {
+        return;
+    };
+    let strategy = generate::values_with(&contract.input, hints);
+    let mut runner = generate::runner(options.seed ^ 0x636f_6e63);
+    let mut admitted = || {
+        (0..64).find_map(|_| {
+            let input = strategy.new_tree(&mut runner).ok()?.current();
+            oracle::admitted(contract, &Bindings::new().with("input", &input)).then_some(input)
+        })
+    };
+    for _ in 0..CONCURRENT_BATCHES {
+        let (Some(a), Some(b)) = (admitted(), admitted()) else {
+            return;
+        };
+        let mut before = draw.before(&a);
+        for (store, entries) in draw.before(&b).stores {
+            let into = before.stores.entry(store).or_default();
+            for (key, value) in entries {
+                into.entry(key).or_insert(value);
+            }
+        }
+        let inputs = [a.clone(), b.clone(), a, b];
+        let Some((answers, after)) = target.call_sharing(&inputs, &before, true) else {
+            return;
+        };
+        // A call the platform stopped (a timeout on a busy machine) says
+        // nothing about serial orders.
+        if answers
+            .iter()
+            .any(|a| matches!(a, Answer::Platform { .. } | Answer::Protocol { .. }))
+        {
+            continue;
+        }
+        let serial = orders(inputs.len()).into_iter().any(|order| {
+            let ordered: Vec<Value> = order.iter().map(|&i| inputs[i].clone()).collect();
+            let Some((serial_answers, serial_after)) =
+                target.call_sharing(&ordered, &before, false)
+            else {
+                return false;
+            };
+            serial_after == after
+                && order
+                    .iter()
+                    .zip(&serial_answers)
+                    .all(|(&i, answer)| *answer == answers[i])
+        });
+        if !serial {
+            let calls: Vec<String> = inputs
+                .iter()
+                .zip(&answers)
+                .map(|(input, answer)| format!("{input} → {}", describe(answer)))
+                .collect();
+            report.counterexample = Some(Counterexample {
+                input: serde_json::json!({
+                    "at_once": inputs,
+                    "before": oracle::stores_json(&before),
+                }),
+                violation: Violation {
+                    oracle: Oracle::Serializable,
+                    message: format!(
+                        "{} calls run at once answered as no serial order of them does",
+                        inputs.len()
+                    ),
+                    expected: "the answers and stores of some serial order".into(),
+                    actual: format!(
+                        "{}; stores after: {}",
+                        calls.join("; "),
+                        oracle::stores_json(&after)
+                    ),
+                },
+                from_example: false,
+            });
+            return;
+        }
+        report.concurrent_batches += 1;
+    }
+}
+
+/// Every order of `n` things.
+fn orders(n: usize) -> Vec<Vec<usize>> {
+    let mut all = vec![Vec::new()];
+    for _ in 0..n {
+        all = all
+            .into_iter()
+            .flat_map(|order: Vec<usize>| {
+                (0..n)
+                    .filter(|i| !order.contains(i))
+                    .map(|i| {
+                        let mut next = order.clone();
+                        next.push(i);
+                        next
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+    }
+    all
+}
+
 /// Whether an answer is the platform's timeout.
 fn is_timeout(answer: &Answer) -> bool {
     matches!(answer.plain(), Answer::Platform { code, .. } if code == "timeout")
@@ -864,6 +990,21 @@ fn outcomes(contract: &Contract) -> Vec<String> {
 
 fn check_example(example: &Example, answer: &Answer) -> Option<Violation> {
     let expected = &example.expected;
+    if let Answer::Stateful {
+        answer: plain,
+        before,
+        after,
+    } = answer
+        && before != after
+        && !matches!(plain.plain(), Answer::Output(Ok(_)))
+    {
+        return Some(Violation {
+            oracle: Oracle::Stores,
+            message: "the call failed, but the stores changed".into(),
+            expected: format!("stores {}", oracle::stores_json(before)),
+            actual: format!("stores {}", oracle::stores_json(after)),
+        });
+    }
     if let (Some(want), Answer::Stateful { after, .. }) = (&example.after, answer)
         && want != after
     {
