@@ -572,7 +572,7 @@ fn internal_services_are_invisible_from_the_public_address_and_reachable_from_th
     // The admin address serves and lists everything.
     assert_eq!(up.post_admin("/v1/tax.vat", vat).0, 200);
     let (_, catalog) = up.get(true, "/v1/services");
-    assert_eq!(catalog["services"].as_array().unwrap().len(), 7);
+    assert_eq!(catalog["services"].as_array().unwrap().len(), 9);
     let (status, metrics) = up.get(true, "/metrics");
     assert_eq!(status, 200);
     assert!(metrics.as_str().unwrap().contains("tax.vat"));
@@ -1017,6 +1017,23 @@ fn racing_reservations_never_oversell_and_answered_writes_survive_a_kill() {
         .collect();
     left.sort_unstable();
     assert_eq!(left, (0..100).collect::<Vec<_>>());
+    // The store's figures: the restock and 100 reservations wrote it; the
+    // 50 refusals committed their reads only.
+    let (_, metrics) = up.get(true, "/metrics");
+    let metrics = metrics.as_str().unwrap();
+    let figure = |name: &str| -> u64 {
+        let line = format!("mote_{name}_total{{store=\"stock\"}} ");
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(&line))
+            .unwrap_or_else(|| panic!("no {line} in {metrics}"))
+            .parse()
+            .unwrap()
+    };
+    assert_eq!(figure("store_writes"), 101, "{metrics}");
+    assert_eq!(figure("store_commits"), 151, "{metrics}");
+    assert!(figure("store_reads") >= 151, "{metrics}");
+    let _ = figure("store_conflicts");
 
     // An answered write is on disk: kill -9 right after the answer.
     let (status, body) = up.post("/v1/inventory.restock", r#"{"sku":"TEE-002","qty":7}"#);

@@ -234,7 +234,7 @@ fn the_shop_is_sound_and_renders_every_call() {
     );
     assert_eq!(
         mermaid.matches("-->").count() + mermaid.matches("-.->").count(),
-        calls
+        calls + store_uses
     );
     let dot = graph.dot_placed(host_of);
     assert!(dot.contains("subgraph \"cluster_front\" {"), "{dot}");

@@ -241,6 +241,9 @@ fn answer_checked(
 struct Stateful<'a> {
     shared: &'a Shared,
     backend: Arc<dyn Backend>,
+    /// Whether the runs count in the runtime's store figures: not when the
+    /// call brought stores of its own (verification).
+    counted: bool,
     context: CallContext,
     service: &'a LoadedService,
     reruns: u32,
@@ -255,12 +258,14 @@ impl<'a> Stateful<'a> {
         {
             return None;
         }
+        let counted = context.state.is_none();
         let backend = context.state.clone().unwrap_or_else(|| shared.state());
         let mut bounded = context.clone();
         bounded.deadline = Some(context.deadline_for(service.limits.timeout).at);
         Some(Stateful {
             shared,
             backend,
+            counted,
             context: bounded,
             service,
             reruns: shared.config.max_conflict_reruns,
@@ -321,9 +326,18 @@ impl<'a> Stateful<'a> {
             if !writes {
                 transaction.discard_writes();
             }
+            let touched = transaction.touched();
             match transaction.commit() {
-                Ok(_) => return outcome,
+                Ok(_) => {
+                    if self.counted {
+                        self.shared.count_stores(&touched, true);
+                    }
+                    return outcome;
+                }
                 Err(StateError::Conflict) => {
+                    if self.counted {
+                        self.shared.count_stores(&touched, false);
+                    }
                     tracing::debug!(
                         service = self.service.contract.service.name.as_str(),
                         "what the call read changed before it committed; running it again"

@@ -25,6 +25,7 @@ mod shared;
 mod steps;
 mod trace;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -130,6 +131,22 @@ pub enum LoadError {
         /// The service.
         service: String,
     },
+}
+
+/// What the stateful calls of a runtime did to one store since it
+/// started. A commit with nothing read or written touches no store.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StoreCount {
+    /// Keys read from the backend (each key once per run) and listings.
+    pub reads: u64,
+    /// Keys written or deleted by committed calls.
+    pub writes: u64,
+    /// Runs committed (a failed call's run commits no writes, but its
+    /// reads are checked and counted).
+    pub commits: u64,
+    /// Runs whose commit found that something they read had changed:
+    /// each was run again, or failed with `conflict` after the last.
+    pub conflicts: u64,
 }
 
 /// Stands in for callees during verification (see
@@ -432,6 +449,16 @@ impl Runtime {
 
     fn insert(&self, service: LoadedService) -> Result<(), LoadError> {
         let name = service.contract.service.name.to_string();
+        if !matches!(service.implementation, Implementation::Remote(_)) {
+            let mut counts = self
+                .shared
+                .store_counts
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            for store in &service.contract.stores {
+                counts.entry(store.name.clone()).or_default();
+            }
+        }
         let mut services = self
             .shared
             .services
@@ -499,6 +526,16 @@ impl Runtime {
             input,
             &CallContext::outside(Some(double)),
         )
+    }
+
+    /// What stateful calls did to each store since the runtime started:
+    /// every store a loaded service declares, by name.
+    pub fn store_counts(&self) -> BTreeMap<String, StoreCount> {
+        self.shared
+            .store_counts
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
     }
 
     /// Keeps the stores of stateful services in `backend` from now on.

@@ -2,7 +2,7 @@
 //! services, the compiled components, the threads that run a flow's
 //! concurrent steps, and the epoch ticker that enforces deadlines.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
@@ -12,12 +12,12 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 
 use mote_state::{Backend, MemoryBackend};
 
-use crate::RuntimeError;
 use crate::bindings::Service;
 use crate::config::RuntimeConfig;
 use crate::host::HostState;
 use crate::service::{LoadedService, ServiceCode};
 use crate::steps::StepThreads;
+use crate::{RuntimeError, StoreCount};
 
 /// How many times a stateful call runs optimistically, beside others,
 /// before it runs alone.
@@ -39,6 +39,8 @@ pub(crate) struct Shared {
     /// lost [`OPTIMISTIC_RUNS`] commits in a row runs under the write
     /// side, alone, so that no call starves under contention.
     pub(crate) exclusive: RwLock<()>,
+    /// What stateful calls did to each store, for metrics.
+    pub(crate) store_counts: Mutex<BTreeMap<String, StoreCount>>,
     ticker: EpochTicker,
 }
 
@@ -66,8 +68,27 @@ impl Shared {
             steps,
             state: RwLock::new(Arc::new(MemoryBackend::new())),
             exclusive: RwLock::new(()),
+            store_counts: Mutex::new(BTreeMap::new()),
             ticker,
         })
+    }
+
+    /// Adds what one run of a stateful call did to the stores' counts.
+    pub(crate) fn count_stores(&self, touched: &mote_state::Committed, committed: bool) {
+        let mut counts = self
+            .store_counts
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        for (store, (reads, writes)) in &touched.stores {
+            let count = counts.entry(store.clone()).or_default();
+            count.reads += reads;
+            if committed {
+                count.writes += writes;
+                count.commits += 1;
+            } else {
+                count.conflicts += 1;
+            }
+        }
     }
 
     /// The backend stateful calls use now.

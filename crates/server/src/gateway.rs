@@ -294,7 +294,7 @@ impl Gateway {
                 .filter(|s| s.contract.service.visibility == Visibility::Public)
                 .map(|s| &*s.contract),
         );
-        let metrics = Metrics::new(services.keys().map(String::as_str));
+        let metrics = Metrics::new(services.keys().map(String::as_str), runtime.clone());
         let live = Live::new(services.iter().map(|(name, served)| {
             let codes = served
                 .contract

@@ -1,10 +1,14 @@
 //! Prometheus metrics per service: calls by outcome, a latency histogram,
-//! errors by code, contract violations and calls in flight.
+//! errors by code, contract violations and calls in flight; and per store:
+//! reads, writes, commits and conflicts, read from the runtime at each
+//! scrape.
 
 use std::collections::HashMap;
 
-use prometheus_client::encoding::EncodeLabelSet;
-use prometheus_client::metrics::counter::Counter;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
@@ -58,8 +62,12 @@ struct ServiceSeries {
 impl Metrics {
     /// Metrics for these services, each present (at zero) from the start
     /// so that dashboards see a service before its first call.
-    pub(crate) fn new<'a>(services: impl Iterator<Item = &'a str>) -> Metrics {
+    pub(crate) fn new<'a>(
+        services: impl Iterator<Item = &'a str>,
+        runtime: mote_runtime::Runtime,
+    ) -> Metrics {
         let mut registry = Registry::with_prefix("mote");
+        registry.register_collector(Box::new(StoreCounts(runtime)));
         let calls = Family::<OutcomeLabels, Counter>::default();
         let errors = Family::<CodeLabels, Counter>::default();
         let violations = Family::<ServiceLabel, Counter>::default();
@@ -180,6 +188,64 @@ impl Metrics {
             text.clear();
         }
         text
+    }
+}
+
+/// One figure of a store's counts.
+type StoreFigure = fn(&mote_runtime::StoreCount) -> u64;
+
+/// The runtime's counts per store, encoded at each scrape.
+struct StoreCounts(mote_runtime::Runtime);
+
+impl std::fmt::Debug for StoreCounts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StoreCounts")
+    }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StoreLabel {
+    store: String,
+}
+
+impl Collector for StoreCounts {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let counts = self.0.store_counts();
+        if counts.is_empty() {
+            return Ok(());
+        }
+        let families: [(&str, &str, StoreFigure); 4] = [
+            (
+                "store_reads",
+                "Keys read from each store (once per call run) and listings",
+                |c| c.reads,
+            ),
+            (
+                "store_writes",
+                "Keys written or deleted in each store by committed calls",
+                |c| c.writes,
+            ),
+            (
+                "store_commits",
+                "Call runs committed against each store",
+                |c| c.commits,
+            ),
+            (
+                "store_conflicts",
+                "Call runs whose reads of each store changed before they committed: each ran again, or failed with conflict",
+                |c| c.conflicts,
+            ),
+        ];
+        for (name, help, value) in families {
+            let mut family = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
+            for (store, count) in &counts {
+                let label = StoreLabel {
+                    store: store.clone(),
+                };
+                ConstCounter::new(value(count)).encode(family.encode_family(&label)?)?;
+            }
+        }
+        Ok(())
     }
 }
 

@@ -24,16 +24,16 @@ pub struct Transaction {
     lists: Vec<ListSeen>,
     /// The call's writes; `None` deletes.
     writes: BTreeMap<(String, String), Option<String>>,
-    reads: u64,
+    /// Backend reads (a key's first read, a listing) by store.
+    reads: BTreeMap<String, u64>,
 }
 
-/// What a commit did, for metrics.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// What a transaction did to each store it touched, for metrics.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Committed {
-    /// Keys read (each once) and listings made.
-    pub reads: u64,
-    /// Keys written or deleted.
-    pub writes: u64,
+    /// Per store: backend reads (a key's first read, a listing) and keys
+    /// written or deleted.
+    pub stores: BTreeMap<String, (u64, u64)>,
 }
 
 impl Transaction {
@@ -44,15 +44,29 @@ impl Transaction {
             seen: BTreeMap::new(),
             lists: Vec::new(),
             writes: BTreeMap::new(),
-            reads: 0,
+            reads: BTreeMap::new(),
         }
+    }
+
+    /// The stores this transaction has read or written so far, with its
+    /// reads and writes of each.
+    pub fn touched(&self) -> Committed {
+        let mut stores: BTreeMap<String, (u64, u64)> = self
+            .reads
+            .iter()
+            .map(|(store, reads)| (store.clone(), (*reads, 0)))
+            .collect();
+        for (store, _) in self.writes.keys() {
+            stores.entry(store.clone()).or_default().1 += 1;
+        }
+        Committed { stores }
     }
 
     fn snapshot(&mut self, store: &str, key: &str) -> Result<Option<&Entry>, StateError> {
         let slot = (store.to_string(), key.to_string());
         if !self.seen.contains_key(&slot) {
             let entry = self.backend.read(store, key)?;
-            self.reads += 1;
+            *self.reads.entry(store.to_string()).or_default() += 1;
             self.seen.insert(slot.clone(), entry);
         }
         Ok(self.seen.get(&slot).and_then(Option::as_ref))
@@ -116,7 +130,7 @@ impl Transaction {
             .collect();
         let asked = limit + own.iter().filter(|(_, v)| v.is_none()).count();
         let listed = self.backend.list(store, prefix, asked)?;
-        self.reads += 1;
+        *self.reads.entry(store.to_string()).or_default() += 1;
         let mut merged: BTreeMap<String, String> = listed
             .iter()
             .map(|(key, entry)| (key.clone(), entry.value.clone()))
@@ -158,10 +172,7 @@ impl Transaction {
     /// with no writes, only checks that. [`StateError::Conflict`] when
     /// something changed: nothing is written, and the call may run again.
     pub fn commit(self) -> Result<Committed, StateError> {
-        let committed = Committed {
-            reads: self.reads,
-            writes: self.writes.len() as u64,
-        };
+        let committed = self.touched();
         if self.seen.is_empty() && self.lists.is_empty() && self.writes.is_empty() {
             return Ok(committed);
         }

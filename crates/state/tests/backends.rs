@@ -76,7 +76,11 @@ fn writes_reach_the_backend_only_on_commit() {
             "{name}: buffered"
         );
         let committed = t.commit().unwrap();
-        assert_eq!(committed.writes, 1, "{name}");
+        assert_eq!(
+            committed.stores["stock"],
+            (1, 1),
+            "{name}: one read, one write"
+        );
         assert_eq!(
             backend.read("stock", "A").unwrap().unwrap().value,
             "5",
