@@ -228,8 +228,17 @@ fn placement_problems(file: &Path, results: &[Checked]) -> Vec<Diagnostic> {
     };
     let contracts: Vec<&Contract> = results.iter().filter_map(|r| r.contract.as_ref()).collect();
     let mut problems = placement.check(contracts.iter().map(|c| c.service.name.as_str()));
+    problems.extend(placement.check_stores(&store_users(contracts.iter().copied())));
+    problems
+}
+
+/// Each store the contracts declare, with the services declaring it: what
+/// `Placement::check_stores` holds against the hosts.
+pub(crate) fn store_users<'c>(
+    contracts: impl Iterator<Item = &'c Contract>,
+) -> BTreeMap<&'c str, Vec<&'c str>> {
     let mut stores: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
-    for contract in &contracts {
+    for contract in contracts {
         for store in &contract.stores {
             stores
                 .entry(store.name.as_str())
@@ -237,8 +246,7 @@ fn placement_problems(file: &Path, results: &[Checked]) -> Vec<Diagnostic> {
                 .push(contract.service.name.as_str());
         }
     }
-    problems.extend(placement.check_stores(&stores));
-    problems
+    stores
 }
 
 fn count(results: &[Checked], severity: Severity) -> usize {

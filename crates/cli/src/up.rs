@@ -305,7 +305,18 @@ pub fn run(request: Request) -> ExitCode {
             .map(|b| b.contract.service.name.as_str())
             .chain(elsewhere.iter().map(|c| c.service.name.as_str()))
             .collect();
-        let problems = share.placement.check(names.iter().copied());
+        let mut problems = share.placement.check(names.iter().copied());
+        // A store lives with one host's SQLite file: its services must
+        // share that host.
+        let contracts = built
+            .iter()
+            .map(|b| &*b.contract)
+            .chain(elsewhere.iter().map(|c| &**c));
+        problems.extend(
+            share
+                .placement
+                .check_stores(&crate::check::store_users(contracts)),
+        );
         if !problems.is_empty() {
             for problem in &problems {
                 eprintln!("{}", crate::check::render(problem));

@@ -788,6 +788,28 @@ fn plain_http_between_hosts_stays_on_loopback() {
 }
 
 #[test]
+fn a_host_refuses_a_placement_that_splits_a_store() {
+    let target = shared_target();
+    let (placement, _) = write_placement(
+        "placed-store-split",
+        &[
+            (
+                "front",
+                r#"services = ["shop.checkout", "inventory.restock"]"#,
+            ),
+            ("back", "rest = true"),
+        ],
+    );
+    let refused = host_command(&placement, "back", &target).output().unwrap();
+    assert_eq!(refused.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("store-split") && stderr.contains("stock"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn the_shop_split_over_three_hosts_answers_as_one_process_does_and_outlives_a_host() {
     let target = shared_target();
     // The flow on one host, its steps over the two others.

@@ -1,0 +1,324 @@
+//! Stateful serving, same run, same machine: the shop's
+//! `inventory.reserve` served by mote-server over a SQLite store (one
+//! transaction per call, synced on commit) against a plain axum handler
+//! doing the same SQL from Rust directly (one SQLite transaction per
+//! request, the same durability), both driven over loopback by the same
+//! keep-alive load generator:
+//!
+//! 1. spread: each request reserves one unit of one of 1,000 products;
+//! 2. one key: every request reserves one unit of the same product, so
+//!    mote's calls conflict and run again; their conflicts per second are
+//!    counted.
+//!
+//! Run: `cargo bench -p mote-server --bench stores`
+
+#![allow(clippy::expect_used, clippy::unwrap_used)] // a benchmark that fails should stop
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::routing::post;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper_util::rt::TokioIo;
+use mote_runtime::{Runtime, RuntimeConfig};
+use mote_server::{Gateway, ServerConfig};
+use mote_state::SqliteBackend;
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+
+/// The allocator the `mote` binary uses, for both servers alike.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+const CONNECTIONS: usize = 16;
+const ROUND: Duration = Duration::from_secs(1);
+const ROUNDS: usize = 5;
+const PRODUCTS: usize = 1000;
+/// Units of each product: enough for every round of both workloads.
+const UNITS: u64 = 1000;
+const HOT_UNITS: u64 = 100_000;
+
+fn scratch() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/tmp/bench-stores");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn sku(i: usize) -> String {
+    format!("SKU-{:03}", i % PRODUCTS)
+}
+
+/// The shop's inventory services over a SQLite store in `dir`.
+fn runtime(dir: &Path) -> Runtime {
+    let shop = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/shop");
+    let target = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/tmp/fixtures");
+    mote_build::ensure_wasm_target().unwrap();
+    let runtime = Runtime::new(RuntimeConfig::default()).unwrap();
+    for source in mote_build::discover(&shop).unwrap() {
+        let contract = mote_contract::load(&source.contract).unwrap();
+        if !contract.service.name.as_str().starts_with("inventory.") {
+            continue;
+        }
+        let wasm = mote_build::build(&source, &target).unwrap().unwrap();
+        runtime.load_file(contract, &wasm).unwrap();
+    }
+    let backend = SqliteBackend::open(&dir.join("mote.sqlite")).unwrap();
+    runtime.use_state_backend(Arc::new(backend));
+    for i in 0..=PRODUCTS {
+        let (sku, units) = if i == PRODUCTS {
+            ("HOT-001".to_string(), HOT_UNITS)
+        } else {
+            (sku(i), UNITS)
+        };
+        for _ in 0..units / 1000 {
+            runtime
+                .call(
+                    "inventory.restock",
+                    &format!(r#"{{"sku":"{sku}","qty":1000}}"#),
+                )
+                .unwrap();
+        }
+    }
+    runtime
+}
+
+/// The baseline's store: the same durability as mote's SQLite backend.
+fn baseline_store(dir: &Path) -> Arc<Mutex<Connection>> {
+    let connection = Connection::open(dir.join("plain.sqlite")).unwrap();
+    let _: String = connection
+        .query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))
+        .unwrap();
+    connection
+        .pragma_update(None, "synchronous", "FULL")
+        .unwrap();
+    connection
+        .execute_batch(
+            "CREATE TABLE stock (sku TEXT PRIMARY KEY, on_hand INTEGER NOT NULL) WITHOUT ROWID",
+        )
+        .unwrap();
+    for i in 0..=PRODUCTS {
+        let (sku, units) = if i == PRODUCTS {
+            ("HOT-001".to_string(), HOT_UNITS)
+        } else {
+            (sku(i), UNITS)
+        };
+        connection
+            .execute("INSERT INTO stock VALUES (?1, ?2)", params![sku, units])
+            .unwrap();
+    }
+    Arc::new(Mutex::new(connection))
+}
+
+/// The plain baseline: parse, one SQLite transaction (read, check,
+/// write), answer, as a hand-written service would.
+async fn plain_reserve(
+    axum::extract::State(store): axum::extract::State<Arc<Mutex<Connection>>>,
+    body: Bytes,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let Ok(input) = serde_json::from_slice::<serde_json::Value>(&body) else {
+        return (axum::http::StatusCode::BAD_REQUEST, "invalid input").into_response();
+    };
+    let sku = input["sku"].as_str().unwrap_or_default().to_string();
+    let qty = input["qty"].as_i64().unwrap_or(0);
+    let answer = tokio::task::spawn_blocking(move || {
+        let mut connection = store.lock().unwrap();
+        let transaction = connection
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .unwrap();
+        let on_hand: Option<i64> = transaction
+            .query_row(
+                "SELECT on_hand FROM stock WHERE sku = ?1",
+                params![sku],
+                |r| r.get(0),
+            )
+            .optional()
+            .unwrap();
+        let answer = match on_hand {
+            Some(on_hand) if on_hand >= qty => {
+                transaction
+                    .execute(
+                        "UPDATE stock SET on_hand = ?1 WHERE sku = ?2",
+                        params![on_hand - qty, sku],
+                    )
+                    .unwrap();
+                Some(serde_json::json!({"sku": sku, "reserved": qty, "on_hand": on_hand - qty}))
+            }
+            _ => None,
+        };
+        transaction.commit().unwrap();
+        answer
+    })
+    .await
+    .unwrap();
+    match answer {
+        Some(output) => axum::Json(output).into_response(),
+        None => (axum::http::StatusCode::CONFLICT, "insufficient_stock").into_response(),
+    }
+}
+
+enum Serving {
+    Plain(axum::Router),
+    Mote(Arc<Gateway>),
+}
+
+fn spawn_server(name: &'static str, serving: Serving) -> SocketAddr {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let tokio = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name(name)
+            .enable_all()
+            .build()
+            .unwrap();
+        tokio.block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            tx.send(listener.local_addr().unwrap()).unwrap();
+            match serving {
+                Serving::Plain(router) => axum::serve(listener, router).await.unwrap(),
+                Serving::Mote(gateway) => {
+                    mote_server::serve(listener, gateway, std::future::pending())
+                        .await
+                        .unwrap();
+                }
+            }
+        });
+    });
+    rx.recv().unwrap()
+}
+
+type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
+
+async fn connect(addr: SocketAddr) -> Sender {
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.set_nodelay(true).unwrap();
+    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    sender
+}
+
+async fn reserve(sender: &mut Sender, sku: &str) {
+    sender.ready().await.unwrap();
+    let request = hyper::Request::post("/v1/inventory.reserve")
+        .header("host", "127.0.0.1")
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(format!(
+            r#"{{"sku":"{sku}","qty":1}}"#
+        ))))
+        .unwrap();
+    let response = sender.send_request(request).await.unwrap();
+    assert_eq!(response.status(), 200);
+    response.into_body().collect().await.unwrap();
+}
+
+struct Load {
+    requests_per_second: f64,
+    p50: Duration,
+    p99: Duration,
+}
+
+/// Keeps CONNECTIONS keep-alive connections busy for one ROUND; `hot`
+/// sends every request for the same product.
+async fn load(addr: SocketAddr, hot: bool) -> Load {
+    let deadline = Instant::now() + ROUND;
+    let mut tasks = Vec::new();
+    for connection in 0..CONNECTIONS {
+        tasks.push(tokio::spawn(async move {
+            let mut sender = connect(addr).await;
+            let mut latencies = Vec::new();
+            let mut i = connection * 61;
+            while Instant::now() < deadline {
+                let sku = if hot { "HOT-001".to_string() } else { sku(i) };
+                let start = Instant::now();
+                reserve(&mut sender, &sku).await;
+                latencies.push(start.elapsed());
+                i += 1;
+            }
+            latencies
+        }));
+    }
+    let started = Instant::now();
+    let mut latencies = Vec::new();
+    for task in tasks {
+        latencies.extend(task.await.unwrap());
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    latencies.sort();
+    Load {
+        requests_per_second: latencies.len() as f64 / elapsed,
+        p50: latencies[latencies.len() / 2],
+        p99: latencies[latencies.len() * 99 / 100],
+    }
+}
+
+fn median_round(mut rounds: Vec<Load>) -> Load {
+    rounds.sort_by(|a, b| a.requests_per_second.total_cmp(&b.requests_per_second));
+    rounds.swap_remove(rounds.len() / 2)
+}
+
+fn main() {
+    let dir = scratch();
+    let runtime = runtime(&dir);
+    let gateway =
+        Arc::new(Gateway::new(runtime.clone(), BTreeMap::new(), ServerConfig::default()).unwrap());
+    let mote = spawn_server("mote-server", Serving::Mote(gateway));
+    let plain = spawn_server(
+        "plain-server",
+        Serving::Plain(
+            axum::Router::new()
+                .route("/v1/inventory.reserve", post(plain_reserve))
+                .with_state(baseline_store(&dir)),
+        ),
+    );
+    let client = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("load-generator")
+        .enable_all()
+        .build()
+        .unwrap();
+    println!(
+        "== reserving one unit ({CONNECTIONS} keep-alive connections, median of {ROUNDS} alternating rounds of {ROUND:?}, loopback, SQLite synced on every commit)"
+    );
+    for (workload, hot) in [
+        ("spread over 1,000 products", false),
+        ("all on one product", true),
+    ] {
+        let mut plain_rounds = Vec::new();
+        let mut mote_rounds = Vec::new();
+        let mut conflicts = 0;
+        let mut mote_seconds = 0.0;
+        for _ in 0..ROUNDS {
+            plain_rounds.push(client.block_on(load(plain, hot)));
+            let before = runtime.store_counts()["stock"].conflicts;
+            let started = Instant::now();
+            mote_rounds.push(client.block_on(load(mote, hot)));
+            mote_seconds += started.elapsed().as_secs_f64();
+            conflicts += runtime.store_counts()["stock"].conflicts - before;
+        }
+        let plain = median_round(plain_rounds);
+        let served = median_round(mote_rounds);
+        println!("-- {workload}");
+        for (name, l) in [
+            ("plain axum + SQL from Rust", &plain),
+            ("mote up, inventory.reserve", &served),
+        ] {
+            println!(
+                "{name:<28} {:>8.0} req/s   p50 {:>8.1} µs   p99 {:>8.1} µs",
+                l.requests_per_second,
+                l.p50.as_secs_f64() * 1e6,
+                l.p99.as_secs_f64() * 1e6
+            );
+        }
+        println!(
+            "mote / plain throughput: {:.0} %; mote's conflicts (each a re-run): {:.0} per second",
+            100.0 * served.requests_per_second / plain.requests_per_second,
+            conflicts as f64 / mote_seconds
+        );
+    }
+}
