@@ -107,6 +107,13 @@ fn run_url(request: &Request, url: &str) -> ExitCode {
             return ExitCode::from(exit::USAGE);
         }
     };
+    if let Some(store) = contract.stores.first() {
+        eprintln!(
+            "error: `{}` keeps state in store `{}`; over HTTP mote cannot set the stores each case starts from, so its conditions over `before` and `after` cannot be judged. Verify it in process: mote verify DIR --service {}",
+            contract.service.name, store.name, contract.service.name
+        );
+        return ExitCode::from(exit::USAGE);
+    }
     let timeout = std::time::Duration::from_millis(request.timeout_ms.max(1));
     let target = match mote_server::HttpTarget::new(url, &contract, timeout) {
         Ok(target) => target.with_latency_allowance(std::time::Duration::from_millis(

@@ -260,8 +260,12 @@ impl<'a> Stateful<'a> {
         }
         let counted = context.state.is_none();
         let backend = context.state.clone().unwrap_or_else(|| shared.state());
+        // Every run of the call shares one deadline: its own limit, or its
+        // caller's if that comes first.
         let mut bounded = context.clone();
-        bounded.deadline = Some(context.deadline_for(service.limits.timeout).at);
+        let deadline = context.deadline_for(service.limits.timeout);
+        bounded.deadline = Some(deadline.at);
+        bounded.deadline_is_own = !deadline.inherited;
         Some(Stateful {
             shared,
             backend,
@@ -443,9 +447,14 @@ fn execute(
     }
     let nested = context.nested(deadline, service);
     let invocation = match &service.implementation {
-        Implementation::Component(code) => {
-            invoke(shared, service, code, admitted, nested, transaction)?
-        }
+        Implementation::Component(code) => invoke(
+            shared,
+            service,
+            code,
+            admitted,
+            (nested, deadline.inherited),
+            transaction,
+        )?,
         Implementation::Flow(plan) => Invocation {
             answer: crate::flow::run(shared, service, plan, admitted, &nested)?,
             callee_failures: Vec::new(),
@@ -500,14 +509,13 @@ fn invoke(
     service: &Arc<LoadedService>,
     code: &ServiceCode,
     admitted: &Admitted,
-    nested: CallContext,
+    (nested, inherited): (CallContext, bool),
     transaction: Option<&mote_state::Shared>,
 ) -> Result<Invocation, Failure> {
     let limits = service.limits;
     let deadline = nested.deadline.map_or(limits.timeout, |at| {
         at.saturating_duration_since(Instant::now())
     });
-    let inherited = deadline < limits.timeout;
     let mut state = HostState::new(shared, service, nested);
     state.transaction = transaction.cloned();
     let mut store = Store::new(&shared.engine, state);

@@ -28,6 +28,9 @@ pub(crate) struct CallContext {
     /// Stores to use instead of the runtime's (a verifier's generated
     /// contents), for this call and every call it makes.
     pub(crate) state: Option<Arc<dyn Backend>>,
+    /// Whether `deadline` is the service's own limit (a stateful call's
+    /// runs share one), not a caller's: a timeout then says so.
+    pub(crate) deadline_is_own: bool,
 }
 
 /// When a call must finish, and which limit decided it.
@@ -48,6 +51,7 @@ impl CallContext {
             trace: None,
             caller: None,
             state: None,
+            deadline_is_own: false,
         }
     }
 
@@ -58,7 +62,7 @@ impl CallContext {
         match self.deadline {
             Some(caller) if caller < own => Deadline {
                 at: caller,
-                inherited: true,
+                inherited: !self.deadline_is_own,
             },
             _ => Deadline {
                 at: own,
@@ -76,6 +80,7 @@ impl CallContext {
             trace: self.trace.clone(),
             caller: Some(Arc::clone(caller)),
             state: self.state.clone(),
+            deadline_is_own: false,
         }
     }
 }

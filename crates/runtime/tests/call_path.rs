@@ -113,6 +113,8 @@ fn an_infinite_loop_times_out_and_the_host_serves_on() {
     let started = std::time::Instant::now();
     let (kind, message) = platform(rt.call("fixture.spin", "1"));
     assert_eq!(kind, PlatformFailure::Timeout, "{message}");
+    // A call from outside ran out of its own time, not a caller's.
+    assert!(message.contains("did not finish within"), "{message}");
     assert!(started.elapsed() < std::time::Duration::from_secs(5));
     assert_still_serves(&rt);
 }
@@ -940,6 +942,32 @@ fn a_stateful_call_commits_only_what_passes_the_contract() {
     );
     assert_eq!(count(&own, "a").as_deref(), Some("1"));
     assert_eq!(count(&state, "a").as_deref(), Some("7"));
+}
+
+#[test]
+fn each_step_of_a_flow_is_its_own_transaction() {
+    let rt = runtime(&["fixture.ledger"]);
+    let state: Arc<dyn Backend> = Arc::new(MemoryBackend::new());
+    rt.use_state_backend(Arc::clone(&state));
+    let steps = r#"
+steps = [
+  { id = "first", call = "fixture.ledger@^1", input = "{'action': 'add', 'key': 'f', 'by': input.a}" },
+  { id = "second", call = "fixture.ledger@^1", input = "{'action': 'add_then_fail', 'key': 'f', 'by': first.count}" },
+]
+output = "{'total': second.count}"
+on_error = { "fixture.ledger/refused" = "refused" }
+"#;
+    let refused = r#"
+[[error]]
+code = "refused"
+summary = "The second step refused."
+status = 409
+"#;
+    rt.load_flow(flow(steps, refused)).unwrap();
+    let answer = rt.call("fixture.flow", r#"{"a": 3, "b": 0}"#).unwrap_err();
+    assert_eq!(answer.code(), "refused");
+    // The first step committed; the failed second one wrote nothing.
+    assert_eq!(count(&state, "f").as_deref(), Some("3"));
 }
 
 #[test]
