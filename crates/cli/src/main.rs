@@ -107,9 +107,9 @@ enum Command {
         /// Where build output goes (default: DIR/target).
         #[arg(long, value_name = "TARGET_DIR")]
         target_dir: Option<PathBuf>,
-        /// Where stateful services keep their stores: `sqlite:PATH`, or
-        /// `memory`. Default: DIR/.mote/state.sqlite, the stores `mote up
-        /// DIR` serves.
+        /// Where stateful services keep their stores: `sqlite:PATH`,
+        /// `postgres://USER:PASSWORD@HOST/DATABASE` or `memory`. Default:
+        /// DIR/.mote/state.sqlite, the stores `mote up DIR` serves.
         #[arg(long, value_name = "STORE")]
         store: Option<String>,
     },

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use mote_contract::Contract;
-use mote_state::{Backend, MemoryBackend, SqliteBackend};
+use mote_state::{Backend, MemoryBackend, PostgresBackend, SqliteBackend};
 
 /// Opened stores, and how to name them to a person.
 pub type Opened = (Arc<dyn Backend>, String);
@@ -17,6 +17,9 @@ pub enum StoreChoice {
     Sqlite(PathBuf),
     /// In memory, lost when the process ends (`memory`).
     Memory,
+    /// A PostgreSQL database (`postgres://USER:PASSWORD@HOST/DATABASE`),
+    /// which several hosts may share.
+    Postgres(String),
 }
 
 impl StoreChoice {
@@ -25,14 +28,22 @@ impl StoreChoice {
         match text {
             None => Ok(StoreChoice::Sqlite(dir.join(".mote").join("state.sqlite"))),
             Some("memory") => Ok(StoreChoice::Memory),
+            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+                Ok(StoreChoice::Postgres(url.to_string()))
+            }
             Some(text) => match text.strip_prefix("sqlite:") {
                 Some("") => Err("`--store sqlite:` needs a file, e.g. sqlite:state.sqlite".into()),
                 Some(path) => Ok(StoreChoice::Sqlite(PathBuf::from(path))),
                 None => Err(format!(
-                    "`--store {text}`: expected `sqlite:PATH` or `memory` (PostgreSQL is not supported yet)"
+                    "`--store {text}`: expected `sqlite:PATH`, `postgres://USER:PASSWORD@HOST/DATABASE` or `memory`"
                 )),
             },
         }
+    }
+
+    /// Whether hosts of a placement may share these stores.
+    pub fn is_shared(&self) -> bool {
+        matches!(self, StoreChoice::Postgres(_))
     }
 
     /// Opens the stores, creating the SQLite file and its folder if needed;
@@ -50,6 +61,11 @@ impl StoreChoice {
                 Arc::new(MemoryBackend::new()),
                 "in memory (lost when mote stops)".to_string(),
             ))),
+            StoreChoice::Postgres(url) => {
+                let backend = PostgresBackend::open(url).map_err(|e| e.to_string())?;
+                let described = format!("postgres {}", backend.location());
+                Ok(Some((Arc::new(backend), described)))
+            }
             StoreChoice::Sqlite(path) => {
                 if let Some(folder) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
                     std::fs::create_dir_all(folder)
@@ -84,7 +100,11 @@ mod tests {
             StoreChoice::parse(dir, Some("sqlite:/tmp/s.db")),
             Ok(StoreChoice::Sqlite(PathBuf::from("/tmp/s.db")))
         );
-        for bad in ["sqlite:", "postgres://localhost/x", "file.db"] {
+        assert_eq!(
+            StoreChoice::parse(dir, Some("postgres://mote@db/shop")),
+            Ok(StoreChoice::Postgres("postgres://mote@db/shop".into()))
+        );
+        for bad in ["sqlite:", "mysql://localhost/x", "file.db"] {
             assert!(StoreChoice::parse(dir, Some(bad)).is_err(), "{bad}");
         }
     }

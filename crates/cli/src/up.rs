@@ -105,9 +105,11 @@ pub struct Request {
     /// machine (DNS rebinding) away from the admin side.
     #[arg(long = "admin-host", value_name = "NAME")]
     pub admin_hosts: Vec<String>,
-    /// Where stateful services keep their stores: `sqlite:PATH`, or
-    /// `memory` (lost when mote stops). Default: DIR/.mote/state.sqlite.
-    /// A call's writes are on disk before its answer is sent.
+    /// Where stateful services keep their stores: `sqlite:PATH`,
+    /// `postgres://USER:PASSWORD@HOST/DATABASE` (which the hosts of a
+    /// placement may share), or `memory` (lost when mote stops). Default:
+    /// DIR/.mote/state.sqlite. A call's writes are committed before its
+    /// answer is sent.
     #[arg(long, value_name = "STORE")]
     pub store: Option<String>,
     /// Serve one host's share of the app, as this placement file places
@@ -275,6 +277,14 @@ pub fn run(request: Request) -> ExitCode {
         trusted.push(public);
     }
 
+    let store_choice =
+        match crate::stores::StoreChoice::parse(&request.dir, request.store.as_deref()) {
+            Ok(choice) => choice,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(exit::USAGE);
+            }
+        };
     let share = match share(&request) {
         Ok(share) => share,
         Err(code) => return code,
@@ -306,17 +316,19 @@ pub fn run(request: Request) -> ExitCode {
             .chain(elsewhere.iter().map(|c| c.service.name.as_str()))
             .collect();
         let mut problems = share.placement.check(names.iter().copied());
-        // A store lives with one host's SQLite file: its services must
-        // share that host.
-        let contracts = built
-            .iter()
-            .map(|b| &*b.contract)
-            .chain(elsewhere.iter().map(|c| &**c));
-        problems.extend(
-            share
-                .placement
-                .check_stores(&crate::check::store_users(contracts)),
-        );
+        // A store in one host's SQLite file must have its services on that
+        // host; PostgreSQL is shared by all.
+        if !store_choice.is_shared() {
+            let contracts = built
+                .iter()
+                .map(|b| &*b.contract)
+                .chain(elsewhere.iter().map(|c| &**c));
+            problems.extend(
+                share
+                    .placement
+                    .check_stores(&crate::check::store_users(contracts)),
+            );
+        }
         if !problems.is_empty() {
             for problem in &problems {
                 eprintln!("{}", crate::check::render(problem));
@@ -367,8 +379,7 @@ pub fn run(request: Request) -> ExitCode {
             return ExitCode::from(exit::PROBLEMS);
         }
     };
-    let stores = crate::stores::StoreChoice::parse(&request.dir, request.store.as_deref())
-        .and_then(|choice| choice.open(loaded.iter().map(|l| l.contract())));
+    let stores = store_choice.open(loaded.iter().map(|l| l.contract()));
     match stores {
         Ok(Some((backend, described))) => {
             eprintln!("      Stores {described}");

@@ -380,9 +380,10 @@ impl Placement {
     }
 
     /// The stores (`stores`: each store's name and the services that
-    /// declare it) that services on different hosts share. SQLite, the
-    /// only store backend so far, keeps a store on one host, so each such
-    /// store is a problem, named at the host that splits it off.
+    /// declare it) that services on different hosts share. A SQLite store
+    /// (the default) lives on one host, so each such store is a problem,
+    /// named at the host that splits it off; `mote up --store postgres://`
+    /// shares stores between hosts and does not ask.
     pub fn check_stores(&self, stores: &BTreeMap<&str, Vec<&str>>) -> Vec<Diagnostic> {
         let mut problems = Vec::new();
         for (store, services) in stores {
@@ -399,12 +400,12 @@ impl Placement {
                                 &self.file,
                                 DiagnosticKind::StoreSplit,
                                 format!(
-                                    "store `{store}` is used by `{by}` on host `{}` and by `{service}` on host `{}`; SQLite, the only store backend so far, keeps a store on one host",
+                                    "store `{store}` is used by `{by}` on host `{}` and by `{service}` on host `{}`; a SQLite store (the default) lives on one host",
                                     there.name, host.name
                                 ),
                             )
                             .at(host.span.clone())
-                            .hint("place the services that share a store on one host"),
+                            .hint("place the services that share a store on one host, or serve every host with one PostgreSQL store (`mote up --store postgres://...`)"),
                         );
                         break;
                     }

@@ -11,16 +11,19 @@
 //! snapshot. Every committed call therefore behaves as if the calls had run
 //! one at a time, in commit order.
 //!
-//! Backends: [`MemoryBackend`] (verification, tests) and [`SqliteBackend`]
-//! (`mote up`'s default, a file that survives restarts).
+//! Backends: [`MemoryBackend`] (verification, tests), [`SqliteBackend`]
+//! (`mote up`'s default, a file that survives restarts) and
+//! [`PostgresBackend`] (state shared by several hosts).
 
 mod backend;
 mod memory;
+mod postgres;
 mod sqlite;
 mod transaction;
 
 pub use backend::{Backend, Commit, Entry, ListSeen, ReadSeen, Write};
 pub use memory::MemoryBackend;
+pub use postgres::PostgresBackend;
 pub use sqlite::SqliteBackend;
 pub use transaction::{After, Before, Committed, MAX_LIST, Shared, Transaction};
 

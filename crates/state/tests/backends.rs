@@ -1,18 +1,21 @@
 //! The same suite against every backend: what a transaction sees, what a
 //! commit checks, and that concurrent read-modify-write calls lose no
-//! update.
+//! update. PostgreSQL joins when `MOTE_TEST_POSTGRES` names a database
+//! (`.ci/run` starts one and sets it), each run in a schema of its own.
 
 #![allow(clippy::expect_used, clippy::unwrap_used)] // a failed test should panic
 
 use std::sync::Arc;
 use std::thread;
 
-use mote_state::{Backend, MemoryBackend, SqliteBackend, StateError, Transaction};
+use mote_state::{Backend, MemoryBackend, PostgresBackend, SqliteBackend, StateError, Transaction};
 
-fn backends() -> Vec<(&'static str, Arc<dyn Backend>, Option<tempdir::Dir>)> {
+type Named = (&'static str, Arc<dyn Backend>, Option<tempdir::Dir>);
+
+fn backends() -> Vec<Named> {
     let dir = tempdir::Dir::new();
     let file = SqliteBackend::open(&dir.path.join("state.sqlite")).unwrap();
-    vec![
+    let mut all: Vec<Named> = vec![
         ("memory", Arc::new(MemoryBackend::new()), None),
         (
             "sqlite in memory",
@@ -20,7 +23,29 @@ fn backends() -> Vec<(&'static str, Arc<dyn Backend>, Option<tempdir::Dir>)> {
             None,
         ),
         ("sqlite file", Arc::new(file), Some(dir)),
-    ]
+    ];
+    if let Some(postgres) = postgres() {
+        all.push(("postgres", Arc::new(postgres), None));
+    }
+    all
+}
+
+/// A PostgreSQL backend in a fresh schema, when the environment names a
+/// database.
+fn postgres() -> Option<PostgresBackend> {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let url = std::env::var("MOTE_TEST_POSTGRES").ok()?;
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis();
+    let schema = format!(
+        "mote_test_{}_{since}_{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    );
+    Some(PostgresBackend::open_in_schema(&url, &schema).unwrap())
 }
 
 /// A scratch folder removed when dropped (no tempfile dependency for
