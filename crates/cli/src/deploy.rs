@@ -184,6 +184,12 @@ fn kubernetes(request: &Request) -> Result<ExitCode, ExitCode> {
             mote_deploy::secret_command(&app, &host.name, &tls)
         );
     }
+    if contracts.iter().any(|c| !c.stores.is_empty()) {
+        println!(
+            "     and the URL of the app's PostgreSQL, where the hosts serving stateful services keep their stores (a pod's own files do not outlive it):"
+        );
+        println!("       {}", mote_deploy::store_secret_command(&app));
+    }
     println!("  3. kubectl apply -f {}", request.out.display());
     println!(
         "End users are not authenticated by mote: put the ingress or gateway that does it in front of the Services' `http` port ({}), and pass its identity header with `mote up --identity-header`.",

@@ -11,7 +11,9 @@
 //! holds the placement as the cluster sees it: every host's URL becomes
 //! its Service's in-cluster name, over mutual TLS. Each host mounts its
 //! certificates from a Secret `APP-HOST-tls` made from `mote keygen
-//! --app`'s files; [`secret_command`] says how.
+//! --app`'s files; [`secret_command`] says how. A host serving a stateful
+//! service keeps its stores in the app's PostgreSQL, whose URL it reads
+//! from the Secret `APP-store` ([`store_secret_command`]).
 //!
 //! Architecture invariant: turns contracts and a placement into text; runs
 //! nothing and reaches no cluster.
@@ -24,9 +26,10 @@ use k8s_openapi::api::autoscaling::v2::{
     MetricTarget, ResourceMetricSource,
 };
 use k8s_openapi::api::core::v1::{
-    ConfigMap, ConfigMapVolumeSource, Container, ContainerPort, HTTPGetAction, KeyToPath,
-    PodSecurityContext, PodSpec, PodTemplateSpec, Probe, ResourceRequirements, SecretVolumeSource,
-    SecurityContext, Service, ServicePort, ServiceSpec, Volume, VolumeMount,
+    ConfigMap, ConfigMapVolumeSource, Container, ContainerPort, EnvVar, EnvVarSource,
+    HTTPGetAction, KeyToPath, PodSecurityContext, PodSpec, PodTemplateSpec, Probe,
+    ResourceRequirements, SecretKeySelector, SecretVolumeSource, SecurityContext, Service,
+    ServicePort, ServiceSpec, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
@@ -162,6 +165,24 @@ pub fn object_name(app: &str, host: &str) -> String {
     format!("{app}-{host}")
 }
 
+/// The Secret holding the connection URL of the app's PostgreSQL stores
+/// (key `url`), for the hosts that serve a stateful service.
+pub fn store_secret_name(app: &str) -> String {
+    format!("{app}-store")
+}
+
+/// The `kubectl` command that makes the store Secret, for a URL the
+/// operator fills in.
+pub fn store_secret_command(app: &str) -> String {
+    format!(
+        "kubectl create secret generic {} --from-literal=url='postgres://USER:PASSWORD@HOST/DATABASE'",
+        store_secret_name(app)
+    )
+}
+
+/// The environment variable a stateful host reads its store URL from.
+const STORE_VARIABLE: &str = "MOTE_STORE";
+
 /// The Secret holding `host`'s certificates.
 pub fn secret_name(app: &str, host: &str) -> String {
     format!("{app}-{host}-tls")
@@ -266,10 +287,16 @@ fn sizing(contracts: &[&Contract]) -> Sizing {
     }
 }
 
-fn deployment(app: &str, host: &str, sizing: &Sizing, options: &Options) -> Deployment {
+fn deployment(
+    app: &str,
+    host: &str,
+    sizing: &Sizing,
+    stateful: bool,
+    options: &Options,
+) -> Deployment {
     let name = object_name(app, host);
     let labels = labels(app, host);
-    let args = [
+    let mut args = [
         "up",
         APP_DIR,
         "--addr",
@@ -292,11 +319,30 @@ fn deployment(app: &str, host: &str, sizing: &Sizing, options: &Options) -> Depl
     ]
     .map(str::to_string)
     .to_vec();
+    // A pod's files die with it and every replica would have its own:
+    // stateful hosts keep their stores in the app's PostgreSQL, whose URL
+    // Kubernetes expands into the arguments from the store Secret.
+    let env = stateful.then(|| {
+        args.extend(["--store".to_string(), format!("$({STORE_VARIABLE})")]);
+        vec![EnvVar {
+            name: STORE_VARIABLE.to_string(),
+            value_from: Some(EnvVarSource {
+                secret_key_ref: Some(SecretKeySelector {
+                    name: store_secret_name(app),
+                    key: "url".to_string(),
+                    optional: Some(false),
+                }),
+                ..EnvVarSource::default()
+            }),
+            ..EnvVar::default()
+        }]
+    });
     let memory = |mib: u64| Quantity(format!("{mib}Mi"));
     let container = Container {
         name: "mote".to_string(),
         image: Some(options.image.clone()),
         args: Some(args),
+        env,
         ports: Some(vec![
             ContainerPort {
                 name: Some("http".to_string()),
@@ -507,9 +553,16 @@ pub fn kubernetes(
             return Err(DeployError::EmptyHost(host.name.clone()));
         }
         let sizing = sizing(&placed);
+        let stateful = placed.iter().any(|c| !c.stores.is_empty());
         files.push(File {
             name: format!("{}.deployment.json", host.name),
-            text: json(&deployment(&options.app, &host.name, &sizing, options))?,
+            text: json(&deployment(
+                &options.app,
+                &host.name,
+                &sizing,
+                stateful,
+                options,
+            ))?,
         });
         files.push(File {
             name: format!("{}.service.json", host.name),

@@ -103,6 +103,33 @@ fn every_host_gets_a_deployment_and_a_service_that_fit_its_services() {
         assert_eq!(after("--host"), host.name);
         assert_eq!(after("--tls"), "/etc/mote/tls");
         assert!(args.contains(&"--require-attestation".to_string()));
+        // The back serves the inventory's services: its stores are the
+        // app's PostgreSQL, its URL from the store Secret.
+        let stateful = host.name == "back";
+        let store = args
+            .iter()
+            .position(|a| a == "--store")
+            .map(|at| args[at + 1].clone());
+        let env = container.env.clone().unwrap_or_default();
+        if stateful {
+            assert_eq!(store.as_deref(), Some("$(MOTE_STORE)"));
+            let from = env
+                .iter()
+                .find(|e| e.name == "MOTE_STORE")
+                .and_then(|e| e.value_from.as_ref()?.secret_key_ref.clone())
+                .unwrap();
+            assert_eq!(
+                (from.name.as_str(), from.key.as_str()),
+                ("shop-store", "url")
+            );
+            assert!(
+                mote_deploy::store_secret_command("shop")
+                    .contains("secret generic shop-store --from-literal=url=")
+            );
+        } else {
+            assert_eq!(store, None, "{}", host.name);
+            assert!(env.is_empty(), "{}", host.name);
+        }
         let probe_path = |probe: &Option<k8s_openapi::api::core::v1::Probe>| {
             let get = probe.as_ref().unwrap().http_get.as_ref().unwrap();
             assert_eq!(get.port, IntOrString::String("http".into()));
