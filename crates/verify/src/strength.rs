@@ -70,14 +70,17 @@ pub struct StrengthReport {
 }
 
 impl StrengthReport {
-    /// Output paths no mutant of which was rejected: the contract says
-    /// nothing about them at all. For a pure service that means the same
-    /// input may get any value there.
+    /// Output paths, and stores a success writes (`after.NAME[key]`), no
+    /// mutant of which was rejected: the contract says nothing about them
+    /// at all. For a pure service that means the same input may get any
+    /// value there.
     pub fn free_paths(&self) -> Vec<&str> {
         self.paths
             .iter()
             .filter(|(path, (killed, made))| {
-                path.starts_with("output.") && *killed == 0 && *made > 0
+                (path.starts_with("output.") || path.starts_with("after."))
+                    && *killed == 0
+                    && *made > 0
             })
             .map(|(path, _)| path.as_str())
             .collect()

@@ -10,15 +10,25 @@ use std::path::Path;
 use mote_contract::{Contract, MemoryStores};
 use mote_verify::oracle::Oracle;
 use mote_verify::state::StoreDraw;
+use mote_verify::strength::{StrengthOptions, strength};
 use mote_verify::{Answer, Options, Report, Target, verify};
 use serde_json::{Value, json};
 
 /// The shop's `inventory.reserve`, without its examples when `examples`
 /// is false, so that generation (not an example) must find a flaw.
 fn reserve_contract(examples: bool) -> Contract {
+    reserve_contract_without(examples, "")
+}
+
+/// [`reserve_contract`] without the line `drop` (none when empty).
+fn reserve_contract_without(examples: bool, drop: &str) -> Contract {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../examples/shop/inventory-reserve/contract.toml");
     let mut text = std::fs::read_to_string(path).unwrap();
+    if !drop.is_empty() {
+        assert!(text.contains(drop), "{drop}");
+        text = text.replace(drop, "");
+    }
     if !examples {
         text.truncate(text.find("[[example]]").unwrap());
     }
@@ -166,4 +176,30 @@ fn each_flaw_is_caught_by_its_oracle() {
             assert!(found.violation.actual.contains("stock"), "{found:#?}");
         }
     }
+}
+
+#[test]
+fn strength_reports_a_contract_that_does_not_pin_what_a_call_writes() {
+    let strong = reserve_contract(true);
+    let weak = reserve_contract_without(true, "  \"after.stock[input.sku] == output.on_hand\",\n");
+    let options = StrengthOptions {
+        seed: 1,
+        inputs: 200,
+    };
+    let target = |contract: &Contract| Reserve {
+        draw: StoreDraw::new(contract, 1).unwrap(),
+        flaw: Flaw::None,
+    };
+    let pinned = strength(&strong, &target(&strong), &options);
+    assert_eq!(pinned.survivors, Vec::new(), "{pinned:#?}");
+    assert!(pinned.paths["after.stock[key]"].1 > 0, "{pinned:#?}");
+    let loose = strength(&weak, &target(&weak), &options);
+    assert_eq!(loose.free_paths(), ["after.stock[key]"], "{loose:#?}");
+    assert!(
+        loose
+            .survivors
+            .iter()
+            .any(|s| s.path == "after.stock[key]" && s.mutation == "unwritten"),
+        "{loose:#?}"
+    );
 }
