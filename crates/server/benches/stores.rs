@@ -10,6 +10,11 @@
 //!    mote's calls conflict and run again; their conflicts per second are
 //!    counted.
 //!
+//! Then the same over PostgreSQL when `MOTE_TEST_POSTGRES` names a
+//! database (`.ci/postgres` starts one): mote's PostgreSQL backend against
+//! axum doing the same SQL (a row lock, one transaction per request) over
+//! a pool of connections.
+//!
 //! Run: `cargo bench -p mote-server --bench stores`
 
 #![allow(clippy::expect_used, clippy::unwrap_used)] // a benchmark that fails should stop
@@ -26,7 +31,7 @@ use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
 use mote_runtime::{Runtime, RuntimeConfig};
 use mote_server::{Gateway, ServerConfig};
-use mote_state::SqliteBackend;
+use mote_state::{Backend, PostgresBackend, SqliteBackend};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 /// The allocator the `mote` binary uses, for both servers alike.
@@ -52,8 +57,8 @@ fn sku(i: usize) -> String {
     format!("SKU-{:03}", i % PRODUCTS)
 }
 
-/// The shop's inventory services over a SQLite store in `dir`.
-fn runtime(dir: &Path) -> Runtime {
+/// The shop's inventory services over `backend`, stocked.
+fn runtime(backend: Arc<dyn Backend>) -> Runtime {
     let shop = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/shop");
     let target = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/tmp/fixtures");
     mote_build::ensure_wasm_target().unwrap();
@@ -66,8 +71,7 @@ fn runtime(dir: &Path) -> Runtime {
         let wasm = mote_build::build(&source, &target).unwrap().unwrap();
         runtime.load_file(contract, &wasm).unwrap();
     }
-    let backend = SqliteBackend::open(&dir.join("mote.sqlite")).unwrap();
-    runtime.use_state_backend(Arc::new(backend));
+    runtime.use_state_backend(backend);
     for i in 0..=PRODUCTS {
         let (sku, units) = if i == PRODUCTS {
             ("HOT-001".to_string(), HOT_UNITS)
@@ -86,6 +90,19 @@ fn runtime(dir: &Path) -> Runtime {
     runtime
 }
 
+/// The products and how many units each starts with.
+fn stock() -> Vec<(String, i64)> {
+    (0..=PRODUCTS)
+        .map(|i| {
+            if i == PRODUCTS {
+                ("HOT-001".to_string(), HOT_UNITS as i64)
+            } else {
+                (sku(i), UNITS as i64)
+            }
+        })
+        .collect()
+}
+
 /// The baseline's store: the same durability as mote's SQLite backend.
 fn baseline_store(dir: &Path) -> Arc<Mutex<Connection>> {
     let connection = Connection::open(dir.join("plain.sqlite")).unwrap();
@@ -100,17 +117,91 @@ fn baseline_store(dir: &Path) -> Arc<Mutex<Connection>> {
             "CREATE TABLE stock (sku TEXT PRIMARY KEY, on_hand INTEGER NOT NULL) WITHOUT ROWID",
         )
         .unwrap();
-    for i in 0..=PRODUCTS {
-        let (sku, units) = if i == PRODUCTS {
-            ("HOT-001".to_string(), HOT_UNITS)
-        } else {
-            (sku(i), UNITS)
-        };
+    for (sku, units) in stock() {
         connection
             .execute("INSERT INTO stock VALUES (?1, ?2)", params![sku, units])
             .unwrap();
     }
     Arc::new(Mutex::new(connection))
+}
+
+/// The PostgreSQL baseline's connections and table.
+struct PostgresPlain {
+    url: String,
+    table: String,
+    idle: Mutex<Vec<postgres::Client>>,
+}
+
+fn postgres_baseline(url: &str) -> Arc<PostgresPlain> {
+    let table = format!("plain_stock_{}", std::process::id());
+    let mut client = postgres::Client::connect(url, postgres::NoTls).unwrap();
+    client
+        .batch_execute(&format!(
+            "DROP TABLE IF EXISTS {table}; CREATE TABLE {table} (sku TEXT PRIMARY KEY, on_hand BIGINT NOT NULL)"
+        ))
+        .unwrap();
+    for (sku, units) in stock() {
+        client
+            .execute(
+                &format!("INSERT INTO {table} VALUES ($1, $2)"),
+                &[&sku, &units],
+            )
+            .unwrap();
+    }
+    Arc::new(PostgresPlain {
+        url: url.to_string(),
+        table,
+        idle: Mutex::new(vec![client]),
+    })
+}
+
+/// The same as [`plain_reserve`], over PostgreSQL: the row locked, read,
+/// checked and written in one transaction, on a pooled connection.
+async fn plain_reserve_postgres(
+    axum::extract::State(store): axum::extract::State<Arc<PostgresPlain>>,
+    body: Bytes,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let Ok(input) = serde_json::from_slice::<serde_json::Value>(&body) else {
+        return (axum::http::StatusCode::BAD_REQUEST, "invalid input").into_response();
+    };
+    let sku = input["sku"].as_str().unwrap_or_default().to_string();
+    let qty = input["qty"].as_i64().unwrap_or(0);
+    let answer = tokio::task::spawn_blocking(move || {
+        let idle = store.idle.lock().unwrap().pop();
+        let mut client =
+            idle.unwrap_or_else(|| postgres::Client::connect(&store.url, postgres::NoTls).unwrap());
+        let mut transaction = client.transaction().unwrap();
+        let table = &store.table;
+        let on_hand: Option<i64> = transaction
+            .query_opt(
+                &format!("SELECT on_hand FROM {table} WHERE sku = $1 FOR UPDATE"),
+                &[&sku],
+            )
+            .unwrap()
+            .map(|row| row.get(0));
+        let answer = match on_hand {
+            Some(on_hand) if on_hand >= qty => {
+                transaction
+                    .execute(
+                        &format!("UPDATE {table} SET on_hand = $1 WHERE sku = $2"),
+                        &[&(on_hand - qty), &sku],
+                    )
+                    .unwrap();
+                Some(serde_json::json!({"sku": sku, "reserved": qty, "on_hand": on_hand - qty}))
+            }
+            _ => None,
+        };
+        transaction.commit().unwrap();
+        store.idle.lock().unwrap().push(client);
+        answer
+    })
+    .await
+    .unwrap();
+    match answer {
+        Some(output) => axum::Json(output).into_response(),
+        None => (axum::http::StatusCode::CONFLICT, "insufficient_stock").into_response(),
+    }
 }
 
 /// The plain baseline: parse, one SQLite transaction (read, check,
@@ -264,26 +355,54 @@ fn median_round(mut rounds: Vec<Load>) -> Load {
 
 fn main() {
     let dir = scratch();
-    let runtime = runtime(&dir);
-    let gateway =
-        Arc::new(Gateway::new(runtime.clone(), BTreeMap::new(), ServerConfig::default()).unwrap());
-    let mote = spawn_server("mote-server", Serving::Mote(gateway));
-    let plain = spawn_server(
-        "plain-server",
-        Serving::Plain(
-            axum::Router::new()
-                .route("/v1/inventory.reserve", post(plain_reserve))
-                .with_state(baseline_store(&dir)),
-        ),
-    );
     let client = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_name("load-generator")
         .enable_all()
         .build()
         .unwrap();
+    let sqlite: Arc<dyn Backend> = Arc::new(SqliteBackend::open(&dir.join("mote.sqlite")).unwrap());
+    let plain = spawn_server(
+        "plain-sqlite",
+        Serving::Plain(
+            axum::Router::new()
+                .route("/v1/inventory.reserve", post(plain_reserve))
+                .with_state(baseline_store(&dir)),
+        ),
+    );
+    compare(&client, "SQLite synced on every commit", sqlite, plain);
+    let Ok(url) = std::env::var("MOTE_TEST_POSTGRES") else {
+        println!("\n(MOTE_TEST_POSTGRES is not set: no PostgreSQL comparison)");
+        return;
+    };
+    let schema = format!("mote_bench_{}", std::process::id());
+    let postgres: Arc<dyn Backend> =
+        Arc::new(PostgresBackend::open_in_schema(&url, &schema).unwrap());
+    let plain = spawn_server(
+        "plain-postgres",
+        Serving::Plain(
+            axum::Router::new()
+                .route("/v1/inventory.reserve", post(plain_reserve_postgres))
+                .with_state(postgres_baseline(&url)),
+        ),
+    );
+    compare(&client, "PostgreSQL on loopback", postgres, plain);
+}
+
+/// mote over `backend` against the plain server at `plain`, both
+/// workloads.
+fn compare(
+    client: &tokio::runtime::Runtime,
+    what: &str,
+    backend: Arc<dyn Backend>,
+    plain: SocketAddr,
+) {
+    let runtime = runtime(backend);
+    let gateway =
+        Arc::new(Gateway::new(runtime.clone(), BTreeMap::new(), ServerConfig::default()).unwrap());
+    let mote = spawn_server("mote-server", Serving::Mote(gateway));
     println!(
-        "== reserving one unit ({CONNECTIONS} keep-alive connections, median of {ROUNDS} alternating rounds of {ROUND:?}, loopback, SQLite synced on every commit)"
+        "\n== reserving one unit ({CONNECTIONS} keep-alive connections, median of {ROUNDS} alternating rounds of {ROUND:?}, loopback, {what})"
     );
     for (workload, hot) in [
         ("spread over 1,000 products", false),
