@@ -45,6 +45,9 @@ CREATE TABLE IF NOT EXISTS mote_entries (
 CREATE SEQUENCE IF NOT EXISTS mote_version;
 ";
 
+/// The longest a connection attempt or one statement may take.
+const WAIT_LIMIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// An arbitrary key for the advisory lock that serialises creating the
 /// tables, so that hosts starting together do not race `CREATE TABLE`.
 const SETUP_LOCK: i64 = 0x6d6f_7465;
@@ -143,13 +146,19 @@ impl PostgresBackend {
         }
     }
 
+    /// A new connection. A database that stops answering holds a call
+    /// thread for at most [`WAIT_LIMIT`] per statement, not for ever.
     fn connect(&self) -> Result<Client, StateError> {
-        let mut client = Client::connect(&self.url, NoTls).map_err(failed)?;
+        let mut config: postgres::Config = self.url.parse().map_err(failed)?;
+        let mut client = config
+            .connect_timeout(WAIT_LIMIT)
+            .connect(NoTls)
+            .map_err(failed)?;
+        let mut settings = format!("SET statement_timeout = {}", WAIT_LIMIT.as_millis());
         if let Some(schema) = &self.schema {
-            client
-                .batch_execute(&format!("SET search_path TO {schema}"))
-                .map_err(failed)?;
+            settings.push_str(&format!("; SET search_path TO {schema}"));
         }
+        client.batch_execute(&settings).map_err(failed)?;
         Ok(client)
     }
 
