@@ -12,6 +12,13 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use wasmtime::ResourceLimiter;
 
 use mote_contract::{STORE_VALUE_BYTES, Store, StoreAccess};
+
+/// The longest key a guest may read or write.
+const MAX_KEY_BYTES: usize = 4 * 1024;
+/// The most distinct keys one call may read or write.
+const MAX_KEYS_PER_CALL: usize = 10_000;
+/// The most bytes of keys and values one call's transaction may hold.
+const MAX_STATE_BYTES_PER_CALL: usize = 16 * 1024 * 1024;
 use mote_state::{StateError, Transaction};
 
 use crate::bindings::mote::service::{clock, host, random, store, store_write, types};
@@ -101,6 +108,42 @@ impl HostState {
                 "a store was used outside a transaction",
             ))),
         }
+    }
+
+    /// Refuses a key longer than any store keeps, before it is read or
+    /// buffered.
+    fn check_key(&mut self, store: &str, key: &str) -> wasmtime::Result<()> {
+        if key.len() <= MAX_KEY_BYTES {
+            return Ok(());
+        }
+        let message = format!(
+            "`{}` used a key of {} bytes in store `{store}`; a key is at most {MAX_KEY_BYTES} bytes",
+            self.name(),
+            key.len()
+        );
+        Err(self.breach(Failure::platform(
+            PlatformFailure::ResourceExhausted,
+            message,
+        )))
+    }
+
+    /// Ends the call as `resource_exhausted` once its transaction holds
+    /// more keys or bytes than a call may: the host buffers them, so a
+    /// guest writing in a loop must not grow the host's memory unbounded.
+    fn check_footprint(&mut self, transaction: &mote_state::Shared) -> wasmtime::Result<()> {
+        let (keys, bytes) = with_transaction(transaction, |t| Ok(t.footprint())).unwrap_or((0, 0));
+        if keys <= MAX_KEYS_PER_CALL && bytes <= MAX_STATE_BYTES_PER_CALL {
+            return Ok(());
+        }
+        let message = format!(
+            "`{}` touched {keys} keys ({bytes} bytes) of its stores in one call; a call may touch at most {MAX_KEYS_PER_CALL} keys and {} MiB",
+            self.name(),
+            MAX_STATE_BYTES_PER_CALL / (1024 * 1024)
+        );
+        Err(self.breach(Failure::platform(
+            PlatformFailure::ResourceExhausted,
+            message,
+        )))
     }
 
     /// A backend failure ends the call as `unavailable`: its answer could
@@ -340,7 +383,11 @@ fn with_transaction<T>(
 impl store::Host for HostState {
     fn get(&mut self, store: String, key: String) -> wasmtime::Result<Option<String>> {
         let (_, transaction) = self.store(&store, false)?;
-        with_transaction(&transaction, |t| t.get(&store, &key)).map_err(|e| self.backend_failed(e))
+        self.check_key(&store, &key)?;
+        let value = with_transaction(&transaction, |t| t.get(&store, &key))
+            .map_err(|e| self.backend_failed(e))?;
+        self.check_footprint(&transaction)?;
+        Ok(value)
     }
 
     fn scan(
@@ -350,9 +397,12 @@ impl store::Host for HostState {
         limit: u32,
     ) -> wasmtime::Result<Vec<(String, String)>> {
         let (_, transaction) = self.store(&store, false)?;
+        self.check_key(&store, &prefix)?;
         let limit = usize::try_from(limit).unwrap_or(usize::MAX);
-        with_transaction(&transaction, |t| t.list(&store, &prefix, limit))
-            .map_err(|e| self.backend_failed(e))
+        let entries = with_transaction(&transaction, |t| t.list(&store, &prefix, limit))
+            .map_err(|e| self.backend_failed(e))?;
+        self.check_footprint(&transaction)?;
+        Ok(entries)
     }
 }
 
@@ -362,6 +412,7 @@ impl store_write::Host for HostState {
         let Some(declared) = service.contract.stores.iter().find(|s| s.name == store) else {
             return Ok(());
         };
+        self.check_key(&store, &key)?;
         if let Some(value) = self.checked_write(declared, &key, Some(&value))? {
             with_transaction(&transaction, |t| {
                 t.put(&store, &key, value);
@@ -369,7 +420,7 @@ impl store_write::Host for HostState {
             })
             .map_err(|e| self.backend_failed(e))?;
         }
-        Ok(())
+        self.check_footprint(&transaction)
     }
 
     fn delete(&mut self, store: String, key: String) -> wasmtime::Result<()> {
@@ -377,12 +428,14 @@ impl store_write::Host for HostState {
         let Some(declared) = service.contract.stores.iter().find(|s| s.name == store) else {
             return Ok(());
         };
+        self.check_key(&store, &key)?;
         self.checked_write(declared, &key, None)?;
         with_transaction(&transaction, |t| {
             t.delete(&store, &key);
             Ok(())
         })
-        .map_err(|e| self.backend_failed(e))
+        .map_err(|e| self.backend_failed(e))?;
+        self.check_footprint(&transaction)
     }
 
     fn swap(
@@ -396,6 +449,7 @@ impl store_write::Host for HostState {
         let Some(declared) = service.contract.stores.iter().find(|s| s.name == store) else {
             return Ok(false);
         };
+        self.check_key(&store, &key)?;
         let new = self.checked_write(declared, &key, new.as_deref())?;
         // Compared as JSON values: the guest may write the expected value
         // another way than the stored canonical text.
@@ -405,7 +459,7 @@ impl store_write::Host for HostState {
                 Some(Ok(value)) => Some(value),
                 Some(Err(_)) => return Ok(false),
             };
-        with_transaction(&transaction, |t| {
+        let swapped = with_transaction(&transaction, |t| {
             let now = t
                 .get(&store, &key)?
                 .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok());
@@ -422,7 +476,9 @@ impl store_write::Host for HostState {
             }
             Ok(true)
         })
-        .map_err(|e| self.backend_failed(e))
+        .map_err(|e| self.backend_failed(e))?;
+        self.check_footprint(&transaction)?;
+        Ok(swapped)
     }
 }
 

@@ -922,6 +922,22 @@ fn a_stateful_call_commits_only_what_passes_the_contract() {
         assert_eq!(count(&state, "a").as_deref(), Some("7"), "{action}");
     }
 
+    // A guest cannot make the host buffer without bound.
+    for (action, says) in [
+        ("flood", "at most 10000 keys"),
+        ("long_key", "a key is at most 4096 bytes"),
+    ] {
+        let (kind, message) = platform(rt.call("fixture.ledger", &ledger(action, "a", 1)));
+        assert_eq!(
+            kind,
+            PlatformFailure::ResourceExhausted,
+            "{action}: {message}"
+        );
+        assert!(message.contains(says), "{action}: {message}");
+        assert_eq!(count(&state, "a").as_deref(), Some("7"), "{action}");
+    }
+    assert_eq!(count(&state, "aaaa"), None, "nothing of the flood was kept");
+
     // Listing and compare-and-swap see the call's own store.
     rt.call("fixture.ledger", &ledger("add", "b", 1)).unwrap();
     assert_eq!(

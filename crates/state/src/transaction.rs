@@ -26,6 +26,8 @@ pub struct Transaction {
     writes: BTreeMap<(String, String), Option<String>>,
     /// Backend reads (a key's first read, a listing) by store.
     reads: BTreeMap<String, u64>,
+    /// The bytes of the keys and values held in `seen` and `writes`.
+    held_bytes: usize,
 }
 
 /// What a transaction did to each store it touched, for metrics.
@@ -45,6 +47,32 @@ impl Transaction {
             lists: Vec::new(),
             writes: BTreeMap::new(),
             reads: BTreeMap::new(),
+            held_bytes: 0,
+        }
+    }
+
+    /// Buffers `value` (`None`: a deletion) at `key`, keeping
+    /// [`Transaction::footprint`] current.
+    fn buffer(&mut self, store: &str, key: &str, value: Option<String>) {
+        let added = value.as_ref().map_or(0, String::len);
+        match self
+            .writes
+            .insert((store.to_string(), key.to_string()), value)
+        {
+            Some(old) => {
+                self.held_bytes = self.held_bytes + added - old.as_ref().map_or(0, String::len);
+            }
+            None => self.held_bytes += store.len() + key.len() + added,
+        }
+    }
+
+    /// Keeps `entry` as the call's snapshot of `key`, unless it has one.
+    fn remember(&mut self, store: &str, key: String, entry: Option<Entry>) {
+        let slot = (store.to_string(), key);
+        if !self.seen.contains_key(&slot) {
+            self.held_bytes +=
+                store.len() + slot.1.len() + entry.as_ref().map_or(0, |e| e.value.len());
+            self.seen.insert(slot, entry);
         }
     }
 
@@ -67,7 +95,7 @@ impl Transaction {
         if !self.seen.contains_key(&slot) {
             let entry = self.backend.read(store, key)?;
             *self.reads.entry(store.to_string()).or_default() += 1;
-            self.seen.insert(slot.clone(), entry);
+            self.remember(store, key.to_string(), entry);
         }
         Ok(self.seen.get(&slot).and_then(Option::as_ref))
     }
@@ -89,20 +117,27 @@ impl Transaction {
 
     /// Buffers a write of `value` (JSON text) at `key`.
     pub fn put(&mut self, store: &str, key: &str, value: String) {
-        self.writes
-            .insert((store.to_string(), key.to_string()), Some(value));
+        self.buffer(store, key, Some(value));
     }
 
     /// Buffers the deletion of `key`.
     pub fn delete(&mut self, store: &str, key: &str) {
-        self.writes
-            .insert((store.to_string(), key.to_string()), None);
+        self.buffer(store, key, None);
     }
 
     /// Forgets the call's writes, keeping what it read: for a call that
     /// failed, whose answer must still have seen one consistent state.
     pub fn discard_writes(&mut self) {
-        self.writes.clear();
+        for ((store, key), value) in std::mem::take(&mut self.writes) {
+            self.held_bytes -= store.len() + key.len() + value.map_or(0, |v| v.len());
+        }
+    }
+
+    /// How much the transaction holds in memory: distinct keys read or
+    /// written, and the bytes of those keys and of the buffered values.
+    /// The host bounds both per call.
+    pub fn footprint(&self) -> (usize, usize) {
+        (self.seen.len() + self.writes.len(), self.held_bytes)
     }
 
     /// Whether the call has written anything.
@@ -161,9 +196,7 @@ impl Transaction {
                 .collect(),
         });
         for (key, entry) in listed {
-            self.seen
-                .entry((store.to_string(), key))
-                .or_insert(Some(entry));
+            self.remember(store, key, Some(entry));
         }
         Ok(merged.into_iter().take(limit).collect())
     }

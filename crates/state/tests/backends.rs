@@ -264,3 +264,17 @@ fn a_sqlite_file_keeps_its_stores_when_opened_again() {
     let missing = SqliteBackend::open(&dir.path.join("no-such-folder/state.sqlite")).unwrap_err();
     assert!(matches!(missing, StateError::Open { .. }), "{missing:?}");
 }
+
+#[test]
+fn a_transaction_knows_how_much_it_holds() {
+    let backend: Arc<dyn Backend> = Arc::new(MemoryBackend::new());
+    put(&backend, "A", "12345");
+    let mut t = Transaction::new(Arc::clone(&backend));
+    t.get("stock", "A").unwrap();
+    assert_eq!(t.footprint(), (1, "stock".len() + 1 + 5));
+    t.put("stock", "B", "1".into());
+    t.put("stock", "B", "123".into());
+    assert_eq!(t.footprint(), (2, 11 + "stock".len() + 1 + 3));
+    t.discard_writes();
+    assert_eq!(t.footprint(), (1, 11));
+}
