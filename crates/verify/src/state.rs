@@ -8,7 +8,9 @@
 //! of the input that is a valid key is present three times in four, next
 //! to up to two keys of the store's own.
 
+use proptest::prelude::Rng;
 use proptest::strategy::{BoxedStrategy, Strategy, ValueTree};
+use proptest::test_runner::TestRunner;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -69,30 +71,21 @@ impl StoreDraw {
         let mut contents = MemoryStores::default();
         for store in &self.stores {
             let mut entries = std::collections::BTreeMap::new();
-            let mut draw = |strategy: &BoxedStrategy<Value>| {
-                strategy
-                    .new_tree(&mut runner)
-                    .ok()
-                    .map(|tree| tree.current())
-            };
             for key in &strings {
-                let hit = draw(&proptest::num::u8::ANY.prop_map(Value::from).boxed())
-                    .and_then(|v| v.as_u64())
-                    .is_some_and(|roll| roll % 4 != 0);
+                let hit = !runner.rng().next_u32().is_multiple_of(4);
                 if hit
                     && store.key.is_valid(&Value::from(key.as_str()))
-                    && let Some(value) = draw(&store.values)
+                    && let Some(value) = draw(&mut runner, &store.values)
                 {
                     entries.insert(key.clone(), value);
                 }
             }
-            let own = draw(&(0..=OWN_KEYS).prop_map(Value::from).boxed())
-                .and_then(|v| v.as_u64())
-                .unwrap_or(0);
+            let own = u64::from(runner.rng().next_u32()) % (OWN_KEYS + 1);
             for _ in 0..own {
-                if let (Some(Value::String(key)), Some(value)) =
-                    (draw(&store.keys), draw(&store.values))
-                {
+                if let (Some(Value::String(key)), Some(value)) = (
+                    draw(&mut runner, &store.keys),
+                    draw(&mut runner, &store.values),
+                ) {
                     entries.entry(key).or_insert(value);
                 }
             }
@@ -102,6 +95,11 @@ impl StoreDraw {
         }
         contents
     }
+}
+
+/// One value of `strategy`, if it can make one.
+fn draw(runner: &mut TestRunner, strategy: &BoxedStrategy<Value>) -> Option<Value> {
+    strategy.new_tree(runner).ok().map(|tree| tree.current())
 }
 
 fn strings_in(value: &Value, out: &mut Vec<String>) {
