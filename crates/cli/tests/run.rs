@@ -617,3 +617,19 @@ fn each_wrong_guest_is_caught_with_its_smallest_counterexample() {
         }
     }
 }
+
+#[test]
+fn verify_url_refuses_a_stateful_service_and_says_why() {
+    let out = mote(&[
+        "verify",
+        "examples/shop/inventory-reserve",
+        "--url",
+        "http://127.0.0.1:9",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("keeps state in store `stock`") && stderr.contains("in process"),
+        "{stderr}"
+    );
+}

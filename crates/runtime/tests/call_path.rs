@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
 use mote_runtime::{Failure, LoadError, PlatformFailure, Runtime, RuntimeConfig};
-use mote_state::{Backend, MemoryBackend, SqliteBackend};
+use mote_state::{Backend, Commit, Entry, MemoryBackend, SqliteBackend, StateError};
 use serde_json::json;
 
 /// Contract and component of every fixture, by service name.
@@ -984,6 +984,68 @@ status = 409
     assert_eq!(answer.code(), "refused");
     // The first step committed; the failed second one wrote nothing.
     assert_eq!(count(&state, "f").as_deref(), Some("3"));
+}
+
+/// Stores in memory whose commits always conflict (or whose reads fail).
+#[derive(Debug, Default)]
+struct Unlucky {
+    stores: MemoryBackend,
+    reads_fail: bool,
+    commits: std::sync::atomic::AtomicU32,
+}
+
+impl Backend for Unlucky {
+    fn read(&self, store: &str, key: &str) -> Result<Option<Entry>, StateError> {
+        if self.reads_fail {
+            return Err(StateError::Backend("the disk is gone".into()));
+        }
+        self.stores.read(store, key)
+    }
+    fn list(
+        &self,
+        store: &str,
+        prefix: &str,
+        limit: usize,
+    ) -> Result<Vec<(String, Entry)>, StateError> {
+        self.stores.list(store, prefix, limit)
+    }
+    fn commit(&self, _: &Commit) -> Result<(), StateError> {
+        self.commits
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Err(StateError::Conflict)
+    }
+    fn kind(&self) -> &'static str {
+        "unlucky"
+    }
+}
+
+#[test]
+fn a_call_that_always_conflicts_gives_up_and_a_failing_backend_is_unavailable() {
+    let rt = runtime(&["fixture.ledger"]);
+    let unlucky = Arc::new(Unlucky::default());
+    rt.use_state_backend(Arc::clone(&unlucky) as Arc<dyn Backend>);
+    let (kind, message) = platform(rt.call("fixture.ledger", &ledger("add", "a", 1)));
+    assert_eq!(kind, PlatformFailure::Conflict, "{message}");
+    // The first run and every re-run the runtime allows, then no more.
+    let runs = RuntimeConfig::default().max_conflict_reruns + 1;
+    assert_eq!(
+        unlucky.commits.load(std::sync::atomic::Ordering::Relaxed),
+        runs
+    );
+    assert!(message.contains(&format!("{runs} times")), "{message}");
+    assert_eq!(rt.store_counts()["counts"].conflicts, u64::from(runs));
+
+    let broken = Arc::new(Unlucky {
+        reads_fail: true,
+        ..Unlucky::default()
+    });
+    rt.use_state_backend(broken as Arc<dyn Backend>);
+    let (kind, message) = platform(rt.call("fixture.ledger", &ledger("add", "a", 1)));
+    assert_eq!(kind, PlatformFailure::Unavailable, "{message}");
+    assert!(
+        !message.contains("disk"),
+        "the backend's words stay in the log: {message}"
+    );
 }
 
 #[test]
