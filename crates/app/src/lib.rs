@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 pub use remembered::{REMEMBERED_DIR, remember_pass, remembered_pass, startup_seed};
 
 use mote_build::{BuildError, ServiceSource, TargetStatus};
-use mote_contract::{CallGraph, Contract, Diagnostic, GraphProblem};
+use mote_contract::{CallGraph, Contract, Diagnostic, GraphProblem, versions};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -79,12 +79,25 @@ pub enum AppError {
     /// outside a caller's range, cycles, …).
     #[error("the app's calls do not fit together:\n{}", .0.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
     Graph(Vec<GraphProblem>),
-    /// Two services of the app have the same name.
-    #[error("two services are named `{name}`: {} and {}", .first.display(), .second.display())]
+    /// Two services of the app are versions of one name in one series.
+    #[error("two services are `{name}` in series {series}: {} and {}; versions of one service sit side by side only in different series (e.g. 1.x beside 2.x)", .first.display(), .second.display())]
     DuplicateName {
         /// The name.
         name: String,
+        /// The series both are in.
+        series: String,
         /// One contract.
+        first: PathBuf,
+        /// The other.
+        second: PathBuf,
+    },
+    /// Two services are built from cargo packages of one name: their
+    /// components would overwrite each other.
+    #[error("{} and {} are both the cargo package `{package}`, so their components would overwrite each other; rename one in its Cargo.toml", .first.display(), .second.display())]
+    DuplicatePackage {
+        /// The package name.
+        package: String,
+        /// One service folder.
         first: PathBuf,
         /// The other.
         second: PathBuf,
@@ -107,6 +120,9 @@ pub enum AppError {
 pub struct BuiltService {
     /// Where it lives.
     pub source: ServiceSource,
+    /// How the app names it: its name, or `name@SERIES` when the app holds
+    /// several series of that name (see `mote_contract::versions`).
+    pub key: String,
     /// Its contract, read and checked once.
     pub contract: Arc<Contract>,
     /// Its component; `None` for a flow.
@@ -124,9 +140,10 @@ pub struct LoadedService {
 }
 
 impl LoadedService {
-    /// The service's name.
-    pub fn name(&self) -> &str {
-        self.built.contract.service.name.as_str()
+    /// How the app names the service: its name, or `name@SERIES` when
+    /// the app holds several series of it.
+    pub fn key(&self) -> &str {
+        &self.built.key
     }
 
     /// The contract.
@@ -176,13 +193,18 @@ pub fn build_where(
     here: &dyn Fn(&str) -> bool,
 ) -> Result<Split, AppError> {
     let (checked, elsewhere) = split(check(app)?, here);
-    if checked.iter().any(|(s, _)| s.package.is_some())
+    if checked.iter().any(|c| c.source.package.is_some())
         && mote_build::ensure_wasm_target()? == TargetStatus::Installed
     {
         progress(Progress::TargetInstalled);
     }
     let mut built = Vec::with_capacity(checked.len());
-    for (source, contract) in checked {
+    for Checked {
+        source,
+        contract,
+        key,
+    } in checked
+    {
         let wasm = if contract.flow.is_some() {
             None
         } else {
@@ -194,6 +216,7 @@ pub fn build_where(
         };
         built.push(BuiltService {
             source,
+            key,
             contract: Arc::new(contract),
             wasm,
         });
@@ -204,15 +227,16 @@ pub fn build_where(
     })
 }
 
-/// The checked services `here` picks, and the contracts of the others.
-fn split(
-    checked: Vec<(ServiceSource, Contract)>,
-    here: &dyn Fn(&str) -> bool,
-) -> (Vec<(ServiceSource, Contract)>, Vec<Arc<Contract>>) {
+/// The checked services `here` picks by name, and the contracts of the
+/// others.
+fn split(checked: Vec<Checked>, here: &dyn Fn(&str) -> bool) -> (Vec<Checked>, Vec<Arc<Contract>>) {
     let (mine, theirs): (Vec<_>, Vec<_>) = checked
         .into_iter()
-        .partition(|(_, contract)| here(contract.service.name.as_str()));
-    (mine, theirs.into_iter().map(|(_, c)| Arc::new(c)).collect())
+        .partition(|checked| here(checked.contract.service.name.as_str()));
+    (
+        mine,
+        theirs.into_iter().map(|c| Arc::new(c.contract)).collect(),
+    )
 }
 
 /// Like [`build`], but never runs cargo: every component must already be
@@ -231,7 +255,12 @@ pub fn locate_where(
 ) -> Result<Split, AppError> {
     let (checked, elsewhere) = split(check(app)?, here);
     let mut built = Vec::with_capacity(checked.len());
-    for (source, contract) in checked {
+    for Checked {
+        source,
+        contract,
+        key,
+    } in checked
+    {
         let wasm = if contract.flow.is_some() {
             None
         } else {
@@ -249,6 +278,7 @@ pub fn locate_where(
         };
         built.push(BuiltService {
             source,
+            key,
             contract: Arc::new(contract),
             wasm,
         });
@@ -259,9 +289,16 @@ pub fn locate_where(
     })
 }
 
+/// A service whose contract passed the checks, with its key in the app.
+struct Checked {
+    source: ServiceSource,
+    contract: Contract,
+    key: String,
+}
+
 /// Discovers the app's services and checks each contract, then the app as
 /// a whole (duplicate names, the call graph).
-fn check(app: &Path) -> Result<Vec<(ServiceSource, Contract)>, AppError> {
+fn check(app: &Path) -> Result<Vec<Checked>, AppError> {
     let sources = mote_build::discover(app)?;
     if sources.is_empty() {
         return Err(AppError::Empty(app.to_path_buf()));
@@ -280,14 +317,27 @@ fn check(app: &Path) -> Result<Vec<(ServiceSource, Contract)>, AppError> {
         }
     }
     for (i, contract) in contracts.iter().enumerate() {
-        if let Some(j) = contracts[..i]
-            .iter()
-            .position(|c| c.service.name == contract.service.name)
-        {
+        let series = versions::series(&contract.service.version);
+        if let Some(j) = contracts[..i].iter().position(|c| {
+            c.service.name == contract.service.name
+                && versions::series(&c.service.version) == series
+        }) {
             return Err(AppError::DuplicateName {
                 name: contract.service.name.to_string(),
+                series,
                 first: sources[j].contract.clone(),
                 second: sources[i].contract.clone(),
+            });
+        }
+        if let Some(package) = &sources[i].package
+            && let Some(j) = sources[..i]
+                .iter()
+                .position(|s| s.package.as_ref() == Some(package))
+        {
+            return Err(AppError::DuplicatePackage {
+                package: package.clone(),
+                first: sources[j].dir.clone(),
+                second: sources[i].dir.clone(),
             });
         }
     }
@@ -295,7 +345,21 @@ fn check(app: &Path) -> Result<Vec<(ServiceSource, Contract)>, AppError> {
     if !problems.is_empty() {
         return Err(AppError::Graph(problems));
     }
-    Ok(sources.into_iter().zip(contracts).collect())
+    let keys = versions::keys(
+        contracts
+            .iter()
+            .map(|c| (c.service.name.as_str(), &c.service.version)),
+    );
+    Ok(sources
+        .into_iter()
+        .zip(contracts)
+        .zip(keys)
+        .map(|((source, contract), key)| Checked {
+            source,
+            contract,
+            key,
+        })
+        .collect())
 }
 
 /// Builds the app and loads every service, components and flows, into a
@@ -412,7 +476,9 @@ impl<'a> InProcess<'a> {
     /// by mote-verify with the same `seed` (the run's), so that the
     /// verifier draws the same ones when it judges.
     pub fn alone(runtime: &'a Runtime, contract: &Contract, seed: u64) -> Self {
-        let name = contract.service.name.as_str();
+        // Its series named, so that the version verified is this one
+        // whatever else the runtime holds.
+        let name = versions::qualified(contract.service.name.as_str(), &contract.service.version);
         let target = if contract.flow.is_some() || !contract.effects.calls.is_empty() {
             InProcess::isolated(runtime, name, seed)
         } else {
@@ -481,10 +547,7 @@ impl CalleeDouble for ContractDoubles {
     ) -> Option<Result<serde_json::Value, Failure>> {
         // A callee that is not loaded, or not in the range, is the real
         // call path's to report.
-        let callee = self.runtime.contract(target.service.as_str())?;
-        if !target.versions.matches(&callee.service.version) {
-            return None;
-        }
+        let callee = self.runtime.contract_for(target)?;
         let count = |counter: &AtomicU64| counter.fetch_add(1, Ordering::Relaxed);
         let invalid = |message: String| Failure::Platform {
             kind: PlatformFailure::InvalidInput,

@@ -36,12 +36,12 @@ pub fn startup_seed(service: &LoadedService) -> u64 {
 fn record_path(target_dir: &Path, service: &LoadedService) -> PathBuf {
     target_dir
         .join(REMEMBERED_DIR)
-        .join(format!("{}.json", service.name()))
+        .join(format!("{}.json", service.key()))
 }
 
 fn record(service: &LoadedService, seed: u64, cases: u32) -> Value {
     json!({
-        "service": service.name(),
+        "service": service.key(),
         "contract_sha256": service.contract().hash.to_string(),
         "artefact_sha256": service.artefact_sha256(),
         "precompiled_sha256": service.artefact.as_ref().map(|a| a.precompiled_sha256.clone()),

@@ -90,11 +90,15 @@ fn unannounced_changes(
         .filter_map(|f| mote_contract::load(f).ok())
         .collect();
     let mut problems = Vec::new();
-    for result in results {
-        let Some(now) = &result.contract else {
-            continue;
-        };
-        let Some(then) = before.iter().find(|c| c.service.name == now.service.name) else {
+    let now: Vec<&Contract> = results.iter().filter_map(|r| r.contract.as_ref()).collect();
+    let then: Vec<&Contract> = before.iter().collect();
+    // Each contract against the one it continues: its own series, or the
+    // series a major bumped in place replaced.
+    for (then, now) in mote_diff::pair(&then, &now).pairs {
+        let Some(result) = results
+            .iter()
+            .find(|r| r.contract.as_ref().is_some_and(|c| std::ptr::eq(c, now)))
+        else {
             continue;
         };
         let diff = mote_diff::diff(then, now, &mote_diff::Options::default());

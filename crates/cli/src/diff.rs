@@ -1,18 +1,17 @@
 //! `mote diff`: what changed between two versions of contracts, and
 //! whether callers break.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use mote_contract::Contract;
-use mote_diff::{Basis, Change, Class, ContractDiff, Options};
+use mote_contract::{Contract, versions};
+use mote_diff::{Basis, Change, Class, ContractDiff, Options, Pairing};
 use serde_json::json;
 
 use crate::{Format, exit};
 
-/// One side of the comparison: its contracts by service name.
-type Side = BTreeMap<String, Contract>;
+/// One side of the comparison: its contracts (one per name and series).
+type Side = Vec<Contract>;
 
 pub fn run(old: &Path, new: &Path, format: Format, options: Options) -> ExitCode {
     let (old_side, new_side) = match (load(old), load(new)) {
@@ -22,25 +21,23 @@ pub fn run(old: &Path, new: &Path, format: Format, options: Options) -> ExitCode
             return ExitCode::from(exit::USAGE);
         }
     };
-    let pairs: Vec<(&Contract, &Contract)> = if old_side.len() == 1 && new_side.len() == 1 {
-        old_side.values().zip(new_side.values()).collect()
-    } else {
-        old_side
-            .iter()
-            .filter_map(|(name, o)| new_side.get(name).map(|n| (o, n)))
-            .collect()
-    };
-    let paired = |side: &Side, other: &Side| -> Vec<String> {
-        if side.len() == 1 && other.len() == 1 {
-            return Vec::new();
+    // Two single contracts are two versions of one, whatever their names;
+    // two apps are matched service by service (and series by series).
+    let Pairing {
+        pairs,
+        removed,
+        added,
+    } = if old_side.len() == 1 && new_side.len() == 1 {
+        Pairing {
+            pairs: vec![(&old_side[0], &new_side[0])],
+            ..Pairing::default()
         }
-        side.keys()
-            .filter(|k| !other.contains_key(*k))
-            .cloned()
-            .collect()
+    } else {
+        mote_diff::pair(
+            &old_side.iter().collect::<Vec<_>>(),
+            &new_side.iter().collect::<Vec<_>>(),
+        )
     };
-    let removed = paired(&old_side, &new_side);
-    let added = paired(&new_side, &old_side);
     let diffs: Vec<ContractDiff> = pairs
         .iter()
         .map(|(o, n)| mote_diff::diff(o, n, &options))
@@ -65,8 +62,8 @@ pub fn run(old: &Path, new: &Path, format: Format, options: Options) -> ExitCode
     }
 }
 
-/// Every contract under `path`, by name; a contract that does not check
-/// stops the command.
+/// Every contract under `path`; a contract that does not check, or two
+/// versions of one name in one series, stop the command.
 fn load(path: &Path) -> Result<Side, String> {
     let files = mote_build::contract_files(&[path.to_path_buf()]).map_err(|e| e.to_string())?;
     if files.is_empty() {
@@ -80,16 +77,20 @@ fn load(path: &Path) -> Result<Side, String> {
     for file in files {
         let contract = mote_contract::load(&file)
             .map_err(|e| format!("{e}; run `mote check {}` for details", file.display()))?;
-        let name = contract.service.name.to_string();
-        if let Some(first) = side.get(&name) {
+        let series = versions::series(&contract.service.version);
+        if let Some(first) = side.iter().find(|c| {
+            c.service.name == contract.service.name
+                && versions::series(&c.service.version) == series
+        }) {
             return Err(format!(
-                "`{name}` is defined twice under {}: {} and {}",
+                "`{}` is defined twice in series {series} under {}: {} and {}",
+                contract.service.name,
                 path.display(),
                 first.path.display(),
                 PathBuf::from(&file).display()
             ));
         }
-        side.insert(name, contract);
+        side.push(contract);
     }
     Ok(side)
 }
@@ -97,7 +98,7 @@ fn load(path: &Path) -> Result<Side, String> {
 /// The flows of the new app that map `service`'s error `code` in
 /// `on_error`.
 fn mapped_by(app: &Side, service: &str, code: &str) -> Vec<String> {
-    app.values()
+    app.iter()
         .filter(|c| {
             c.flow.as_ref().is_some_and(|f| {
                 f.on_error

@@ -41,10 +41,16 @@ pub fn run(dir: &Path, out: &Path, attest_dir: Option<PathBuf>) -> ExitCode {
     }
     let attest_dir =
         attest_dir.unwrap_or_else(|| mote_app::default_target_dir(dir).join("mote-attestations"));
+    let keys = mote_contract::versions::keys(
+        contracts
+            .iter()
+            .map(|c| (c.service.name.as_str(), &c.service.version)),
+    );
     let statuses: Vec<Status> = contracts
         .iter()
-        .map(|c| {
-            let path = attest_dir.join(format!("{}.json", c.service.name));
+        .zip(&keys)
+        .map(|(c, key)| {
+            let path = attest_dir.join(format!("{key}.json"));
             let attestation = std::fs::read_to_string(&path)
                 .ok()
                 .and_then(|text| serde_json::from_str(&text).ok());
@@ -54,7 +60,12 @@ pub fn run(dir: &Path, out: &Path, attest_dir: Option<PathBuf>) -> ExitCode {
     let docs: Vec<ServiceDoc<'_>> = contracts
         .iter()
         .zip(&statuses)
-        .map(|(contract, status)| ServiceDoc { contract, status })
+        .zip(&keys)
+        .map(|((contract, status), key)| ServiceDoc {
+            key,
+            contract,
+            status,
+        })
         .collect();
     let title = app_title(dir);
     let site = mote_docs::site(&title, &docs);

@@ -30,6 +30,7 @@ pub fn run(dir: &Path, format: GraphFormat, placement: Option<&Path>) -> ExitCod
             return ExitCode::from(exit::PROBLEMS);
         }
     };
+    // A placement places a name: every series of it goes to one host.
     let host_of = |service: &str| {
         placement
             .as_ref()
@@ -40,6 +41,21 @@ pub fn run(dir: &Path, format: GraphFormat, placement: Option<&Path>) -> ExitCod
     match format {
         GraphFormat::Mermaid => print!("{}", graph.mermaid_placed(host_of)),
         GraphFormat::Dot => print!("{}", graph.dot_placed(host_of)),
+    }
+    // Who has yet to move to the newest series, where the app holds
+    // several of one service.
+    for older in graph.older_series_in_use() {
+        eprintln!(
+            "note: `{}` is an older series than `{}`; still called by {}",
+            older.key,
+            older.newest,
+            older
+                .callers
+                .iter()
+                .map(|caller| format!("`{caller}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
     }
     let problems = graph.problems();
     for problem in &problems {

@@ -100,7 +100,8 @@ enum Command {
     Call {
         /// The app folder.
         dir: PathBuf,
-        /// The service's name, e.g. tax.vat.
+        /// The service: its name (`tax.vat`, the newest major when the app
+        /// holds several) or one series of it (`tax.vat@1`).
         service: String,
         /// The input as JSON; omit or `-` to read standard input.
         input: Option<String>,

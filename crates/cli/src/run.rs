@@ -153,7 +153,8 @@ pub struct JudgedApp {
     /// The app folder.
     #[arg(default_value = ".")]
     pub dir: PathBuf,
-    /// Only these services (default: every service of the app).
+    /// Only these services (default: every service of the app): a name
+    /// (every major the app holds of it) or one series (`tax.vat@1`).
     #[arg(long = "service", value_name = "NAME")]
     pub services: Vec<String>,
     /// Where build output goes (default: DIR/target).
@@ -169,9 +170,15 @@ impl JudgedApp {
             .unwrap_or_else(|| mote_app::default_target_dir(&self.dir))
     }
 
-    /// Whether the service named `name` is to be judged.
-    pub fn selects(&self, name: &str) -> bool {
-        self.services.is_empty() || self.services.iter().any(|s| s == name)
+    /// Whether `service` is to be judged: every service when none was
+    /// named, else one named by its key (`tax.vat@1`) or by its name (every
+    /// series of it).
+    pub fn selects(&self, service: &mote_app::LoadedService) -> bool {
+        self.services.is_empty()
+            || self
+                .services
+                .iter()
+                .any(|s| s == service.key() || s == service.contract().service.name.as_str())
     }
 
     /// Builds and loads the app, and checks that each service asked for
@@ -193,7 +200,9 @@ impl JudgedApp {
                 },
             )?;
         for name in &self.services {
-            if !loaded.iter().any(|service| service.name() == name) {
+            if !loaded.iter().any(|service| {
+                service.key() == name || service.contract().service.name.as_str() == name
+            }) {
                 eprintln!("error: {} has no service named `{name}`", dir.display());
                 return Err(ExitCode::from(exit::USAGE));
             }

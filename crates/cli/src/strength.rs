@@ -39,11 +39,13 @@ pub fn run(request: Request) -> ExitCode {
     let mut reports = Vec::new();
     for service in &built {
         let contract = service.contract();
-        if !request.app.selects(service.name()) {
+        if !request.app.selects(service) {
             continue;
         }
         let target = InProcess::alone(&runtime, contract, request.seed);
-        reports.push((strength(contract, &target, &options), contract.is_pure()));
+        let mut report = strength(contract, &target, &options);
+        report.service = service.key().to_string();
+        reports.push((report, contract.is_pure()));
     }
     match request.format {
         Format::Human => {

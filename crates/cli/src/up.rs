@@ -359,10 +359,7 @@ pub fn run(request: Request) -> ExitCode {
             },
             Err(_) => CompiledCode::Cached,
         };
-        attested.insert(
-            service.contract.service.name.to_string(),
-            verdict.map(|found| found.public_key),
-        );
+        attested.insert(service.key.clone(), verdict.map(|found| found.public_key));
         code
     };
     let loaded = mote_app::load_built(
@@ -469,7 +466,10 @@ fn load_elsewhere(
                 reach.entry(host.name.clone()).or_insert(remote)
             }
         };
-        eprintln!("      Remote {name} (host {}, {})", host.name, host.url);
+        eprintln!(
+            "      Remote {name} {} (host {}, {})",
+            contract.service.version, host.name, host.url
+        );
         if let Err(e) = runtime.load_remote(contract, Arc::clone(remote)) {
             eprintln!("error: {e}");
             return Err(ExitCode::from(exit::PROBLEMS));
@@ -493,7 +493,7 @@ fn decide(
     let mut verification = BTreeMap::new();
     let mut refused = Vec::new();
     for service in loaded {
-        let name = service.name().to_string();
+        let name = service.key().to_string();
         match attested.get(&name) {
             Some(Ok(public_key)) => {
                 verification.insert(
@@ -545,10 +545,11 @@ fn decide(
         };
         let target = InProcess::alone(runtime, contract, seed);
         let bar = crate::verify::progress_bar(&name, request.cases, crate::Format::Human);
-        let report = mote_verify::verify_with_progress(contract, &target, &options, &|n| {
+        let mut report = mote_verify::verify_with_progress(contract, &target, &options, &|n| {
             bar.set_position(u64::from(n))
         });
         bar.finish_and_clear();
+        report.service = name.clone();
         if !report.passed() {
             crate::verify::print_human(
                 &report,
@@ -621,8 +622,7 @@ fn attestation(
     if trusted.is_empty() {
         return Err("no trusted key was given".into());
     }
-    let name = service.contract.service.name.as_str();
-    let path = attest_dir.join(format!("{name}.json"));
+    let path = attest_dir.join(format!("{}.json", service.key));
     let text = std::fs::read_to_string(&path)
         .map_err(|e| format!("no attestation at {} ({e})", path.display()))?;
     let value: serde_json::Value =
@@ -703,7 +703,7 @@ fn serve(
             let name = entry["name"].as_str().unwrap_or_default();
             let kind = if loaded
                 .iter()
-                .any(|service| service.name() == name && service.artefact.is_none())
+                .any(|service| service.key() == name && service.artefact.is_none())
             {
                 " (flow)"
             } else {

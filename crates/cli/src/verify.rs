@@ -374,9 +374,9 @@ pub fn run(request: Request) -> ExitCode {
     };
     let mut reports = Vec::new();
     for service in &built {
-        let name = service.name();
+        let name = service.key();
         let contract = service.contract();
-        if !request.app.selects(name) {
+        if !request.app.selects(service) {
             continue;
         }
         let target = if request.real_callees {
@@ -385,10 +385,12 @@ pub fn run(request: Request) -> ExitCode {
             InProcess::alone(&runtime, contract, seed)
         };
         let bar = progress_bar(name, request.cases, request.format);
-        let report = mote_verify::verify_with_progress(contract, &target, &options, &|n| {
+        let mut report = mote_verify::verify_with_progress(contract, &target, &options, &|n| {
             bar.set_position(u64::from(n))
         });
         bar.finish_and_clear();
+        // Named as the app names it, so that two series are told apart.
+        report.service = name.to_string();
         let doubles = target.double_counts().map(|c| {
             let read =
                 |n: &std::sync::atomic::AtomicU64| n.load(std::sync::atomic::Ordering::Relaxed);
@@ -497,12 +499,8 @@ pub(crate) fn write_attestation(
     };
     let attestation = mote_verify::attest::attest(report, &subject, strength, key);
     std::fs::create_dir_all(dir)?;
-    let path = dir.join(format!("{}.json", report.service));
-    let temporary = dir.join(format!(
-        ".{}.json.tmp{}",
-        report.service,
-        std::process::id()
-    ));
+    let path = dir.join(format!("{}.json", service.key()));
+    let temporary = dir.join(format!(".{}.json.tmp{}", service.key(), std::process::id()));
     std::fs::write(&temporary, format!("{attestation:#}\n"))?;
     std::fs::rename(&temporary, &path)?;
     Ok(path)

@@ -29,7 +29,8 @@ fn the_bundled_example_app_checks_clean() {
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
     let text = stdout(&out);
     assert!(text.contains("ok    tax.vat 1.0.0"), "{text}");
-    assert!(text.contains("9 ok, 0 with errors"), "{text}");
+    assert!(text.contains("ok    tax.vat 2.0.0"), "{text}");
+    assert!(text.contains("10 ok, 0 with errors"), "{text}");
 }
 
 #[test]
@@ -114,14 +115,15 @@ fn help_explains_the_command() {
     assert!(text.contains("--format"), "{text}");
 }
 
-/// Writes an app of two services that call each other, the second at a
-/// version outside the first's range.
+/// Writes an app of two services that call each other, and a third that
+/// calls the second at a version outside its range.
 fn cyclic_app() -> PathBuf {
     let app = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("cyclic-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&app);
     for (name, version, calls) in [
-        ("ping.a", "1.0.0", "ping.b@^1"),
+        ("ping.a", "1.0.0", "ping.b@^2"),
         ("ping.b", "2.0.0", "ping.a@^1"),
+        ("ping.c", "1.0.0", "ping.b@^1"),
     ] {
         let dir = app.join(name.replace('.', "-"));
         std::fs::create_dir_all(&dir).unwrap();
@@ -158,7 +160,7 @@ fn an_app_whose_calls_do_not_fit_together_fails_check_and_graph() {
     let text = stdout(&out);
     assert!(
         text.contains(
-            "error[call-graph]: `ping.a` calls `ping.b@^1`, but the app has `ping.b` 2.0.0"
+            "error[call-graph]: `ping.c` calls `ping.b@^1`, but the app has `ping.b` 2.0.0"
         ),
         "{text}"
     );
@@ -174,7 +176,7 @@ fn an_app_whose_calls_do_not_fit_together_fails_check_and_graph() {
     assert_eq!(out.status.code(), Some(1));
     let dot = stdout(&out);
     assert!(
-        dot.contains(r#""ping.a" -> "ping.b" [label="^1"];"#),
+        dot.contains(r#""ping.a" -> "ping.b" [label="^2"];"#),
         "{dot}"
     );
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -310,10 +312,29 @@ fn against_a_revision_an_unannounced_break_fails_and_an_announced_one_passes() {
 
     // A folder works as the reference too; a revision that does not exist
     // cannot run.
-    let out = check(root().join("examples/shop").to_str().unwrap());
+    let out = check(root().join("examples/shop/tax-vat").to_str().unwrap());
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
     let out = check("no-such-revision");
     assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+
+    // The break in a folder of its own beside the old major, which stays
+    // as it was: a new series is added, not a change to the old one.
+    std::fs::write(service.join("contract.toml"), &original).unwrap();
+    let beside = repo.join("app/tax-vat-v2");
+    std::fs::create_dir_all(&beside).unwrap();
+    std::fs::write(beside.join("contract.toml"), &announced).unwrap();
+    let out = check("HEAD");
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    // Its own series changed without a bump is caught again.
+    let unannounced = narrower;
+    std::fs::write(service.join("contract.toml"), &unannounced).unwrap();
+    let out = check("HEAD");
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("tax-vat/contract.toml: `tax.vat` changed"),
+        "{text}"
+    );
     let _ = std::fs::remove_dir_all(&repo);
 }
 

@@ -31,18 +31,23 @@ fn the_bundled_app_becomes_a_site_with_a_page_per_service() {
         "{text}{}",
         String::from_utf8_lossy(&run.stderr)
     );
-    assert!(text.contains("9 services"), "{text}");
+    assert!(text.contains("10 services"), "{text}");
     for file in [
         "index.html",
         "style.css",
         "search.js",
         "services/shop.checkout.html",
-        "services/tax.vat.html",
+        "services/tax.vat@1.html",
+        "services/tax.vat@2.html",
     ] {
         assert!(out.join(file).is_file(), "{file} missing");
     }
     let index = std::fs::read_to_string(out.join("index.html")).unwrap();
     assert!(index.contains("services/cart.discount.html"));
+    // The checkout's page links the series its call reaches.
+    let checkout = std::fs::read_to_string(out.join("services/shop.checkout.html")).unwrap();
+    assert!(checkout.contains(r#"href="tax.vat@1.html""#), "{checkout}");
+    assert!(!checkout.contains(r#"href="tax.vat@2.html""#), "{checkout}");
     let _ = std::fs::remove_dir_all(out);
 }
 

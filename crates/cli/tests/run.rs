@@ -200,7 +200,7 @@ fn the_shop_answers_through_the_call_path() {
     let out = mote(&[
         "call",
         "examples/shop",
-        "tax.vat",
+        "tax.vat@1",
         r#"{"net_cents": 1000, "country": "DE"}"#,
         "--target-dir",
         target_arg,
@@ -209,6 +209,20 @@ fn the_shop_answers_through_the_call_path() {
     assert_eq!(
         json(&out),
         serde_json::json!({"vat_cents": 190, "rate_pct": 19})
+    );
+    // The name alone is the newest major the app holds.
+    let out = mote(&[
+        "call",
+        "examples/shop",
+        "tax.vat",
+        r#"{"net_cents": 1000, "country": "DE", "category": "reduced"}"#,
+        "--target-dir",
+        target_arg,
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(
+        json(&out),
+        serde_json::json!({"vat_cents": 70, "rate_bp": 700})
     );
 
     let out = mote(&[
@@ -221,6 +235,53 @@ fn the_shop_answers_through_the_call_path() {
     ]);
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(json(&out)["code"], "below_minimum");
+}
+
+/// Writes a service folder `dir` of `app` with a contract of `name` at
+/// `version` and a Cargo.toml naming the package `package`.
+fn versioned_service(app: &Path, dir: &str, name: &str, version: &str, package: &str) {
+    let folder = app.join(dir);
+    std::fs::create_dir_all(&folder).unwrap();
+    std::fs::write(
+        folder.join("contract.toml"),
+        format!(
+            "[service]\nname = \"{name}\"\nversion = \"{version}\"\nsummary = \"Echoes.\"\nvisibility = \"public\"\n\n[input]\ntype = \"integer\"\n\n[output]\ntype = \"integer\"\n\n[behavior]\nensures = [\"output == input\"]\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        folder.join("Cargo.toml"),
+        format!("[package]\nname = \"{package}\"\nversion = \"0.1.0\"\nedition = \"2024\"\n"),
+    )
+    .unwrap();
+}
+
+#[test]
+fn two_versions_in_one_series_or_two_services_of_one_package_are_refused_before_building() {
+    let app = fresh_dir("same-series");
+    versioned_service(&app, "echo", "demo.echo", "1.0.0", "demo-echo");
+    versioned_service(&app, "echo-next", "demo.echo", "1.3.0", "demo-echo-next");
+    let out = mote(&["build", app.to_str().unwrap()]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("two services are `demo.echo` in series 1"),
+        "{stderr}"
+    );
+
+    let app = fresh_dir("same-package");
+    versioned_service(&app, "echo", "demo.echo", "1.0.0", "demo-echo");
+    versioned_service(&app, "echo-two", "demo.echo", "2.0.0", "demo-echo");
+    let out = mote(&["build", app.to_str().unwrap()]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("are both the cargo package `demo-echo`"),
+        "{stderr}"
+    );
+    for name in ["same-series", "same-package"] {
+        let _ = std::fs::remove_dir_all(fresh_dir(name));
+    }
 }
 
 #[test]
@@ -253,8 +314,16 @@ fn the_shop_verifies_with_full_coverage() {
     let reports = report["reports"].as_array().unwrap();
     assert_eq!(
         reports.len(),
-        9,
+        10,
         "every service is verified, the checkout flow too"
+    );
+    let names: Vec<&str> = reports
+        .iter()
+        .map(|r| r["service"].as_str().unwrap())
+        .collect();
+    assert!(
+        names.contains(&"tax.vat@1") && names.contains(&"tax.vat@2"),
+        "each major is reported by its series: {names:?}"
     );
     let checkout = reports
         .iter()

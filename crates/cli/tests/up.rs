@@ -189,7 +189,7 @@ fn the_shop_is_verified_served_and_stopped() {
         "--target-dir",
         &target,
     ]);
-    assert_eq!(up.lines.len(), 9, "{:#?}", up.lines);
+    assert_eq!(up.lines.len(), 10, "{:#?}", up.lines);
     assert!(
         up.lines.iter().all(|l| l.contains("verified")),
         "{:#?}",
@@ -501,7 +501,7 @@ fn nothing_is_exported_without_an_endpoint() {
         &target,
     ]);
     assert_eq!(
-        up.post_admin("/v1/tax.vat", r#"{"net_cents":100,"country":"NL"}"#)
+        up.post_admin("/v1/tax.vat@1", r#"{"net_cents":100,"country":"NL"}"#)
             .0,
         200
     );
@@ -525,18 +525,29 @@ fn internal_services_are_invisible_from_the_public_address_and_reachable_from_th
     ]);
     let vat = r#"{"net_cents":100,"country":"NL"}"#;
     // An internal service answers exactly as a name that does not exist.
-    let (status, internal) = up.post("/v1/tax.vat", vat);
+    let (status, internal) = up.post("/v1/tax.vat@1", vat);
     let (missing_status, missing) = up.post("/v1/no.such", vat);
     assert_eq!((status, missing_status), (404, 404));
     assert_eq!(internal["code"], "unknown_service");
     assert_eq!(internal["code"], missing["code"]);
     assert_eq!(internal["title"], missing["title"]);
     assert_eq!(
-        internal["detail"].as_str().unwrap().replace("tax.vat", "X"),
+        internal["detail"]
+            .as_str()
+            .unwrap()
+            .replace("tax.vat@1", "X"),
         missing["detail"].as_str().unwrap().replace("no.such", "X")
     );
-    assert_eq!(up.get(false, "/v1/services/tax.vat").0, 404);
-    // The public catalog and OpenAPI list the entry point only.
+    assert_eq!(up.get(false, "/v1/services/tax.vat@1").0, 404);
+    // The name alone is the newest public series there: 2.x, public, while
+    // 1.x is internal.
+    let (status, newest) = up.post(
+        "/v1/tax.vat",
+        r#"{"net_cents":100,"country":"NL","category":"standard"}"#,
+    );
+    assert_eq!(status, 200, "{newest}");
+    assert_eq!(newest["rate_bp"], 2100);
+    // The public catalog and OpenAPI list the entry points only.
     let (_, catalog) = up.get(false, "/v1/services");
     let names: Vec<&str> = catalog["services"]
         .as_array()
@@ -546,7 +557,12 @@ fn internal_services_are_invisible_from_the_public_address_and_reachable_from_th
         .collect();
     assert_eq!(
         names,
-        ["inventory.reserve", "inventory.restock", "shop.checkout"]
+        [
+            "inventory.reserve",
+            "inventory.restock",
+            "shop.checkout",
+            "tax.vat@2"
+        ]
     );
     let (_, openapi) = up.get(false, "/openapi.json");
     let paths: Vec<&String> = openapi["paths"].as_object().unwrap().keys().collect();
@@ -555,7 +571,9 @@ fn internal_services_are_invisible_from_the_public_address_and_reachable_from_th
         [
             "/v1/inventory.reserve",
             "/v1/inventory.restock",
-            "/v1/shop.checkout"
+            "/v1/shop.checkout",
+            "/v1/tax.vat",
+            "/v1/tax.vat@2"
         ]
     );
     assert_eq!(
@@ -570,9 +588,9 @@ fn internal_services_are_invisible_from_the_public_address_and_reachable_from_th
     );
     assert_eq!(status, 200, "{body}");
     // The admin address serves and lists everything.
-    assert_eq!(up.post_admin("/v1/tax.vat", vat).0, 200);
+    assert_eq!(up.post_admin("/v1/tax.vat@1", vat).0, 200);
     let (_, catalog) = up.get(true, "/v1/services");
-    assert_eq!(catalog["services"].as_array().unwrap().len(), 9);
+    assert_eq!(catalog["services"].as_array().unwrap().len(), 10);
     let (status, metrics) = up.get(true, "/metrics");
     assert_eq!(status, 200);
     assert!(metrics.as_str().unwrap().contains("tax.vat"));
@@ -848,13 +866,29 @@ fn the_shop_split_over_three_hosts_answers_as_one_process_does_and_outlives_a_ho
         request_with(
             &peer,
             "POST",
-            "/v1/tax.vat",
+            "/v1/tax.vat@1",
             &format!("x-mote-caller: {caller}\r\n"),
             vat,
         )
     };
     let (status, body) = as_caller("shop.checkout");
     assert_eq!(status, 200, "{body}");
+    // The caller declares `tax.vat@^1`: 2.x is not for it.
+    let (status, body) = request_with(
+        &peer,
+        "POST",
+        "/v1/tax.vat@2",
+        "x-mote-caller: shop.checkout@1\r\n",
+        r#"{"net_cents":1000,"country":"NL","category":"standard"}"#,
+    );
+    assert_eq!(status, 403, "{body}");
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("does not declare a call to `tax.vat` 2.0.0"),
+        "{body}"
+    );
     for (caller, why) in [
         ("cart.total", "does not declare a call to `tax.vat`"),
         ("no.such", "no service `no.such`"),
@@ -870,7 +904,7 @@ fn the_shop_split_over_three_hosts_answers_as_one_process_does_and_outlives_a_ho
             "{body}"
         );
     }
-    let (status, body) = request(&peer, "POST", "/v1/tax.vat", vat);
+    let (status, body) = request(&peer, "POST", "/v1/tax.vat@1", vat);
     assert_eq!(
         (status, &body["code"]),
         (403, &serde_json::json!("undeclared_call")),
@@ -878,7 +912,7 @@ fn the_shop_split_over_three_hosts_answers_as_one_process_does_and_outlives_a_ho
     );
     assert_eq!(
         middle
-            .post("/v1/tax.vat", r#"{"net_cents":1000,"country":"NL"}"#)
+            .post("/v1/tax.vat@1", r#"{"net_cents":1000,"country":"NL"}"#)
             .0,
         404
     );

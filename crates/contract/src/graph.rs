@@ -3,31 +3,45 @@
 //! visible again, and where an app is refused before it runs: a call to a
 //! service that does not exist, a callee at a version the caller does not
 //! accept, a flow mapping an error its callee never returns, or a cycle.
+//!
+//! An app may hold several series of one service (see [`crate::versions`]):
+//! services are named by their keys, and each call goes to the newest
+//! version its range accepts, so the graph shows who still calls an older
+//! series.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use crate::model::{CallTarget, Contract, Visibility};
+use crate::versions;
 
 /// The services of one app and the calls between them.
 #[derive(Debug)]
 pub struct CallGraph<'a> {
-    services: BTreeMap<&'a str, &'a Contract>,
+    /// Every service by its key.
+    services: BTreeMap<String, &'a Contract>,
+    /// The keys of each name's versions, oldest first.
+    by_name: BTreeMap<&'a str, Vec<(&'a semver::Version, String)>>,
+    /// Series held twice: (name, series).
+    repeated: Vec<(String, String)>,
     edges: Vec<Edge<'a>>,
 }
 
-/// Services with their contracts, in name order.
-type Services<'a> = Vec<(&'a str, &'a Contract)>;
+/// Services with their keys and contracts, in key order.
+type Services<'g, 'a> = Vec<(&'g str, &'a Contract)>;
 
 /// One declared call.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Edge<'a> {
-    /// The calling service.
-    pub caller: &'a str,
+    /// The calling service's key.
+    pub caller: String,
     /// The callee and the versions the caller accepts.
     pub target: &'a CallTarget,
     /// The flow step making the call; `None` for `effects.calls`.
     pub step: Option<&'a str>,
+    /// The key of the version the call reaches: the newest of the app's
+    /// that the range accepts; `None` when there is none.
+    pub callee: Option<String>,
 }
 
 impl Edge<'_> {
@@ -41,6 +55,17 @@ impl Edge<'_> {
     }
 }
 
+/// An older series of a service that some services still call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OlderSeriesInUse {
+    /// The older series' key (`tax.vat@1`).
+    pub key: String,
+    /// The newest series' key (`tax.vat@2`).
+    pub newest: String,
+    /// The keys of the services whose calls reach the older series.
+    pub callers: Vec<String>,
+}
+
 /// A reason the app cannot run as declared.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum GraphProblem {
@@ -52,7 +77,7 @@ pub enum GraphProblem {
         /// The missing callee.
         callee: String,
     },
-    /// The callee exists at a version outside the caller's range.
+    /// The callee exists only at versions outside the caller's range.
     #[error("`{caller}` calls `{callee}@{range}`, but the app has `{callee}` {version}")]
     VersionOutOfRange {
         /// The caller.
@@ -61,8 +86,19 @@ pub enum GraphProblem {
         callee: String,
         /// The range the caller accepts.
         range: String,
-        /// The version the app has.
+        /// The versions the app has, oldest first.
         version: String,
+    },
+    /// Two services of the app are versions of one name in one series:
+    /// a call could not tell them apart.
+    #[error(
+        "the app has `{name}` twice in series {series}; versions of one service sit side by side only in different series (e.g. 1.x and 2.x)"
+    )]
+    SameSeries {
+        /// The name.
+        name: String,
+        /// The series both are in.
+        series: String,
     },
     /// A flow maps an error code its callee does not declare.
     #[error(
@@ -100,46 +136,90 @@ pub enum GraphProblem {
 }
 
 impl<'a> CallGraph<'a> {
-    /// The graph of these contracts (one per service).
+    /// The graph of these contracts (one per service; versions of one
+    /// name in different series are different services).
     pub fn new(contracts: impl IntoIterator<Item = &'a Contract>) -> Self {
+        let contracts: Vec<&'a Contract> = contracts.into_iter().collect();
+        let keys = versions::keys(
+            contracts
+                .iter()
+                .map(|c| (c.service.name.as_str(), &c.service.version)),
+        );
         let mut services = BTreeMap::new();
+        let mut by_name: BTreeMap<&'a str, Vec<(&'a semver::Version, String)>> = BTreeMap::new();
+        let mut repeated = Vec::new();
+        for (contract, key) in contracts.iter().zip(&keys) {
+            let name = contract.service.name.as_str();
+            let version = &contract.service.version;
+            let list = by_name.entry(name).or_default();
+            let series = versions::series(version);
+            if list.iter().any(|(v, _)| versions::series(v) == series) {
+                let pair = (name.to_string(), series);
+                if !repeated.contains(&pair) {
+                    repeated.push(pair);
+                }
+                continue;
+            }
+            list.push((version, key.clone()));
+            list.sort_by(|a, b| a.0.cmp(b.0));
+            services.insert(key.clone(), *contract);
+        }
+        let mut graph = CallGraph {
+            services,
+            by_name,
+            repeated,
+            edges: Vec::new(),
+        };
         let mut edges = Vec::new();
-        for contract in contracts {
-            let caller = contract.service.name.as_str();
-            services.insert(caller, contract);
-            for target in &contract.effects.calls {
+        for (key, contract) in &graph.services {
+            let calls = contract.effects.calls.iter().map(|target| (target, None));
+            let steps = contract
+                .flow
+                .iter()
+                .flat_map(|flow| flow.steps.iter())
+                .map(|step| (&step.call, Some(step.id.as_str())));
+            for (target, step) in calls.chain(steps) {
                 edges.push(Edge {
-                    caller,
+                    caller: key.clone(),
                     target,
-                    step: None,
+                    step,
+                    callee: graph.resolve(target).map(str::to_string),
                 });
             }
-            if let Some(flow) = &contract.flow {
-                for step in &flow.steps {
-                    edges.push(Edge {
-                        caller,
-                        target: &step.call,
-                        step: Some(&step.id),
-                    });
-                }
-            }
         }
-        CallGraph { services, edges }
+        graph.edges = edges;
+        graph
+    }
+
+    /// The key of the version a call to `target` reaches: the newest the
+    /// range accepts.
+    pub fn resolve(&self, target: &CallTarget) -> Option<&str> {
+        let versions = self.by_name.get(target.service.as_str())?;
+        versions::newest_matching(
+            &target.versions,
+            versions.iter().map(|(v, key)| (*v, key.as_str())),
+        )
+    }
+
+    /// The key of each service, in key order, with its contract.
+    pub fn services(&self) -> impl Iterator<Item = (&str, &'a Contract)> {
+        self.services.iter().map(|(key, c)| (key.as_str(), *c))
     }
 
     /// Internal services no service of the app calls: only the admin
-    /// address, `mote call` and `mote verify` reach them.
-    pub fn unreachable(&self) -> Vec<&'a str> {
+    /// address, `mote call` and `mote verify` reach them. An older series
+    /// every caller has left is among them.
+    pub fn unreachable(&self) -> Vec<&str> {
         self.services
             .iter()
-            .filter(|(name, contract)| {
+            .filter(|(key, contract)| {
                 contract.service.visibility == Visibility::Internal
                     && !self
                         .edges
                         .iter()
-                        .any(|e| e.target.service.as_str() == **name)
+                        .any(|e| e.callee.as_deref() == Some(key.as_str()))
             })
-            .map(|(name, _)| *name)
+            .map(|(key, _)| key.as_str())
             .collect()
     }
 
@@ -150,44 +230,96 @@ impl<'a> CallGraph<'a> {
             .any(|c| c.service.visibility == Visibility::Public)
     }
 
-    /// Every declared call, callers in name order.
+    /// Every declared call, callers in key order.
     pub fn edges(&self) -> impl Iterator<Item = &Edge<'a>> {
-        let mut edges: Vec<&Edge<'a>> = self.edges.iter().collect();
-        edges.sort_by_key(|e| e.caller);
-        edges.into_iter()
+        self.edges.iter()
     }
 
-    /// Every problem, in a stable order: missing callees and version
-    /// mismatches per call, unknown mapped errors, then cycles.
-    pub fn problems(&self) -> Vec<GraphProblem> {
-        let mut problems = Vec::new();
-        for edge in self.edges() {
-            let callee = edge.target.service.as_str();
-            match self.services.get(callee) {
-                None => problems.push(GraphProblem::MissingService {
-                    caller: edge.caller.to_string(),
-                    callee: callee.to_string(),
-                }),
-                Some(contract) if !edge.target.versions.matches(&contract.service.version) => {
-                    problems.push(GraphProblem::VersionOutOfRange {
-                        caller: edge.caller.to_string(),
-                        callee: callee.to_string(),
-                        range: edge.target.versions.to_string(),
-                        version: contract.service.version.to_string(),
+    /// The keys of every series but the newest of each name.
+    fn older_series(&self) -> Vec<&str> {
+        self.by_name
+            .values()
+            .filter_map(|versions| versions.split_last())
+            .flat_map(|(_, older)| older.iter().map(|(_, key)| key.as_str()))
+            .collect()
+    }
+
+    /// Each older series of a name the app holds in several, with the
+    /// services whose calls still reach it: who has yet to move on.
+    pub fn older_series_in_use(&self) -> Vec<OlderSeriesInUse> {
+        let mut found = Vec::new();
+        for versions in self.by_name.values() {
+            let Some(((_, newest), older)) = versions.split_last() else {
+                continue;
+            };
+            for (_, key) in older {
+                let mut callers: Vec<String> = self
+                    .edges
+                    .iter()
+                    .filter(|e| e.callee.as_deref() == Some(key.as_str()))
+                    .map(|e| e.caller.clone())
+                    .collect();
+                callers.dedup();
+                if !callers.is_empty() {
+                    found.push(OlderSeriesInUse {
+                        key: key.clone(),
+                        newest: newest.clone(),
+                        callers,
                     });
                 }
-                Some(_) => {}
             }
         }
-        for (name, contract) in &self.services {
+        found
+    }
+
+    /// Every problem, in a stable order: series held twice, missing
+    /// callees and version mismatches per call, unknown mapped errors,
+    /// then cycles and store disagreements.
+    pub fn problems(&self) -> Vec<GraphProblem> {
+        let mut problems: Vec<GraphProblem> = self
+            .repeated
+            .iter()
+            .map(|(name, series)| GraphProblem::SameSeries {
+                name: name.clone(),
+                series: series.clone(),
+            })
+            .collect();
+        for edge in self.edges() {
+            let callee = edge.target.service.as_str();
+            match (self.by_name.get(callee), &edge.callee) {
+                (None, _) => problems.push(GraphProblem::MissingService {
+                    caller: edge.caller.clone(),
+                    callee: callee.to_string(),
+                }),
+                (Some(versions), None) => problems.push(GraphProblem::VersionOutOfRange {
+                    caller: edge.caller.clone(),
+                    callee: callee.to_string(),
+                    range: edge.target.versions.to_string(),
+                    version: versions
+                        .iter()
+                        .map(|(v, _)| v.to_string())
+                        .collect::<Vec<_>>()
+                        .join(" and "),
+                }),
+                (Some(_), Some(_)) => {}
+            }
+        }
+        for (key, contract) in &self.services {
             let Some(flow) = &contract.flow else { continue };
             for mapping in &flow.on_error {
-                let Some(callee) = self.services.get(mapping.service.as_str()) else {
+                // The version this flow's steps reach under that name.
+                let Some(callee) = self
+                    .edges
+                    .iter()
+                    .filter(|e| e.caller == *key && e.target.service == mapping.service)
+                    .find_map(|e| e.callee.as_deref())
+                    .and_then(|callee| self.services.get(callee))
+                else {
                     continue;
                 };
                 if callee.error(&mapping.code).is_none() {
                     problems.push(GraphProblem::UnknownCalleeError {
-                        flow: (*name).to_string(),
+                        flow: key.clone(),
                         callee: mapping.service.to_string(),
                         code: mapping.code.clone(),
                     });
@@ -200,14 +332,14 @@ impl<'a> CallGraph<'a> {
     }
 
     /// Each store declared with other schemas than by the first service
-    /// (in name order) that declares it.
+    /// (in key order) that declares it.
     fn store_disagreements(&self) -> Vec<GraphProblem> {
         let mut first: BTreeMap<&str, (&str, &crate::Store)> = BTreeMap::new();
         let mut problems = Vec::new();
-        for (name, contract) in &self.services {
+        for (key, contract) in &self.services {
             for store in &contract.stores {
                 let Some((by, earlier)) = first.get(store.name.as_str()) else {
-                    first.insert(&store.name, (name, store));
+                    first.insert(&store.name, (key, store));
                     continue;
                 };
                 let part = if earlier.key.json() != store.key.json() {
@@ -220,7 +352,7 @@ impl<'a> CallGraph<'a> {
                 problems.push(GraphProblem::StoreDisagrees {
                     store: store.name.clone(),
                     first: (*by).to_string(),
-                    second: (*name).to_string(),
+                    second: key.clone(),
                     part,
                 });
             }
@@ -228,22 +360,22 @@ impl<'a> CallGraph<'a> {
         problems
     }
 
-    /// The services that declare each store, by store name: who may read
-    /// and who may write what.
-    pub fn stores(&self) -> BTreeMap<&'a str, Vec<(&'a str, crate::StoreAccess)>> {
+    /// The services (by key) that declare each store, by store name: who
+    /// may read and who may write what.
+    pub fn stores(&self) -> BTreeMap<&'a str, Vec<(&str, crate::StoreAccess)>> {
         let mut stores: BTreeMap<&str, Vec<(&str, crate::StoreAccess)>> = BTreeMap::new();
-        for (name, contract) in &self.services {
+        for (key, contract) in &self.services {
             for store in &contract.stores {
                 stores
                     .entry(store.name.as_str())
                     .or_default()
-                    .push((name, store.access));
+                    .push((key, store.access));
             }
         }
         stores
     }
 
-    /// One cycle per back edge of a depth-first walk in name order.
+    /// One cycle per back edge of a depth-first walk in key order.
     fn cycles(&self) -> Vec<GraphProblem> {
         #[derive(Clone, Copy, PartialEq)]
         enum Mark {
@@ -251,12 +383,12 @@ impl<'a> CallGraph<'a> {
             OnPath,
             Done,
         }
-        let names: Vec<&str> = self.services.keys().copied().collect();
+        let names: Vec<&str> = self.services.keys().map(String::as_str).collect();
         let index = |name: &str| names.iter().position(|n| *n == name);
         let mut callees: Vec<Vec<usize>> = vec![Vec::new(); names.len()];
         for edge in &self.edges {
             if let (Some(from), Some(to)) =
-                (index(edge.caller), index(edge.target.service.as_str()))
+                (index(&edge.caller), edge.callee.as_deref().and_then(&index))
                 && !callees[from].contains(&to)
             {
                 callees[from].push(to);
@@ -311,13 +443,16 @@ impl<'a> CallGraph<'a> {
     fn by_host(
         &self,
         host_of: &impl Fn(&str) -> Option<String>,
-    ) -> (Services<'_>, BTreeMap<String, Services<'_>>) {
+    ) -> (Services<'_, 'a>, BTreeMap<String, Services<'_, 'a>>) {
         let mut unplaced = Vec::new();
-        let mut hosts: BTreeMap<String, Services<'_>> = BTreeMap::new();
-        for (&name, &contract) in &self.services {
-            match host_of(name) {
-                Some(host) => hosts.entry(host).or_default().push((name, contract)),
-                None => unplaced.push((name, contract)),
+        let mut hosts: BTreeMap<String, Services<'_, 'a>> = BTreeMap::new();
+        for (key, &contract) in &self.services {
+            match host_of(contract.service.name.as_str()) {
+                Some(host) => hosts
+                    .entry(host)
+                    .or_default()
+                    .push((key.as_str(), contract)),
+                None => unplaced.push((key.as_str(), contract)),
             }
         }
         (unplaced, hosts)
@@ -327,7 +462,7 @@ impl<'a> CallGraph<'a> {
     /// `host_of` names (a subgraph per host; `None` leaves it outside),
     /// and the calls that cross hosts dotted.
     pub fn mermaid_placed(&self, host_of: impl Fn(&str) -> Option<String>) -> String {
-        let id = |name: &str| name.replace(['.', '-'], "_");
+        let id = |key: &str| key.replace(['.', '-'], "_").replace('@', "_v");
         let mut out = String::from("flowchart LR\n");
         let node = |out: &mut String, name: &str, contract: &Contract, indent: &str| {
             let kind = if contract.flow.is_some() {
@@ -353,10 +488,17 @@ impl<'a> CallGraph<'a> {
             }
             out.push_str("  end\n");
         }
-        for (name, contract) in &self.services {
+        for (key, contract) in &self.services {
             if contract.service.visibility == Visibility::Public {
-                let _ = writeln!(out, "  class {} entry", id(name));
+                let _ = writeln!(out, "  class {} entry", id(key));
             }
+        }
+        let older = self.older_series();
+        for key in &older {
+            let _ = writeln!(out, "  class {} older", id(key));
+        }
+        if !older.is_empty() {
+            out.push_str("  classDef older stroke-dasharray:4 3\n");
         }
         if self
             .services
@@ -366,8 +508,11 @@ impl<'a> CallGraph<'a> {
             out.push_str("  classDef entry stroke-width:3px\n");
         }
         for edge in self.edges() {
-            let callee = edge.target.service.as_str();
-            let arrow = if crosses(&host_of, edge.caller, callee) {
+            let callee = edge
+                .callee
+                .as_deref()
+                .unwrap_or(edge.target.service.as_str());
+            let arrow = if crosses(&host_of, &edge.caller, callee) {
                 "-.->"
             } else {
                 "-->"
@@ -375,7 +520,7 @@ impl<'a> CallGraph<'a> {
             let _ = writeln!(
                 out,
                 "  {} {arrow}|\"{}\"| {}",
-                id(edge.caller),
+                id(&edge.caller),
                 edge.label(),
                 id(callee)
             );
@@ -410,13 +555,22 @@ impl<'a> CallGraph<'a> {
     /// names (a cluster per host), and the calls that cross hosts dashed.
     pub fn dot_placed(&self, host_of: impl Fn(&str) -> Option<String>) -> String {
         let mut out = String::from("digraph mote {\n  rankdir=LR;\n  node [shape=box];\n");
+        let older = self.older_series();
         let node = |out: &mut String, name: &str, contract: &Contract, indent: &str| {
-            let style = match (contract.flow.is_some(), contract.service.visibility) {
-                (true, Visibility::Public) => ", style=\"rounded,bold\", penwidth=2",
-                (false, Visibility::Public) => ", style=bold, penwidth=2",
-                (true, Visibility::Internal) => ", style=rounded",
-                (false, Visibility::Internal) => "",
-            };
+            let public = contract.service.visibility == Visibility::Public;
+            let words: Vec<&str> = [
+                (contract.flow.is_some(), "rounded"),
+                (public, "bold"),
+                (older.contains(&name), "dashed"),
+            ]
+            .into_iter()
+            .filter_map(|(on, word)| on.then_some(word))
+            .collect();
+            let style = match words.as_slice() {
+                [] => String::new(),
+                [word] => format!(", style={word}"),
+                words => format!(", style=\"{}\"", words.join(",")),
+            } + if public { ", penwidth=2" } else { "" };
             let _ = writeln!(
                 out,
                 "{indent}\"{name}\" [label=\"{name}\\n{}\"{style}];",
@@ -438,8 +592,11 @@ impl<'a> CallGraph<'a> {
             out.push_str("  }\n");
         }
         for edge in self.edges() {
-            let callee = edge.target.service.as_str();
-            let style = if crosses(&host_of, edge.caller, callee) {
+            let callee = edge
+                .callee
+                .as_deref()
+                .unwrap_or(edge.target.service.as_str());
+            let style = if crosses(&host_of, &edge.caller, callee) {
                 ", style=dashed"
             } else {
                 ""
@@ -474,9 +631,11 @@ impl<'a> CallGraph<'a> {
     }
 }
 
-/// Whether a call from `caller` to `callee` goes from one host to another.
+/// Whether a call from `caller` to `callee` (keys) goes from one host to
+/// another; a placement places every series of a name together.
 fn crosses(host_of: &impl Fn(&str) -> Option<String>, caller: &str, callee: &str) -> bool {
-    match (host_of(caller), host_of(callee)) {
+    let name = |key| versions::ServiceRef::parse(key).name;
+    match (host_of(name(caller)), host_of(name(callee))) {
         (Some(from), Some(to)) => from != to,
         _ => false,
     }

@@ -51,6 +51,7 @@ mod parse;
 mod schema;
 mod source;
 mod stores;
+pub mod versions;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -61,7 +62,7 @@ pub use cost::{
 };
 pub use diagnostic::{Diagnostic, DiagnosticKind, Severity};
 pub use expr::{Bindings, CompileError, EXTENSION_FUNCTIONS, EvalError, Expr};
-pub use graph::{CallGraph, Edge, GraphProblem};
+pub use graph::{CallGraph, Edge, GraphProblem, OlderSeriesInUse};
 pub use hash::{ContractHash, canonical_json};
 pub use model::{
     Behavior, CallTarget, Contract, Effects, ErrorCase, ErrorMapping, Example, Expected, Flow,
@@ -72,6 +73,8 @@ pub use parse::PLATFORM_CODES;
 pub use schema::{
     ANNOTATION_KEYWORDS, SUPPORTED_FORMATS, SUPPORTED_KEYWORDS, Schema, SchemaViolation,
 };
+/// The semver crate whose versions and ranges contracts carry.
+pub use semver;
 pub use source::{LineColumn, SourceFile};
 pub use stores::{MemoryStores, STATE_NAMES, StoreRead};
 

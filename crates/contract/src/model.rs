@@ -49,18 +49,19 @@ impl Contract {
         self.flow.is_none() && self.effects.is_empty() && self.stores.is_empty()
     }
 
-    /// Whether this service may call `callee`: through `effects.calls`
-    /// or as a step of its flow.
-    pub fn declares_call(&self, callee: &str) -> bool {
+    /// Whether this service may call `callee` at `version`: through
+    /// `effects.calls` or as a step of its flow, with a range that accepts
+    /// that version.
+    pub fn declares_call(&self, callee: &ServiceName, version: &semver::Version) -> bool {
         self.effects
             .calls
             .iter()
-            .any(|c| c.service.as_str() == callee)
-            || self
-                .flow
-                .iter()
-                .flat_map(|f| &f.steps)
-                .any(|s| s.call.service.as_str() == callee)
+            .chain(
+                self.flow
+                    .iter()
+                    .flat_map(|f| f.steps.iter().map(|s| &s.call)),
+            )
+            .any(|c| c.service == *callee && c.versions.matches(version))
     }
 
     /// The declared error with this code, if any.

@@ -9,6 +9,11 @@ use mote_contract::{CallGraph, Contract, GraphProblem, SourceFile, check_source}
 
 /// A component service calling `calls` (each `name@range`).
 fn service(name: &str, version: &str, calls: &[&str]) -> Contract {
+    service_erring(name, version, "refused", calls)
+}
+
+/// [`service`] whose one error has the code `code`.
+fn service_erring(name: &str, version: &str, code: &str, calls: &[&str]) -> Contract {
     let calls: Vec<String> = calls.iter().map(|c| format!("{c:?}")).collect();
     let effects = if calls.is_empty() {
         String::new()
@@ -29,7 +34,7 @@ type = "object"
 type = "object"
 
 [[error]]
-code = "refused"
+code = "{code}"
 summary = "Refuses."
 when = "size(input) == 0"
 
@@ -201,7 +206,7 @@ fn the_shop_is_sound_and_renders_every_call() {
     assert_eq!(mermaid.matches("-->").count(), calls + store_uses);
     assert_eq!(dot.matches(" -> ").count(), calls + store_uses);
     assert!(mermaid.contains("shop_checkout -->|\"net: ^1\"| cart_total"));
-    assert!(dot.contains("\"shop.checkout\" -> \"tax.vat\" [label=\"vat: ^1\"];"));
+    assert!(dot.contains("\"shop.checkout\" -> \"tax.vat@1\" [label=\"vat: ^1\"];"));
 
     // Placed over two hosts: a cluster each, and the calls that cross
     // them drawn apart from those that stay.
@@ -229,7 +234,7 @@ fn the_shop_is_sound_and_renders_every_call() {
         "{mermaid}"
     );
     assert!(
-        mermaid.contains("shop_checkout -.->|\"vat: ^1\"| tax_vat"),
+        mermaid.contains("shop_checkout -.->|\"vat: ^1\"| tax_vat_v1"),
         "{mermaid}"
     );
     assert_eq!(
@@ -239,7 +244,7 @@ fn the_shop_is_sound_and_renders_every_call() {
     let dot = graph.dot_placed(host_of);
     assert!(dot.contains("subgraph \"cluster_front\" {"), "{dot}");
     assert!(
-        dot.contains("\"shop.checkout\" -> \"tax.vat\" [label=\"vat: ^1\", style=dashed];"),
+        dot.contains("\"shop.checkout\" -> \"tax.vat@1\" [label=\"vat: ^1\", style=dashed];"),
         "{dot}"
     );
     assert!(
@@ -351,5 +356,138 @@ fn every_declaration_of_a_store_must_agree_and_the_graph_says_who_uses_it() {
             "inventory.audit inventory.count key",
             "inventory.audit inventory.restock key"
         ]
+    );
+}
+
+#[test]
+fn two_series_of_one_service_sit_side_by_side_and_each_call_reaches_the_newest_its_range_accepts() {
+    let app = [
+        service("tax.vat", "1.3.0", &[]),
+        service("tax.vat", "2.0.1", &[]),
+        service("shop.old", "1.0.0", &["tax.vat@^1"]),
+        service("shop.new", "1.0.0", &["tax.vat@^2"]),
+        service("shop.any", "1.0.0", &["tax.vat@>=1"]),
+    ];
+    let graph = CallGraph::new(&app);
+    assert_eq!(graph.problems(), vec![]);
+    let keys: Vec<&str> = graph.services().map(|(key, _)| key).collect();
+    assert_eq!(
+        keys,
+        ["shop.any", "shop.new", "shop.old", "tax.vat@1", "tax.vat@2"]
+    );
+    let reached: Vec<(&str, Option<&str>)> = graph
+        .edges()
+        .map(|e| (e.caller.as_str(), e.callee.as_deref()))
+        .collect();
+    assert_eq!(
+        reached,
+        [
+            ("shop.any", Some("tax.vat@2")),
+            ("shop.new", Some("tax.vat@2")),
+            ("shop.old", Some("tax.vat@1")),
+        ]
+    );
+    assert_eq!(
+        graph.older_series_in_use(),
+        [mote_contract::OlderSeriesInUse {
+            key: "tax.vat@1".into(),
+            newest: "tax.vat@2".into(),
+            callers: vec!["shop.old".into()],
+        }]
+    );
+    // The renderings name each series and mark the older one.
+    let mermaid = graph.mermaid();
+    assert!(
+        mermaid.contains("shop_old -->|\"^1\"| tax_vat_v1"),
+        "{mermaid}"
+    );
+    assert!(mermaid.contains("class tax_vat_v1 older"), "{mermaid}");
+    assert!(!mermaid.contains("class tax_vat_v2 older"), "{mermaid}");
+    let dot = graph.dot();
+    assert!(
+        dot.contains("\"tax.vat@1\" [label=\"tax.vat@1\\n1.3.0\", style=dashed];"),
+        "{dot}"
+    );
+    assert!(dot.contains("\"shop.old\" -> \"tax.vat@1\""), "{dot}");
+
+    // Once its last caller moves on, the older series is unreachable.
+    let moved = [
+        service("tax.vat", "1.3.0", &[]),
+        service("tax.vat", "2.0.1", &[]),
+        service("shop.new", "1.0.0", &["tax.vat@^2"]),
+    ];
+    let graph = CallGraph::new(&moved);
+    assert_eq!(graph.older_series_in_use(), []);
+    assert!(graph.unreachable().contains(&"tax.vat@1"));
+}
+
+#[test]
+fn one_series_held_twice_or_a_range_no_series_meets_is_named() {
+    let app = [
+        service("tax.vat", "1.0.0", &[]),
+        service("tax.vat", "1.2.0", &[]),
+        service("tax.vat", "0.3.0", &[]),
+        service("tax.vat", "0.4.0", &[]),
+        service("shop.checkout", "1.0.0", &["tax.vat@^3"]),
+    ];
+    let problems = CallGraph::new(&app).problems();
+    assert_eq!(
+        problems,
+        vec![
+            GraphProblem::SameSeries {
+                name: "tax.vat".into(),
+                series: "1".into(),
+            },
+            GraphProblem::VersionOutOfRange {
+                caller: "shop.checkout".into(),
+                callee: "tax.vat".into(),
+                range: "^3".into(),
+                version: "0.3.0 and 0.4.0 and 1.0.0".into(),
+            },
+        ]
+    );
+    assert!(problems[0].to_string().contains("twice in series 1"));
+}
+
+#[test]
+fn a_flow_maps_the_errors_of_the_series_its_steps_reach() {
+    let app = [
+        service_erring("tax.vat", "1.0.0", "zero_amount", &[]),
+        service_erring("tax.vat", "2.0.0", "nothing_to_tax", &[]),
+        flow(
+            "shop.checkout",
+            &["tax.vat@^1"],
+            &[("tax.vat/nothing_to_tax", "failed")],
+        ),
+    ];
+    assert_eq!(
+        CallGraph::new(&app).problems(),
+        vec![GraphProblem::UnknownCalleeError {
+            flow: "shop.checkout".into(),
+            callee: "tax.vat".into(),
+            code: "nothing_to_tax".into(),
+        }]
+    );
+}
+
+#[test]
+fn a_cycle_runs_through_the_series_calls_reach() {
+    // a@1 calls b, b calls a@^2: no cycle; b calling a@^1 closes one.
+    let open = [
+        service("a.one", "1.0.0", &["b.two@^1"]),
+        service("a.one", "2.0.0", &[]),
+        service("b.two", "1.0.0", &["a.one@^2"]),
+    ];
+    assert_eq!(CallGraph::new(&open).problems(), vec![]);
+    let closed = [
+        service("a.one", "1.0.0", &["b.two@^1"]),
+        service("a.one", "2.0.0", &[]),
+        service("b.two", "1.0.0", &["a.one@^1"]),
+    ];
+    assert_eq!(
+        CallGraph::new(&closed).problems(),
+        vec![GraphProblem::Cycle {
+            services: vec!["a.one@1".into(), "b.two".into(), "a.one@1".into()]
+        }]
     );
 }

@@ -23,6 +23,7 @@
 //! callers map a removed error is the caller's business (the CLI knows
 //! the app).
 
+mod pairing;
 pub mod schema;
 
 use std::fmt;
@@ -34,6 +35,8 @@ use semver::Version;
 use serde_json::{Value, json};
 
 use crate::schema::Direction;
+
+pub use pairing::{Pairing, pair};
 
 /// What a change means for a caller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

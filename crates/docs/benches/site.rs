@@ -40,7 +40,11 @@ fn main() {
     let docs: Vec<ServiceDoc<'_>> = contracts
         .iter()
         .zip(&statuses)
-        .map(|(contract, status)| ServiceDoc { contract, status })
+        .map(|(contract, status)| ServiceDoc {
+            key: contract.service.name.as_str(),
+            contract,
+            status,
+        })
         .collect();
 
     let runs = 5;

@@ -90,6 +90,10 @@ impl Status {
 /// One service of the site.
 #[derive(Debug, Clone, Copy)]
 pub struct ServiceDoc<'a> {
+    /// How the app names it: its name, or `name@SERIES` when the app holds
+    /// several series of it (`mote_contract::versions::keys`). Its page,
+    /// links and the console's figures go by this key.
+    pub key: &'a str,
     /// Its contract.
     pub contract: &'a Contract,
     /// What is known about its verification.
@@ -114,9 +118,10 @@ const SEARCH: &str = include_str!("../assets/search.js");
 /// view, and sends the try-it form.
 const CONSOLE: &str = include_str!("../assets/console.js");
 
-/// The page of service `name`, relative to the site's folder.
-pub fn page_path(name: &str) -> PathBuf {
-    PathBuf::from("services").join(format!("{name}.html"))
+/// The page of the service with key `key`, relative to the site's
+/// folder.
+pub fn page_path(key: &str) -> PathBuf {
+    PathBuf::from("services").join(format!("{key}.html"))
 }
 
 /// The site of an app's services (`title` names the app).
@@ -135,19 +140,16 @@ pub fn console(title: &str, services: &[ServiceDoc<'_>]) -> Site {
 
 fn render(title: &str, services: &[ServiceDoc<'_>], mode: Mode) -> Site {
     let mut sorted: Vec<ServiceDoc<'_>> = services.to_vec();
-    sorted.sort_by(|a, b| a.contract.service.name.cmp(&b.contract.service.name));
+    sorted.sort_by(|a, b| a.key.cmp(b.key));
     let mut files = vec![(
         PathBuf::from("index.html"),
         page::index(title, &sorted, mode),
     )];
-    let known: Vec<&str> = sorted
-        .iter()
-        .map(|s| s.contract.service.name.as_str())
-        .collect();
+    let known: Vec<&str> = sorted.iter().map(|s| s.key).collect();
     let edges = page::calls(&sorted);
     for service in &sorted {
         files.push((
-            page_path(service.contract.service.name.as_str()),
+            page_path(service.key),
             page::service(title, service, &known, &edges, mode),
         ));
     }

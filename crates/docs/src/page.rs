@@ -89,20 +89,37 @@ fn status_badge(status: &Status) -> Markup {
     html! { span class=(class) { (status.label()) } }
 }
 
-/// Every call in the app: (caller, callee).
+/// Every call in the app by keys: (caller, callee), the callee being the
+/// series the call's range reaches (its bare name when none does).
 pub(crate) fn calls(services: &[ServiceDoc<'_>]) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    for s in services {
-        let caller = s.contract.service.name.to_string();
-        for call in &s.contract.effects.calls {
-            out.push((caller.clone(), call.service.to_string()));
-        }
-        if let Some(flow) = &s.contract.flow {
-            for step in &flow.steps {
-                out.push((caller.clone(), step.call.service.to_string()));
-            }
-        }
-    }
+    let graph = mote_contract::CallGraph::new(services.iter().map(|s| s.contract));
+    // The graph keys services by the set it was given; map them back to
+    // the keys the pages go by (the same unless the set is part of an app).
+    let doc_keys: std::collections::HashMap<*const mote_contract::Contract, &str> = services
+        .iter()
+        .map(|s| (std::ptr::from_ref(s.contract), s.key))
+        .collect();
+    let page_keys: std::collections::HashMap<&str, &str> = graph
+        .services()
+        .filter_map(|(key, contract)| Some((key, *doc_keys.get(&std::ptr::from_ref(contract))?)))
+        .collect();
+    let key_of = |graph_key: &str| -> String {
+        page_keys
+            .get(graph_key)
+            .copied()
+            .unwrap_or(graph_key)
+            .to_string()
+    };
+    let mut out: Vec<(String, String)> = graph
+        .edges()
+        .map(|edge| {
+            let callee = match &edge.callee {
+                Some(callee) => key_of(callee),
+                None => edge.target.service.to_string(),
+            };
+            (key_of(&edge.caller), callee)
+        })
+        .collect();
     out.sort();
     out.dedup();
     out
@@ -110,10 +127,7 @@ pub(crate) fn calls(services: &[ServiceDoc<'_>]) -> Vec<(String, String)> {
 
 pub(crate) fn index(app: &str, services: &[ServiceDoc<'_>], mode: Mode) -> String {
     let live = mode == Mode::Console;
-    let names: Vec<String> = services
-        .iter()
-        .map(|s| s.contract.service.name.to_string())
-        .collect();
+    let names: Vec<String> = services.iter().map(|s| s.key.to_string()).collect();
     let edges = calls(services);
     let body = html! {
         h1 { (app) }
@@ -127,8 +141,8 @@ pub(crate) fn index(app: &str, services: &[ServiceDoc<'_>], mode: Mode) -> Strin
             tbody {
                 @for s in services {
                     @let c = s.contract;
-                    tr data-search=(format!("{} {}", c.service.name, c.service.summary).to_lowercase()) {
-                        td { a href={ "services/" (c.service.name) ".html" } { code { (c.service.name) } } }
+                    tr data-search=(format!("{} {}", s.key, c.service.summary).to_lowercase()) {
+                        td { a href={ "services/" (s.key) ".html" } { code { (s.key) } } }
                         td { (c.service.version.to_string()) }
                         td { (c.service.summary) }
                         td { (effects_summary(c)) }
@@ -144,7 +158,7 @@ pub(crate) fn index(app: &str, services: &[ServiceDoc<'_>], mode: Mode) -> Strin
                         }
                         @if live {
                             @for figure in ["rate", "errors", "p50", "p99"] {
-                                td.live data-live=(figure) data-of=(c.service.name) { "–" }
+                                td.live data-live=(figure) data-of=(s.key) { "–" }
                             }
                         }
                     }
@@ -209,7 +223,7 @@ pub(crate) fn service(
 ) -> String {
     let live = mode == Mode::Console;
     let c = doc.contract;
-    let name = c.service.name.as_str();
+    let name = doc.key;
     let callers: Vec<&str> = edges
         .iter()
         .filter(|(_, to)| to == name)

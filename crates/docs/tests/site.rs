@@ -25,7 +25,11 @@ fn render(contracts: &[Contract], statuses: &[Status]) -> Site {
     let docs: Vec<ServiceDoc<'_>> = contracts
         .iter()
         .zip(statuses)
-        .map(|(contract, status)| ServiceDoc { contract, status })
+        .map(|(contract, status)| ServiceDoc {
+            key: contract.service.name.as_str(),
+            contract,
+            status,
+        })
         .collect();
     mote_docs::site("shop", &docs)
 }
@@ -252,6 +256,7 @@ fn the_console_renders_hostile_text_as_text_too() {
     .expect("a valid contract");
     let status = [Status::NotVerified];
     let docs = [ServiceDoc {
+        key: contract.service.name.as_str(),
         contract: &contract,
         status: &status[0],
     }];
@@ -275,7 +280,11 @@ fn the_console_adds_live_places_and_a_try_form_that_the_static_site_lacks() {
     let docs: Vec<ServiceDoc<'_>> = contracts
         .iter()
         .zip(&statuses)
-        .map(|(contract, status)| ServiceDoc { contract, status })
+        .map(|(contract, status)| ServiceDoc {
+            key: contract.service.name.as_str(),
+            contract,
+            status,
+        })
         .collect();
     let console = mote_docs::console("shop", &docs);
     let site = render(&contracts, &statuses);

@@ -448,7 +448,14 @@ impl Placement {
         &self,
         services: impl IntoIterator<Item = &'a str>,
     ) -> Vec<Diagnostic> {
-        let app: Vec<&str> = services.into_iter().collect();
+        // A name may come once per series the app holds; every series of
+        // a name is placed together.
+        let mut app: Vec<&str> = Vec::new();
+        for service in services {
+            if !app.contains(&service) {
+                app.push(service);
+            }
+        }
         let mut problems = Vec::new();
         let mut placed: BTreeMap<&str, &Host> = BTreeMap::new();
         for host in &self.hosts {

@@ -20,6 +20,7 @@ use std::cell::OnceCell;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
+use mote_contract::versions;
 use mote_contract::{Bindings, CallTarget, Contract};
 use mote_state::{After, Backend, Before, StateError, Transaction};
 use serde_json::Value;
@@ -142,17 +143,19 @@ fn call_declared_untraced(
     {
         return answer;
     }
-    let loaded = lookup(shared, target.service.as_str())?;
-    let version = &loaded.contract.service.version;
-    if !target.versions.matches(version) {
-        return Err(Failure::platform(
-            PlatformFailure::UnknownService,
+    let loaded = shared.lookup_matching(target).map_err(|loaded| {
+        let message = if loaded.is_empty() {
+            format!("no service named `{}` is loaded", target.service)
+        } else {
             format!(
-                "`{}` is loaded at {version}, outside the declared range {}",
-                target.service, target.versions
-            ),
-        ));
-    }
+                "`{}` is loaded at {}, outside the declared range {}",
+                target.service,
+                loaded.join(" and "),
+                target.versions
+            )
+        };
+        Failure::platform(PlatformFailure::UnknownService, message)
+    })?;
     if context.depth > shared.config.max_call_depth {
         return Err(Failure::platform(
             PlatformFailure::ResourceExhausted,
@@ -460,12 +463,14 @@ fn execute(
             callee_failures: Vec::new(),
         },
         Implementation::Remote(remote) => {
+            let qualified = |contract: &Contract| {
+                versions::qualified(contract.service.name.as_str(), &contract.service.version)
+            };
+            let callee = qualified(&service.contract);
+            let caller = context.caller.as_ref().map(|c| qualified(&c.contract));
             let answer = remote.call(&RemoteCall {
-                service: service.contract.service.name.as_str(),
-                caller: context
-                    .caller
-                    .as_ref()
-                    .map(|c| c.contract.service.name.as_str()),
+                service: &callee,
+                caller: caller.as_deref(),
                 input: &admitted.text,
                 deadline: deadline.at,
             })?;

@@ -29,6 +29,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use mote_contract::versions;
 use mote_contract::{CallTarget, Contract};
 use sha2::Digest as _;
 
@@ -125,11 +126,14 @@ pub enum LoadError {
         /// The service.
         service: String,
     },
-    /// A service with this name is already loaded.
-    #[error("a service named `{service}` is already loaded")]
+    /// A version of this service in the same series is already loaded
+    /// (versions of one name sit side by side only in different series).
+    #[error("`{service}` is already loaded in series {series}")]
     Duplicate {
         /// The service.
         service: String,
+        /// The series both versions are in.
+        series: String,
     },
 }
 
@@ -165,10 +169,12 @@ pub trait CalleeDouble: Send + Sync {
 /// to a [`RemoteService`].
 #[derive(Debug, Clone, Copy)]
 pub struct RemoteCall<'a> {
-    /// The service called.
+    /// The service called, as `name@SERIES` (which names it whatever
+    /// versions the other host holds).
     pub service: &'a str,
-    /// The service calling it (`None` for a call from outside), so that
-    /// the other host can hold the call to what the caller declares.
+    /// The service calling it, as `name@SERIES` (`None` for a call from
+    /// outside), so that the other host can hold the call to what the
+    /// caller declares.
     pub caller: Option<&'a str>,
     /// Its input, admitted: valid, numbers canonical.
     pub input: &'a str,
@@ -464,16 +470,34 @@ impl Runtime {
             .services
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if services.contains_key(&name) {
-            return Err(LoadError::Duplicate { service: name });
+        let versions = services.entry(name.clone()).or_default();
+        let series = versions::series(&service.contract.service.version);
+        if versions
+            .iter()
+            .any(|s| versions::series(&s.contract.service.version) == series)
+        {
+            return Err(LoadError::Duplicate {
+                service: name,
+                series,
+            });
         }
-        services.insert(name, Arc::new(service));
+        versions.push(Arc::new(service));
+        versions.sort_by(|a, b| a.contract.service.version.cmp(&b.contract.service.version));
         Ok(())
     }
 
     /// The contract of a loaded service.
     pub fn contract(&self, service: &str) -> Option<ServiceContract> {
         self.shared.lookup(service).map(ServiceContract)
+    }
+
+    /// The contract of the loaded version a call to `target` reaches: the
+    /// newest its range accepts.
+    pub fn contract_for(&self, target: &CallTarget) -> Option<ServiceContract> {
+        self.shared
+            .lookup_matching(target)
+            .ok()
+            .map(ServiceContract)
     }
 
     /// Calls a service with JSON text: the output as JSON, or why not.
@@ -578,16 +602,43 @@ impl Runtime {
         call::call(&self.shared, service, input, &context)
     }
 
-    /// The names of the loaded services, sorted.
+    /// The keys of the loaded services, sorted: a name alone, or
+    /// `name@SERIES` for each version of a name loaded in several series
+    /// (see [`mote_contract::versions`]).
     pub fn services(&self) -> Vec<String> {
         let services = self
             .shared
             .services
             .read()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let mut names: Vec<String> = services.keys().cloned().collect();
-        names.sort();
-        names
+        let loaded = services.values().flatten().map(|s| {
+            (
+                s.contract.service.name.as_str(),
+                &s.contract.service.version,
+            )
+        });
+        let mut keys = versions::keys(loaded);
+        keys.sort();
+        keys
+    }
+
+    /// The key (see [`Runtime::services`]) of the service `reference`
+    /// names: a key, a bare name (its newest series) or `name@SERIES`.
+    pub fn key_of(&self, reference: &str) -> Option<String> {
+        let service = self.shared.lookup(reference)?;
+        let name = service.contract.service.name.as_str();
+        let several = self
+            .shared
+            .services
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .get(name)
+            .is_some_and(|versions| versions.len() > 1);
+        Some(if several {
+            versions::qualified(name, &service.contract.service.version)
+        } else {
+            name.to_string()
+        })
     }
 
     /// The limits in force for a loaded service.

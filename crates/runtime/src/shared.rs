@@ -10,6 +10,8 @@ use std::thread::JoinHandle;
 use wasmtime::component::{HasSelf, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
+use mote_contract::CallTarget;
+use mote_contract::versions::{ServiceRef, newest_matching};
 use mote_state::{Backend, MemoryBackend};
 
 use crate::bindings::Service;
@@ -27,7 +29,9 @@ pub(crate) struct Shared {
     pub(crate) engine: Engine,
     pub(crate) linker: Linker<HostState>,
     pub(crate) config: RuntimeConfig,
-    pub(crate) services: RwLock<HashMap<String, Arc<LoadedService>>>,
+    /// The loaded services by name: each name's versions (one per
+    /// series), oldest first.
+    pub(crate) services: RwLock<HashMap<String, Vec<Arc<LoadedService>>>>,
     /// Compiled, pre-instantiated components by the sha-256 of their
     /// bytes: services sharing a component share one compiled copy.
     pub(crate) components: Mutex<HashMap<[u8; 32], Arc<ServiceCode>>>,
@@ -101,12 +105,47 @@ impl Shared {
         )
     }
 
-    pub(crate) fn lookup(&self, name: &str) -> Option<Arc<LoadedService>> {
+    pub(crate) fn lookup(&self, reference: &str) -> Option<Arc<LoadedService>> {
+        let reference = ServiceRef::parse(reference);
         let services = self
             .services
             .read()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        services.get(name).cloned()
+        reference
+            .pick(
+                services
+                    .get(reference.name)?
+                    .iter()
+                    .map(|s| (&s.contract.service.version, s)),
+            )
+            .cloned()
+    }
+
+    /// The newest loaded version of `target`'s service that its range
+    /// accepts, or every version loaded under that name when none does.
+    pub(crate) fn lookup_matching(
+        &self,
+        target: &CallTarget,
+    ) -> Result<Arc<LoadedService>, Vec<String>> {
+        let services = self
+            .services
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let versions = services
+            .get(target.service.as_str())
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        newest_matching(
+            &target.versions,
+            versions.iter().map(|s| (&s.contract.service.version, s)),
+        )
+        .cloned()
+        .ok_or_else(|| {
+            versions
+                .iter()
+                .map(|s| s.contract.service.version.to_string())
+                .collect()
+        })
     }
 }
 

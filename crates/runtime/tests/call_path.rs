@@ -417,6 +417,111 @@ fn loading_the_same_service_twice_is_refused() {
     ));
 }
 
+/// `fixture.sum` 2.0.0: the same component under a contract whose input
+/// is narrower (`a` at most 10), so which version admitted a call shows.
+fn sum_v2() -> mote_contract::Contract {
+    let (contract, _) = &fixtures()["fixture.sum"];
+    let text = std::fs::read_to_string(contract).unwrap();
+    let narrowed = text
+        .replacen("version = \"1.0.0\"", "version = \"2.0.0\"", 1)
+        .replacen(
+            "minimum = -1000000, maximum = 1000000",
+            "minimum = -1000000, maximum = 10",
+            1,
+        );
+    assert_ne!(narrowed, text);
+    let checked = mote_contract::check_source(mote_contract::SourceFile::new("v2.toml", narrowed));
+    checked
+        .contract
+        .unwrap_or_else(|| panic!("{:#?}", checked.diagnostics))
+}
+
+#[test]
+fn two_series_of_a_service_run_side_by_side_and_each_caller_reaches_its_range() {
+    let rt = runtime(&["fixture.sum", "fixture.caller"]);
+    let (_, wasm) = &fixtures()["fixture.sum"];
+    rt.load_file(sum_v2(), wasm).unwrap();
+    assert_eq!(
+        rt.services(),
+        ["fixture.caller", "fixture.sum@1", "fixture.sum@2"]
+    );
+    let big = r#"{"a": 100, "b": 1}"#;
+    // A bare name is the newest series; `@SERIES` names one.
+    assert_eq!(
+        rt.call("fixture.sum", big).unwrap_err().code(),
+        "invalid_input"
+    );
+    assert_eq!(
+        rt.call("fixture.sum@2", big).unwrap_err().code(),
+        "invalid_input"
+    );
+    assert_eq!(rt.call("fixture.sum@1", big), Ok(json!({"sum": 101})));
+    assert_eq!(
+        rt.call("fixture.sum@3", big).unwrap_err().code(),
+        "unknown_service"
+    );
+    assert_eq!(rt.key_of("fixture.sum").as_deref(), Some("fixture.sum@2"));
+    assert_eq!(rt.key_of("fixture.sum@1").as_deref(), Some("fixture.sum@1"));
+    assert_eq!(
+        rt.key_of("fixture.caller").as_deref(),
+        Some("fixture.caller")
+    );
+    assert_eq!(
+        rt.key_of("fixture.caller@1").as_deref(),
+        Some("fixture.caller")
+    );
+    // The guest declares `fixture.sum@^1`: its call reaches 1.x, which
+    // takes 50 where 2.x would refuse it.
+    assert_eq!(rt.call("fixture.caller", "50"), Ok(json!(200)));
+    // A flow's steps reach the newest series their range accepts.
+    rt.load_flow(flow(TWO_WAVES, NEGATIVE)).unwrap();
+    assert_eq!(
+        rt.call("fixture.flow", r#"{"a": 100, "b": 3}"#),
+        Ok(json!({"total": 206}))
+    );
+    let on_two = TWO_WAVES.replace("fixture.sum@^1", "fixture.sum@^2");
+    let rt2 = runtime(&["fixture.sum"]);
+    rt2.load_file(sum_v2(), wasm).unwrap();
+    rt2.load_flow(flow(&on_two, NEGATIVE)).unwrap();
+    assert_eq!(
+        rt2.call("fixture.flow", r#"{"a": 100, "b": 3}"#)
+            .unwrap_err()
+            .code(),
+        "contract_violation",
+        "2.x refuses the step's input, which is the flow's doing"
+    );
+    // A range no loaded version meets names what is loaded.
+    let on_three = TWO_WAVES.replace("fixture.sum@^1", "fixture.sum@^3");
+    let rt3 = runtime(&["fixture.sum"]);
+    rt3.load_flow(flow(&on_three, NEGATIVE)).unwrap();
+    let (kind, message) = platform(rt3.call("fixture.flow", r#"{"a": 1, "b": 3}"#));
+    assert_eq!(kind, PlatformFailure::UnknownService, "{message}");
+    assert!(
+        message.contains("loaded at 1.0.0, outside the declared range ^3"),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_second_version_in_one_series_is_refused() {
+    let rt = runtime(&["fixture.sum"]);
+    let (contract, wasm) = &fixtures()["fixture.sum"];
+    let text = std::fs::read_to_string(contract).unwrap().replacen(
+        "version = \"1.0.0\"",
+        "version = \"1.4.0\"",
+        1,
+    );
+    let minor = mote_contract::check_source(mote_contract::SourceFile::new("v1.4.toml", text))
+        .contract
+        .unwrap();
+    let refused = rt.load_file(minor, wasm).unwrap_err();
+    assert!(
+        matches!(&refused, LoadError::Duplicate { series, .. } if series == "1"),
+        "{refused}"
+    );
+    assert_eq!(rt.services(), ["fixture.sum"]);
+}
+
 #[test]
 fn calls_from_many_threads_at_once_are_independent() {
     let rt = runtime(&["fixture.sum", "fixture.counter"]);
@@ -801,7 +906,10 @@ fn a_remote_service_is_called_with_the_admitted_input_and_its_answers_are_checke
         None,
         "a call from outside has no caller"
     );
-    assert_eq!(calls[0].0, "fixture.sum");
+    assert_eq!(
+        calls[0].0, "fixture.sum@1",
+        "the callee travels with its series, which names it on any host"
+    );
     assert_eq!(
         calls[0].1, r#"{"a":2,"b":3}"#,
         "the canonical input travels"
@@ -860,7 +968,7 @@ fn a_flow_composes_remote_steps_as_it_composes_local_ones() {
     // Each step names the flow as its caller to the other host.
     assert_eq!(
         host.callers.lock().unwrap().clone(),
-        vec![Some("fixture.flow".to_string()); 3]
+        vec![Some("fixture.flow@1".to_string()); 3]
     );
     assert_eq!(
         rt.call("fixture.flow", r#"{"a": -1, "b": 3}"#)

@@ -225,7 +225,10 @@ fn main() {
     let contract_path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../cli/tests/wrong-guests/off-by-one/contract.toml");
     let contract = mote_contract::load(&contract_path).unwrap();
-    let addr = serve(mote_server::openapi([&contract]));
+    let addr = serve(mote_server::openapi([(
+        contract.service.name.as_str(),
+        &contract,
+    )]));
     let installed = Command::new("schemathesis")
         .arg("--version")
         .output()

@@ -40,9 +40,10 @@ impl Pages {
             .collect();
         let docs: Vec<mote_docs::ServiceDoc<'_>> = gateway
             .services
-            .values()
+            .iter()
             .zip(&statuses)
-            .map(|(served, status)| mote_docs::ServiceDoc {
+            .map(|((key, served), status)| mote_docs::ServiceDoc {
+                key,
                 contract: &served.contract,
                 status,
             })

@@ -1,14 +1,14 @@
 //! What the routes share: the runtime, what is known about each service,
 //! the metrics and the edge limits.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use mote_contract::Visibility;
+use mote_contract::{Contract, Visibility};
 use mote_runtime::{Runtime, ServiceContract};
 use serde_json::Value;
 use tokio::sync::Semaphore;
@@ -184,7 +184,15 @@ pub enum Audience {
 /// Everything the HTTP routes share.
 pub struct Gateway {
     pub(crate) runtime: Runtime,
+    /// The served services by key (a name, or `name@SERIES` for a name
+    /// served in several series).
     pub(crate) services: BTreeMap<String, Served>,
+    /// The key each reference names on the admin and peer sides: every
+    /// key, every `name@SERIES`, and each bare name for its newest series.
+    references: HashMap<String, String>,
+    /// The same for the public side, over public services only: a bare
+    /// name names the newest public series.
+    public_references: HashMap<String, String>,
     pub(crate) metrics: Metrics,
     /// The last minutes per service, for the console.
     pub(crate) live: Live,
@@ -287,13 +295,12 @@ impl Gateway {
                 ))
             })
             .collect();
-        let openapi = crate::openapi::openapi(services.values().map(|s| &*s.contract));
-        let public_openapi = crate::openapi::openapi(
-            services
-                .values()
-                .filter(|s| s.contract.service.visibility == Visibility::Public)
-                .map(|s| &*s.contract),
-        );
+        let references = references_to(&services, |_| true);
+        let public_references = references_to(&services, |contract| {
+            contract.service.visibility == Visibility::Public
+        });
+        let openapi = crate::openapi::openapi(operations(&services, &references));
+        let public_openapi = crate::openapi::openapi(operations(&services, &public_references));
         let metrics = Metrics::new(services.keys().map(String::as_str), runtime.clone());
         let live = Live::new(services.iter().map(|(name, served)| {
             let codes = served
@@ -312,6 +319,8 @@ impl Gateway {
         Ok(Gateway {
             runtime,
             services,
+            references,
+            public_references,
             metrics,
             live,
             console: std::sync::OnceLock::new(),
@@ -326,12 +335,18 @@ impl Gateway {
         })
     }
 
-    /// The service `name` as `audience` may see it: `None` when it does
-    /// not exist or is not for that audience.
-    pub(crate) fn served(&self, name: &str, audience: Audience) -> Option<&Served> {
-        self.services.get(name).filter(|s| {
-            audience != Audience::Public || s.contract.service.visibility == Visibility::Public
-        })
+    /// The service `reference` names (a key, a bare name or
+    /// `name@SERIES`) as `audience` may see it, with its key: `None` when
+    /// it does not exist or is not for that audience.
+    pub(crate) fn served(&self, reference: &str, audience: Audience) -> Option<(&str, &Served)> {
+        let references = match audience {
+            Audience::Public => &self.public_references,
+            Audience::Admin | Audience::Peer => &self.references,
+        };
+        let key = references.get(reference)?;
+        self.services
+            .get_key_value(key)
+            .map(|(key, served)| (key.as_str(), served))
     }
 
     /// The OpenAPI document of what `audience` may call.
@@ -348,16 +363,23 @@ impl Gateway {
         let services: Vec<Value> = self
             .services
             .iter()
-            .filter(|(name, _)| self.served(name, audience).is_some())
-            .map(|(name, served)| {
+            .filter(|(key, _)| self.served(key, audience).is_some())
+            .map(|(key, served)| {
                 let contract = &served.contract;
+                let name = contract.service.name.as_str();
+                let newest = self
+                    .served(name, audience)
+                    .is_some_and(|(newest, _)| newest == key);
                 serde_json::json!({
-                    "name": name,
+                    "name": key,
+                    "service": name,
                     "version": contract.service.version.to_string(),
+                    "series": mote_contract::versions::series(&contract.service.version),
+                    "newest": newest,
                     "summary": contract.service.summary,
                     "kind": if contract.flow.is_some() { "flow" } else { "component" },
                     "visibility": contract.service.visibility.as_str(),
-                    "endpoint": format!("/v1/{name}"),
+                    "endpoint": format!("/v1/{key}"),
                     "contract_sha256": contract.hash.to_string(),
                     "effects": contract.json.get("effects").cloned().unwrap_or(Value::Null),
                     "errors": contract.errors.iter().map(|e| serde_json::json!({
@@ -380,4 +402,52 @@ impl Gateway {
     pub fn begin_shutdown(&self) {
         self.ready.store(false, Ordering::Relaxed);
     }
+}
+
+/// What each reference names among the services `shown` lets through:
+/// every key and every `name@SERIES` names its service, and a bare name
+/// the newest series shown.
+fn references_to(
+    services: &BTreeMap<String, Served>,
+    shown: impl Fn(&Contract) -> bool,
+) -> HashMap<String, String> {
+    let mut references = HashMap::new();
+    let mut newest: BTreeMap<&str, (&mote_contract::semver::Version, &str)> = BTreeMap::new();
+    for (key, served) in services.iter().filter(|(_, s)| shown(&s.contract)) {
+        let service = &served.contract.service;
+        references.insert(key.clone(), key.clone());
+        references.insert(
+            mote_contract::versions::qualified(service.name.as_str(), &service.version),
+            key.clone(),
+        );
+        let entry = newest
+            .entry(service.name.as_str())
+            .or_insert((&service.version, key));
+        if service.version > *entry.0 {
+            *entry = (&service.version, key);
+        }
+    }
+    for (name, (_, key)) in newest {
+        references.insert(name.to_string(), key.to_string());
+    }
+    references
+}
+
+/// What OpenAPI lists on one side: each service by its key, and each bare
+/// name that stands for the newest of several series.
+fn operations<'a>(
+    services: &'a BTreeMap<String, Served>,
+    references: &'a HashMap<String, String>,
+) -> Vec<(&'a str, &'a Contract)> {
+    let mut listed: Vec<(&str, &Contract)> = references
+        .iter()
+        .filter(|(reference, key)| *reference == *key || !reference.contains('@'))
+        .filter_map(|(reference, key)| {
+            services
+                .get(key)
+                .map(|served| (reference.as_str(), &*served.contract))
+        })
+        .collect();
+    listed.sort_by_key(|(reference, _)| *reference);
+    listed
 }

@@ -11,21 +11,28 @@ use serde_json::{Map, Value, json};
 
 use crate::problem::{PROBLEM_JSON, platform_status, platform_title};
 
-/// The OpenAPI 3.1 document of these services.
+/// The OpenAPI 3.1 document of these services, each served as
+/// `POST /v1/{reference}`: a service's key, or a bare name standing for
+/// the newest of several series.
 ///
 /// A contract's schema that uses `$ref` is placed whole under
-/// `components/schemas` (as `{service}.input` or `{service}.output`, its
-/// `$defs` inside it) and referred to from the operation; every `$ref` in
-/// it is rewritten to point into that component, so that each one resolves
-/// within the document.
-pub fn openapi<'a>(contracts: impl IntoIterator<Item = &'a Contract>) -> Value {
+/// `components/schemas` (as `{reference}.input` or `{reference}.output`,
+/// its `$defs` inside it) and referred to from the operation; every `$ref`
+/// in it is rewritten to point into that component, so that each one
+/// resolves within the document.
+pub fn openapi<'a>(services: impl IntoIterator<Item = (&'a str, &'a Contract)>) -> Value {
     let mut paths = Map::new();
     let mut schemas = Map::new();
     schemas.insert("Problem".into(), problem_schema());
-    for contract in contracts {
+    let services: Vec<(&str, &Contract)> = services.into_iter().collect();
+    for &(reference, contract) in &services {
+        let newest_of_several = !reference.contains('@')
+            && services
+                .iter()
+                .any(|(other, c)| other.contains('@') && c.service.name == contract.service.name);
         paths.insert(
-            format!("/v1/{}", contract.service.name),
-            json!({ "post": operation(contract, &mut schemas) }),
+            format!("/v1/{reference}"),
+            json!({ "post": operation(reference, contract, newest_of_several, &mut schemas) }),
         );
     }
     json!({
@@ -109,7 +116,14 @@ struct Failures {
     examples: Map<String, Value>,
 }
 
-fn operation(contract: &Contract, schemas: &mut Map<String, Value>) -> Value {
+/// The operation of `POST /v1/{reference}`; `newest_of_several` when the
+/// reference is a bare name standing for the newest of several series.
+fn operation(
+    reference: &str,
+    contract: &Contract,
+    newest_of_several: bool,
+    schemas: &mut Map<String, Value>,
+) -> Value {
     let name = contract.service.name.as_str();
     let mut request_examples = Map::new();
     let mut success_examples = Map::new();
@@ -166,7 +180,11 @@ fn operation(contract: &Contract, schemas: &mut Map<String, Value>) -> Value {
     }
 
     let mut responses = Map::new();
-    let output = placed(contract.output.json(), format!("{name}.output"), schemas);
+    let output = placed(
+        contract.output.json(),
+        format!("{reference}.output"),
+        schemas,
+    );
     let mut success = json!({ "schema": output });
     if !success_examples.is_empty() {
         success["examples"] = Value::Object(success_examples);
@@ -202,15 +220,22 @@ fn operation(contract: &Contract, schemas: &mut Map<String, Value>) -> Value {
         responses.insert(status.to_string(), response);
     }
 
-    let input = placed(contract.input.json(), format!("{name}.input"), schemas);
+    let input = placed(contract.input.json(), format!("{reference}.input"), schemas);
     let mut request = json!({ "schema": input });
     if !request_examples.is_empty() {
         request["examples"] = Value::Object(request_examples);
     }
+    let mut description = description(contract);
+    if newest_of_several {
+        description = format!(
+            "The newest series of `{name}`: the same as `/v1/{}`.\n\n{description}",
+            mote_contract::versions::qualified(name, &contract.service.version)
+        );
+    }
     json!({
-        "operationId": name,
+        "operationId": reference,
         "summary": contract.service.summary,
-        "description": description(contract),
+        "description": description,
         "tags": [name.split('.').next().unwrap_or(name)],
         "requestBody": { "required": true, "content": { "application/json": request } },
         "responses": responses,

@@ -290,7 +290,7 @@ pub(crate) async fn answer(
     body: Body,
     trace: Option<TraceSlot>,
 ) -> Response {
-    let Some(served) = gateway.served(service, audience) else {
+    let Some((service, served)) = gateway.served(service, audience) else {
         return Problem::platform(
             PlatformFailure::UnknownService,
             &format!("no service named `{service}` is served here; see /v1/services"),
@@ -467,9 +467,10 @@ fn declared_by_caller(
             crate::remote::CALLER_HEADER
         ));
     };
+    let caller_name = mote_contract::versions::ServiceRef::parse(caller).name;
     if let Some(access) = &gateway.config.peers {
         let shown = peer_hosts.unwrap_or_default();
-        match access.host_of.get(caller) {
+        match access.host_of.get(caller_name) {
             Some(host) if shown.contains(host) => {}
             Some(host) => {
                 return Err(format!(
@@ -487,10 +488,22 @@ fn declared_by_caller(
             }
         }
     }
-    match gateway.runtime.contract(caller) {
-        Some(contract) if contract.declares_call(service) => Ok(()),
-        Some(_) => Err(format!("`{caller}` does not declare a call to `{service}`")),
-        None => Err(format!("the app has no service `{caller}`")),
+    let Some(caller_contract) = gateway.runtime.contract(caller) else {
+        return Err(format!("the app has no service `{caller}`"));
+    };
+    // The version asked for must be one the caller's range accepts; a
+    // name this host does not serve is answered as missing later.
+    let Some(callee) = gateway.runtime.contract(service) else {
+        return Ok(());
+    };
+    let declared = caller_contract.declares_call(&callee.service.name, &callee.service.version);
+    if declared {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{caller}` does not declare a call to `{}` {}",
+            callee.service.name, callee.service.version
+        ))
     }
 }
 
@@ -555,8 +568,9 @@ async fn contract(
     Path(name): Path<String>,
 ) -> Response {
     match gateway.served(&name, audience) {
-        Some(served) => Json(serde_json::json!({
-            "name": name,
+        Some((key, served)) => Json(serde_json::json!({
+            "name": key,
+            "service": served.contract.service.name.as_str(),
             "version": served.contract.service.version.to_string(),
             "contract_sha256": served.contract.hash.to_string(),
             "verification": served.verification.label(),

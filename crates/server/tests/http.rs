@@ -1452,7 +1452,9 @@ fn hostile_host() -> SocketAddr {
             _ => axum::Json(json!({"sum": 0})).into_response(),
         }
     }
-    serve_router(axum::Router::new().route("/v1/fixture.sum", axum::routing::post(answer)))
+    // One host names another's service with its series, whatever that
+    // host holds.
+    serve_router(axum::Router::new().route("/v1/fixture.sum@1", axum::routing::post(answer)))
 }
 
 #[test]
@@ -1769,4 +1771,121 @@ fn the_admin_address_refuses_host_names_it_was_not_given() {
     let public =
         server.raw(b"GET /v1/services HTTP/1.1\r\nHost: shop.example\r\nConnection: close\r\n\r\n");
     assert_eq!(public.status, 200);
+}
+
+/// `fixture.sum` 2.0.0, internal: the same component under a contract
+/// whose input is narrower (`a` at most 10), so which series answered
+/// shows.
+fn sum_v2_internal() -> mote_contract::Contract {
+    let text = std::fs::read_to_string(&fixtures()["fixture.sum"].0).unwrap();
+    let changed = text
+        .replacen("version = \"1.0.0\"", "version = \"2.0.0\"", 1)
+        .replacen("visibility = \"public\"", "visibility = \"internal\"", 1)
+        .replacen(
+            "minimum = -1000000, maximum = 1000000",
+            "minimum = -1000000, maximum = 10",
+            1,
+        );
+    let checked = mote_contract::check_source(mote_contract::SourceFile::new("v2.toml", changed));
+    checked
+        .contract
+        .unwrap_or_else(|| panic!("{:#?}", checked.diagnostics))
+}
+
+#[test]
+fn two_series_are_served_side_by_side_and_the_bare_name_is_the_newest_each_side_may_see() {
+    let runtime = runtime_of(&["fixture.sum"]);
+    runtime
+        .load_file(sum_v2_internal(), &fixtures()["fixture.sum"].1)
+        .unwrap();
+    let server = Server::serve(runtime, ServerConfig::default());
+    let big = r#"{"a": 100, "b": 1}"#;
+    // The admin side: the name alone is 2.x, which refuses a = 100.
+    server
+        .admin_post("/v1/fixture.sum", big)
+        .assert_problem(400, "invalid_input");
+    assert_eq!(
+        server.admin_post("/v1/fixture.sum@1", big).json(),
+        json!({"sum": 101})
+    );
+    let small = server.admin_post("/v1/fixture.sum@2", r#"{"a": 1, "b": 1}"#);
+    assert_eq!(small.json(), json!({"sum": 2}));
+    // The public side sees 1.x only: the name alone is the newest public
+    // series, and 2.x is as missing as a name that does not exist.
+    assert_eq!(
+        server.post("/v1/fixture.sum", big).json(),
+        json!({"sum": 101})
+    );
+    assert_eq!(
+        server.post("/v1/fixture.sum@1", big).json(),
+        json!({"sum": 101})
+    );
+    server
+        .post("/v1/fixture.sum@2", r#"{"a": 1, "b": 1}"#)
+        .assert_problem(404, "unknown_service");
+
+    // The catalogs list each series by its key, with which is the newest.
+    let listed = |catalog: Value| -> Vec<(String, String, bool)> {
+        catalog["services"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                (
+                    s["name"].as_str().unwrap().to_string(),
+                    s["series"].as_str().unwrap().to_string(),
+                    s["newest"].as_bool().unwrap(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(
+        listed(server.admin_get("/v1/services").json()),
+        [
+            ("fixture.sum@1".to_string(), "1".to_string(), false),
+            ("fixture.sum@2".to_string(), "2".to_string(), true),
+        ]
+    );
+    assert_eq!(
+        listed(server.get("/v1/services").json()),
+        [("fixture.sum@1".to_string(), "1".to_string(), true)]
+    );
+    assert_eq!(
+        server.admin_get("/v1/services/fixture.sum").json()["name"],
+        "fixture.sum@2"
+    );
+    // OpenAPI: an operation per series, and one for the name alone that
+    // says which it stands for.
+    let paths = |document: Value| -> Vec<String> {
+        document["paths"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect()
+    };
+    let admin_openapi = server.admin_get("/openapi.json").json();
+    assert_eq!(
+        paths(admin_openapi.clone()),
+        ["/v1/fixture.sum", "/v1/fixture.sum@1", "/v1/fixture.sum@2"]
+    );
+    let bare = admin_openapi["paths"]["/v1/fixture.sum"]["post"]["description"]
+        .as_str()
+        .unwrap();
+    assert!(bare.contains("the same as `/v1/fixture.sum@2`"), "{bare}");
+    assert_eq!(
+        paths(server.get("/openapi.json").json()),
+        ["/v1/fixture.sum", "/v1/fixture.sum@1"]
+    );
+    // Metrics count each series apart, a call by the bare name under the
+    // series it reached.
+    let metrics = scrape(&server.admin_get("/metrics").body);
+    assert_eq!(
+        metrics.get(r#"mote_calls_total{service="fixture.sum@1",outcome="success"}"#),
+        Some(&3.0)
+    );
+    assert_eq!(
+        metrics.get(r#"mote_calls_total{service="fixture.sum@2",outcome="invalid_input"}"#),
+        Some(&1.0)
+    );
 }
