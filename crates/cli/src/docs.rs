@@ -50,7 +50,7 @@ pub fn run(dir: &Path, out: &Path, attest_dir: Option<PathBuf>) -> ExitCode {
         .iter()
         .zip(&keys)
         .map(|(c, key)| {
-            let path = attest_dir.join(format!("{key}.json"));
+            let path = crate::verify::attestation_file(&attest_dir, key, c.service.name.as_str());
             let attestation = std::fs::read_to_string(&path)
                 .ok()
                 .and_then(|text| serde_json::from_str(&text).ok());

@@ -622,7 +622,11 @@ fn attestation(
     if trusted.is_empty() {
         return Err("no trusted key was given".into());
     }
-    let path = attest_dir.join(format!("{}.json", service.key));
+    let path = crate::verify::attestation_file(
+        attest_dir,
+        &service.key,
+        service.contract.service.name.as_str(),
+    );
     let text = std::fs::read_to_string(&path)
         .map_err(|e| format!("no attestation at {} ({e})", path.display()))?;
     let value: serde_json::Value =

@@ -1,6 +1,6 @@
 //! `mote verify`: every service of an app against its contract.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use mote_app::InProcess;
@@ -471,6 +471,21 @@ pub(crate) fn replay_command(
     )
 }
 
+/// Where the attestation of the service with key `key` and name `name`
+/// is: `KEY.json`, written by `mote verify --key`; failing that, when the
+/// key has a series, `NAME.json`, written before the app held a second
+/// series of the service (the hashes it binds decide whether it is still
+/// this version's).
+pub(crate) fn attestation_file(dir: &Path, key: &str, name: &str) -> PathBuf {
+    let own = dir.join(format!("{key}.json"));
+    let earlier = dir.join(format!("{name}.json"));
+    if key != name && !own.exists() && earlier.exists() {
+        earlier
+    } else {
+        own
+    }
+}
+
 /// Signs and writes the attestation of a passing service, atomically. It
 /// binds the contract, the component and the compiled code that ran, as
 /// loaded: nothing is read again.
@@ -578,4 +593,38 @@ fn report_json(report: &Report) -> serde_json::Value {
             "from_example": c.from_example,
         })),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_attestation_written_before_a_second_series_is_still_found() {
+        let dir =
+            std::env::temp_dir().join(format!("mote-attestation-file-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        // Nothing written yet: the key's own file is where one would be.
+        assert_eq!(
+            attestation_file(&dir, "tax.vat@1", "tax.vat"),
+            dir.join("tax.vat@1.json")
+        );
+        std::fs::write(dir.join("tax.vat.json"), "{}").unwrap();
+        assert_eq!(
+            attestation_file(&dir, "tax.vat@1", "tax.vat"),
+            dir.join("tax.vat.json")
+        );
+        // The key's own file wins once there is one.
+        std::fs::write(dir.join("tax.vat@1.json"), "{}").unwrap();
+        assert_eq!(
+            attestation_file(&dir, "tax.vat@1", "tax.vat"),
+            dir.join("tax.vat@1.json")
+        );
+        assert_eq!(
+            attestation_file(&dir, "tax.vat", "tax.vat"),
+            dir.join("tax.vat.json")
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
