@@ -522,6 +522,43 @@ fn a_second_version_in_one_series_is_refused() {
     assert_eq!(rt.services(), ["fixture.sum"]);
 }
 
+/// What `fixture.allocs` must answer for `n`, computed natively.
+fn allocs_expected(n: usize) -> serde_json::Value {
+    let sum: i64 = (0..n as i64).sum();
+    let interleaved = 3 * n.min(5000) as i64;
+    let mut map = std::collections::BTreeMap::new();
+    for i in 0..n.min(20000) {
+        map.insert(i, i * 3);
+        if i % 3 == 0 {
+            map.remove(&(i / 2));
+        }
+    }
+    let map: i64 = map.values().map(|v| *v as i64).sum();
+    json!({
+        "sum": sum,
+        "interleaved": interleaved,
+        "zeroed": true,
+        "map": map,
+        "big": (600 * 1024 + n) as i64,
+    })
+}
+
+#[test]
+fn the_guest_allocator_gets_every_pattern_right_in_the_arena_and_beyond_it() {
+    let rt = runtime(&["fixture.allocs"]);
+    // From nothing to past the arena: vectors growing in place, strings
+    // moved, a zeroed block where a dirty one was, a map, a big block.
+    for n in [0, 1, 7, 1000, 40_000, 200_000] {
+        assert_eq!(
+            rt.call("fixture.allocs", &n.to_string()),
+            Ok(allocs_expected(n)),
+            "n = {n}"
+        );
+    }
+    // Each call starts from a clean arena again.
+    assert_eq!(rt.call("fixture.allocs", "3"), Ok(allocs_expected(3)));
+}
+
 #[test]
 fn calls_from_many_threads_at_once_are_independent() {
     let rt = runtime(&["fixture.sum", "fixture.counter"]);

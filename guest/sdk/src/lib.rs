@@ -29,10 +29,11 @@
 //! by accident. A panic traps the call; its message goes to the host's
 //! log, never to a client.
 //!
-//! On WebAssembly the SDK also installs the service's global allocator
-//! (dlmalloc, serving first from a zeroed arena the module already owns,
-//! so that a typical call never grows memory). A service must not declare
-//! its own `#[global_allocator]`.
+//! On WebAssembly the SDK also installs the service's global allocator (a
+//! bump allocator over a zeroed arena the module already owns, since an
+//! instance lives for one call, then dlmalloc over grown memory), so that
+//! a typical call never grows memory and dirties few pages. A service must
+//! not declare its own `#[global_allocator]`.
 
 #[cfg(target_arch = "wasm32")]
 mod allocator;
