@@ -48,6 +48,9 @@ fn the_bundled_app_becomes_a_site_with_a_page_per_service() {
     let checkout = std::fs::read_to_string(out.join("services/shop.checkout.html")).unwrap();
     assert!(checkout.contains(r#"href="tax.vat@1.html""#), "{checkout}");
     assert!(!checkout.contains(r#"href="tax.vat@2.html""#), "{checkout}");
+    // Each series' page links the others.
+    let older = std::fs::read_to_string(out.join("services/tax.vat@1.html")).unwrap();
+    assert!(older.contains(r#"href="tax.vat@2.html""#), "{older}");
     let _ = std::fs::remove_dir_all(out);
 }
 

@@ -248,9 +248,21 @@ pub(crate) fn service(
         ("memory_mib", c.limits.memory_mib),
         ("fuel", c.limits.fuel),
     ];
+    // The app's other series of this service, when it holds several.
+    let series_prefix = format!("{}@", c.service.name);
+    let other_series: Vec<&str> = known
+        .iter()
+        .copied()
+        .filter(|key| key.starts_with(&series_prefix) && *key != name)
+        .collect();
     let body = html! {
         h1 { code { (name) } " " span.version { (c.service.version.to_string()) " · " (c.service.visibility.as_str()) } }
         p.lead { (c.service.summary) }
+        @if !other_series.is_empty() {
+            p #series { "Other majors in this app: "
+                @for (i, key) in other_series.iter().enumerate() { @if i > 0 { ", " } (link(key, known)) }
+                ". Each caller gets the newest its range accepts." }
+        }
         p {
             (status_badge(doc.status))
             @match doc.status {
