@@ -120,13 +120,12 @@ pub(crate) fn call_declared(
     let started = Instant::now();
     let answer = call_declared_untraced(shared, target, input, context);
     let outcome = answer.as_ref().map_or_else(|f| f.code(), |_| "ok");
-    recorder.record(
-        target.service.as_str(),
-        step,
-        context.depth,
-        started,
-        outcome,
-    );
+    // The series the call reached, when several are loaded.
+    let callee = match shared.lookup_matching(target) {
+        Ok(loaded) => shared.key_of(&loaded.contract),
+        Err(_) => target.service.to_string(),
+    };
+    recorder.record(&callee, step, context.depth, started, outcome);
     answer
 }
 

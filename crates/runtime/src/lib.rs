@@ -626,19 +626,7 @@ impl Runtime {
     /// names: a key, a bare name (its newest series) or `name@SERIES`.
     pub fn key_of(&self, reference: &str) -> Option<String> {
         let service = self.shared.lookup(reference)?;
-        let name = service.contract.service.name.as_str();
-        let several = self
-            .shared
-            .services
-            .read()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .get(name)
-            .is_some_and(|versions| versions.len() > 1);
-        Some(if several {
-            versions::qualified(name, &service.contract.service.version)
-        } else {
-            name.to_string()
-        })
+        Some(self.shared.key_of(&service.contract))
     }
 
     /// The limits in force for a loaded service.

@@ -121,6 +121,23 @@ impl Shared {
             .cloned()
     }
 
+    /// The key of the loaded service with `contract`: its name, or
+    /// `name@SERIES` while several series of that name are loaded.
+    pub(crate) fn key_of(&self, contract: &mote_contract::Contract) -> String {
+        let name = contract.service.name.as_str();
+        let several = self
+            .services
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .get(name)
+            .is_some_and(|versions| versions.len() > 1);
+        if several {
+            mote_contract::versions::qualified(name, &contract.service.version)
+        } else {
+            name.to_string()
+        }
+    }
+
     /// The newest loaded version of `target`'s service that its range
     /// accepts, or every version loaded under that name when none does.
     pub(crate) fn lookup_matching(

@@ -479,6 +479,15 @@ fn two_series_of_a_service_run_side_by_side_and_each_caller_reaches_its_range() 
         rt.call("fixture.flow", r#"{"a": 100, "b": 3}"#),
         Ok(json!({"total": 206}))
     );
+    // A trace names the series each step reached.
+    let (_, trace) = rt.call_traced("fixture.flow", r#"{"a": 100, "b": 3}"#);
+    assert!(
+        trace.spans[1..]
+            .iter()
+            .all(|span| span.service == "fixture.sum@1"),
+        "{:?}",
+        trace.spans
+    );
     let on_two = TWO_WAVES.replace("fixture.sum@^1", "fixture.sum@^2");
     let rt2 = runtime(&["fixture.sum"]);
     rt2.load_file(sum_v2(), wasm).unwrap();
