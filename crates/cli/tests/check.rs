@@ -367,6 +367,15 @@ fn the_shop_s_placement_checks_and_its_graph_draws_the_hosts() {
         text.contains("shop_checkout -->|\"net: ^1\"| cart_total"),
         "{text}"
     );
+    // The older major the checkout still calls is drawn apart and named.
+    assert!(text.contains("class tax_vat_v1 older"), "{text}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(
+            "note: `tax.vat@1` is an older series than `tax.vat@2`; still called by `shop.checkout`"
+        ),
+        "{stderr}"
+    );
 }
 
 #[test]

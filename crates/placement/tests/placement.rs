@@ -227,3 +227,23 @@ fn an_unreadable_file_is_an_io_problem() {
             .contains("/nonexistent/placement.toml")
     );
 }
+
+#[test]
+fn a_name_the_app_holds_in_several_majors_is_placed_and_named_once() {
+    let text = r#"
+[host.a]
+url = "http://127.0.0.1:1"
+services = ["shop.checkout"]
+"#;
+    // tax.vat comes once per major the app holds.
+    let found = placement(text)
+        .unwrap()
+        .check_placing(["shop.checkout", "tax.vat", "tax.vat"]);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(
+        found[0].message().matches("tax.vat").count(),
+        1,
+        "{}",
+        found[0].message()
+    );
+}
