@@ -187,6 +187,21 @@ fn a_panic_is_a_trap_whose_message_goes_to_the_log_not_the_failure() {
 }
 
 #[test]
+fn a_guest_that_overflows_its_stack_traps_and_the_next_call_is_clean() {
+    let rt = runtime(&["fixture.deep", "fixture.sum"]);
+    // Each level keeps 1 KiB on the stack in linear memory; 100,000 levels
+    // are far past Rust's 1 MiB stack for this target.
+    assert_eq!(rt.call("fixture.deep", "64"), Ok(json!(65)));
+    let (kind, message) = platform(rt.call("fixture.deep", "100000"));
+    assert_eq!(kind, PlatformFailure::Trap, "{message}");
+    // The stack sits below everything else in memory: the overflow ran off
+    // the bottom of memory, not into the guest's data, and the next
+    // instance starts clean and answers.
+    assert_eq!(rt.call("fixture.deep", "64"), Ok(json!(65)));
+    assert_still_serves(&rt);
+}
+
+#[test]
 fn a_sleeping_guest_traps_at_once_and_holds_nothing() {
     let rt = runtime(&["fixture.sleeper", "fixture.sum"]);
     let started = std::time::Instant::now();
