@@ -30,17 +30,17 @@ use std::time::{Duration, Instant};
 use axum::routing::post;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
-use hyper_util::rt::TokioIo;
 use mote_runtime::{Runtime, RuntimeConfig};
 use mote_server::{Gateway, ServerConfig};
 use serde::{Deserialize, Serialize};
+use support::{CONNECTIONS, ROUND, connect, load, median_round, post_json};
+
+mod support;
 
 /// The allocator the `mote` binary uses, for both servers alike.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-const CONNECTIONS: usize = 16;
-const ROUND: Duration = Duration::from_secs(1);
 const ROUNDS: usize = 7;
 const CHAIN_SAMPLES: usize = 3_000;
 
@@ -143,55 +143,41 @@ const CONSOLE_POLL: Duration = Duration::from_millis(100);
 /// Starts a server on its own two-worker runtime, its threads named for
 /// profiles; returns its address.
 fn spawn_server(name: &'static str, serving: Serving) -> SocketAddr {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let tokio = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .thread_name(name)
-            .enable_all()
-            .build()
-            .unwrap();
-        tokio.block_on(async move {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            tx.send(listener.local_addr().unwrap()).unwrap();
-            match serving {
-                Serving::Plain(router) => axum::serve(listener, router).await.unwrap(),
-                Serving::Mote(gateway) => {
-                    mote_server::serve(listener, gateway, std::future::pending())
-                        .await
-                        .unwrap();
-                }
-                Serving::Peer(gateway) => {
-                    mote_server::serve_to(
-                        listener,
-                        gateway,
-                        mote_server::Audience::Peer,
-                        std::future::pending(),
-                    )
+    support::spawn_server(name, move |listener| async move {
+        match serving {
+            Serving::Plain(router) => axum::serve(listener, router).await.unwrap(),
+            Serving::Mote(gateway) => {
+                mote_server::serve(listener, gateway, std::future::pending())
                     .await
                     .unwrap();
-                }
-                Serving::MoteWithConsole(gateway) => {
-                    let admin = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-                    let admin_addr = admin.local_addr().unwrap();
-                    tokio::spawn(mote_server::serve_to(
-                        admin,
-                        Arc::clone(&gateway),
-                        mote_server::Audience::Admin,
-                        std::future::pending(),
-                    ));
-                    tokio::spawn(poll_console(admin_addr));
-                    mote_server::serve(listener, gateway, std::future::pending())
-                        .await
-                        .unwrap();
-                }
             }
-        });
-    });
-    rx.recv().unwrap()
+            Serving::Peer(gateway) => {
+                mote_server::serve_to(
+                    listener,
+                    gateway,
+                    mote_server::Audience::Peer,
+                    std::future::pending(),
+                )
+                .await
+                .unwrap();
+            }
+            Serving::MoteWithConsole(gateway) => {
+                let admin = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                let admin_addr = admin.local_addr().unwrap();
+                tokio::spawn(mote_server::serve_to(
+                    admin,
+                    Arc::clone(&gateway),
+                    mote_server::Audience::Admin,
+                    std::future::pending(),
+                ));
+                tokio::spawn(poll_console(admin_addr));
+                mote_server::serve(listener, gateway, std::future::pending())
+                    .await
+                    .unwrap();
+            }
+        }
+    })
 }
-
-type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
 
 /// An open console: its figures fetched every CONSOLE_POLL, for ever.
 async fn poll_console(admin: SocketAddr) {
@@ -210,71 +196,9 @@ async fn poll_console(admin: SocketAddr) {
     }
 }
 
-async fn connect(addr: SocketAddr) -> Sender {
-    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    stream.set_nodelay(true).unwrap();
-    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .unwrap();
-    tokio::spawn(connection);
-    sender
-}
-
-async fn post_json(sender: &mut Sender, path: &str, body: String) -> Bytes {
-    sender.ready().await.unwrap();
-    let request = hyper::Request::post(path)
-        .header("host", "127.0.0.1")
-        .header("content-type", "application/json")
-        .body(Full::new(Bytes::from(body)))
-        .unwrap();
-    let response = sender.send_request(request).await.unwrap();
-    assert_eq!(response.status(), 200);
-    response.into_body().collect().await.unwrap().to_bytes()
-}
-
-struct Load {
-    requests_per_second: f64,
-    p50: Duration,
-    p99: Duration,
-}
-
-/// Keeps CONNECTIONS keep-alive connections busy for one ROUND.
-async fn load(addr: SocketAddr, path: &'static str) -> Load {
-    let deadline = Instant::now() + ROUND;
-    let mut tasks = Vec::new();
-    for connection in 0..CONNECTIONS {
-        tasks.push(tokio::spawn(async move {
-            let mut sender = connect(addr).await;
-            let mut latencies = Vec::new();
-            let mut i = connection as i64;
-            while Instant::now() < deadline {
-                let body = format!(r#"{{"a": {}, "b": 7}}"#, i % 1000);
-                let start = Instant::now();
-                post_json(&mut sender, path, body).await;
-                latencies.push(start.elapsed());
-                i += 1;
-            }
-            latencies
-        }));
-    }
-    let started = Instant::now();
-    let mut latencies = Vec::new();
-    for task in tasks {
-        latencies.extend(task.await.unwrap());
-    }
-    let elapsed = started.elapsed().as_secs_f64();
-    latencies.sort();
-    Load {
-        requests_per_second: latencies.len() as f64 / elapsed,
-        p50: latencies[latencies.len() / 2],
-        p99: latencies[latencies.len() * 99 / 100],
-    }
-}
-
-/// The round with the median throughput.
-fn median_round(mut rounds: Vec<Load>) -> Load {
-    rounds.sort_by(|a, b| a.requests_per_second.total_cmp(&b.requests_per_second));
-    rounds.swap_remove(rounds.len() / 2)
+/// `fixture.sum`'s input for the load generator's `i`th request.
+fn sum_input(i: usize) -> String {
+    format!(r#"{{"a": {}, "b": 7}}"#, i % 1000)
 }
 
 fn median(mut samples: Vec<Duration>) -> Duration {
@@ -321,9 +245,9 @@ fn main() {
     let mut served_rounds = Vec::new();
     let mut watched_rounds = Vec::new();
     for _ in 0..ROUNDS {
-        plain_rounds.push(client.block_on(load(native, "/v1/fixture.sum")));
-        served_rounds.push(client.block_on(load(mote, "/v1/fixture.sum")));
-        watched_rounds.push(client.block_on(load(watched, "/v1/fixture.sum")));
+        plain_rounds.push(client.block_on(load(native, "/v1/fixture.sum", sum_input)));
+        served_rounds.push(client.block_on(load(mote, "/v1/fixture.sum", sum_input)));
+        watched_rounds.push(client.block_on(load(watched, "/v1/fixture.sum", sum_input)));
     }
     let plain = median_round(plain_rounds);
     let served = median_round(served_rounds);

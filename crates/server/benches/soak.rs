@@ -17,15 +17,16 @@ use std::time::{Duration, Instant};
 
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
-use hyper_util::rt::TokioIo;
 use mote_runtime::{Runtime, RuntimeConfig};
 use mote_server::{Gateway, ServerConfig};
+use support::{CONNECTIONS, Sender, connect};
+
+mod support;
 
 /// The allocator the `mote` binary uses.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-const CONNECTIONS: usize = 16;
 const PROBE: Duration = Duration::from_secs(5);
 const SAMPLE_EVERY: Duration = Duration::from_secs(30);
 
@@ -50,35 +51,11 @@ fn serve() -> SocketAddr {
         .unwrap();
     let gateway =
         Arc::new(Gateway::new(runtime, BTreeMap::new(), ServerConfig::default()).unwrap());
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let tokio = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .thread_name("mote-server")
-            .enable_all()
-            .build()
+    support::spawn_server("mote-server", move |listener| async move {
+        mote_server::serve(listener, gateway, std::future::pending())
+            .await
             .unwrap();
-        tokio.block_on(async move {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            tx.send(listener.local_addr().unwrap()).unwrap();
-            mote_server::serve(listener, gateway, std::future::pending())
-                .await
-                .unwrap();
-        });
-    });
-    rx.recv().unwrap()
-}
-
-type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
-
-async fn connect(addr: SocketAddr) -> Sender {
-    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    stream.set_nodelay(true).unwrap();
-    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .unwrap();
-    tokio::spawn(connection);
-    sender
+    })
 }
 
 /// What came back, counted.

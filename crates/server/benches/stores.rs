@@ -23,23 +23,25 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use axum::routing::post;
-use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
-use hyper_util::rt::TokioIo;
 use mote_runtime::{Runtime, RuntimeConfig};
 use mote_server::{Gateway, ServerConfig};
 use mote_state::{Backend, PostgresBackend, SqliteBackend};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use support::{CONNECTIONS, ROUND, load, median_round};
+
+mod support;
+
+/// The one route both servers serve.
+const PATH: &str = "/v1/inventory.reserve";
 
 /// The allocator the `mote` binary uses, for both servers alike.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-const CONNECTIONS: usize = 16;
-const ROUND: Duration = Duration::from_secs(1);
 const ROUNDS: usize = 5;
 const PRODUCTS: usize = 1000;
 /// Units of each product: enough for every round of both workloads.
@@ -258,99 +260,31 @@ enum Serving {
 }
 
 fn spawn_server(name: &'static str, serving: Serving) -> SocketAddr {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let tokio = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .thread_name(name)
-            .enable_all()
-            .build()
-            .unwrap();
-        tokio.block_on(async move {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            tx.send(listener.local_addr().unwrap()).unwrap();
-            match serving {
-                Serving::Plain(router) => axum::serve(listener, router).await.unwrap(),
-                Serving::Mote(gateway) => {
-                    mote_server::serve(listener, gateway, std::future::pending())
-                        .await
-                        .unwrap();
-                }
+    support::spawn_server(name, move |listener| async move {
+        match serving {
+            Serving::Plain(router) => axum::serve(listener, router).await.unwrap(),
+            Serving::Mote(gateway) => {
+                mote_server::serve(listener, gateway, std::future::pending())
+                    .await
+                    .unwrap();
             }
-        });
-    });
-    rx.recv().unwrap()
+        }
+    })
 }
 
-type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
-
-async fn connect(addr: SocketAddr) -> Sender {
-    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    stream.set_nodelay(true).unwrap();
-    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .unwrap();
-    tokio::spawn(connection);
-    sender
+/// The reservation the load generator's `i`th request makes: of one of
+/// the products, or (`hot`) always of the same one.
+fn reservation(i: usize, hot: bool) -> String {
+    let sku = if hot { "HOT-001".to_string() } else { sku(i) };
+    format!(r#"{{"sku":"{sku}","qty":1}}"#)
 }
 
-async fn reserve(sender: &mut Sender, sku: &str) {
-    sender.ready().await.unwrap();
-    let request = hyper::Request::post("/v1/inventory.reserve")
-        .header("host", "127.0.0.1")
-        .header("content-type", "application/json")
-        .body(Full::new(Bytes::from(format!(
-            r#"{{"sku":"{sku}","qty":1}}"#
-        ))))
-        .unwrap();
-    let response = sender.send_request(request).await.unwrap();
-    assert_eq!(response.status(), 200);
-    response.into_body().collect().await.unwrap();
+fn spread(i: usize) -> String {
+    reservation(i, false)
 }
 
-struct Load {
-    requests_per_second: f64,
-    p50: Duration,
-    p99: Duration,
-}
-
-/// Keeps CONNECTIONS keep-alive connections busy for one ROUND; `hot`
-/// sends every request for the same product.
-async fn load(addr: SocketAddr, hot: bool) -> Load {
-    let deadline = Instant::now() + ROUND;
-    let mut tasks = Vec::new();
-    for connection in 0..CONNECTIONS {
-        tasks.push(tokio::spawn(async move {
-            let mut sender = connect(addr).await;
-            let mut latencies = Vec::new();
-            let mut i = connection * 61;
-            while Instant::now() < deadline {
-                let sku = if hot { "HOT-001".to_string() } else { sku(i) };
-                let start = Instant::now();
-                reserve(&mut sender, &sku).await;
-                latencies.push(start.elapsed());
-                i += 1;
-            }
-            latencies
-        }));
-    }
-    let started = Instant::now();
-    let mut latencies = Vec::new();
-    for task in tasks {
-        latencies.extend(task.await.unwrap());
-    }
-    let elapsed = started.elapsed().as_secs_f64();
-    latencies.sort();
-    Load {
-        requests_per_second: latencies.len() as f64 / elapsed,
-        p50: latencies[latencies.len() / 2],
-        p99: latencies[latencies.len() * 99 / 100],
-    }
-}
-
-fn median_round(mut rounds: Vec<Load>) -> Load {
-    rounds.sort_by(|a, b| a.requests_per_second.total_cmp(&b.requests_per_second));
-    rounds.swap_remove(rounds.len() / 2)
+fn hot(i: usize) -> String {
+    reservation(i, true)
 }
 
 fn main() {
@@ -404,19 +338,19 @@ fn compare(
     println!(
         "\n== reserving one unit ({CONNECTIONS} keep-alive connections, median of {ROUNDS} alternating rounds of {ROUND:?}, loopback, {what})"
     );
-    for (workload, hot) in [
-        ("spread over 1,000 products", false),
-        ("all on one product", true),
+    for (workload, body) in [
+        ("spread over 1,000 products", spread as fn(usize) -> String),
+        ("all on one product", hot),
     ] {
         let mut plain_rounds = Vec::new();
         let mut mote_rounds = Vec::new();
         let mut conflicts = 0;
         let mut mote_seconds = 0.0;
         for _ in 0..ROUNDS {
-            plain_rounds.push(client.block_on(load(plain, hot)));
+            plain_rounds.push(client.block_on(load(plain, PATH, body)));
             let before = runtime.store_counts()["stock"].conflicts;
             let started = Instant::now();
-            mote_rounds.push(client.block_on(load(mote, hot)));
+            mote_rounds.push(client.block_on(load(mote, PATH, body)));
             mote_seconds += started.elapsed().as_secs_f64();
             conflicts += runtime.store_counts()["stock"].conflicts - before;
         }
