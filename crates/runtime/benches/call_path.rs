@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 
 use mote_runtime::{Runtime, RuntimeConfig};
 use serde::{Deserialize, Serialize};
+use wasmtime::Store;
+use wasmtime::component::{Component, ComponentType, Lift, Linker};
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -38,6 +40,48 @@ fn native(input: &str) -> String {
         sum: input.a + input.b,
     })
     .unwrap()
+}
+
+/// The guest's declared error, as the component hands it over.
+#[derive(ComponentType, Lift)]
+#[component(record)]
+#[allow(dead_code)] // lifted, never read
+struct GuestFailure {
+    code: String,
+    message: String,
+}
+
+/// wasmtime alone, under the runtime's own engine settings: for each call
+/// a store with fuel and an epoch deadline, the component instantiated
+/// from its `InstancePre`, `handle` called, the store dropped. No
+/// admission, no JSON on the host, no checks: the floor under mote's
+/// call path with a fresh instance per call.
+fn wasmtime_alone(runtime: &Runtime, wasm: &[u8]) -> impl FnMut(&str) -> String {
+    let engine = runtime.engine().clone();
+    let component = Component::new(&engine, wasm).expect("compiles");
+    let mut linker = Linker::<()>::new(&engine);
+    linker
+        .root()
+        .instance("mote:service/host@0.1.0")
+        .expect("the host interface")
+        .func_new("log", |_, _, _, _| Ok(()))
+        .expect("log");
+    let pre = linker.instantiate_pre(&component).expect("links");
+    let handle = component
+        .get_export_index(None, "handle")
+        .expect("exports handle");
+    move |input: &str| {
+        let mut store = Store::new(&engine, ());
+        store.set_fuel(u64::MAX / 2).expect("fuel");
+        store.set_epoch_deadline(1_000_000);
+        store.epoch_deadline_trap();
+        let instance = pre.instantiate(&mut store).expect("instantiates");
+        let handle = instance
+            .get_typed_func::<(&str,), (Result<String, GuestFailure>,)>(&mut store, &handle)
+            .expect("handle's type");
+        let (answer,) = handle.call(&mut store, (input,)).expect("answers");
+        answer.ok().expect("a success")
+    }
 }
 
 struct Percentiles {
@@ -106,6 +150,7 @@ fn main() {
     // (valgrind cannot reserve the address space of 128 slots). Compare
     // runs with N and 0 calls: the difference over N is one call.
     //   MOTE_BENCH_CALLS=5000 valgrind --tool=callgrind target/release/deps/call_path-*
+    // With MOTE_BENCH_FLOOR=1, the calls go through wasmtime alone.
     if let Some(n) = std::env::var("MOTE_BENCH_CALLS")
         .ok()
         .and_then(|n| n.parse::<usize>().ok())
@@ -116,6 +161,14 @@ fn main() {
         })
         .expect("engine");
         runtime.load(contract("fixture.sum"), &wasm).expect("loads");
+        // MOTE_BENCH_FLOOR=1: the same N calls through wasmtime alone.
+        if std::env::var_os("MOTE_BENCH_FLOOR").is_some() {
+            let mut alone = wasmtime_alone(&runtime, &wasm);
+            for i in 0..n {
+                black_box(alone(&inputs[i % inputs.len()]));
+            }
+            return;
+        }
         for i in 0..n {
             black_box(
                 runtime
@@ -216,6 +269,12 @@ fn main() {
         black_box(&value);
     });
     row("  contract checks alone (schema + 1 ensures)", &checks_only);
+
+    let mut alone = wasmtime_alone(&full, &wasm);
+    let floor = measure(|i| {
+        black_box(alone(black_box(&inputs[i % inputs.len()])));
+    });
+    row("  wasmtime alone (store, instantiate, handle)", &floor);
     println!(
         "ratio full/native at p50: {:.0}x",
         checked.p50.as_secs_f64() / baseline.p50.as_secs_f64()

@@ -268,6 +268,15 @@ impl Runtime {
         &self.shared.config
     }
 
+    /// The wasmtime engine this runtime compiles and instantiates every
+    /// service with. Not part of mote's interface: it lets a benchmark
+    /// measure wasmtime alone under exactly these settings (pool, fuel,
+    /// epochs), the floor under the call path.
+    #[doc(hidden)]
+    pub fn engine(&self) -> &wasmtime::Engine {
+        &self.shared.engine
+    }
+
     /// Compiles a component for this engine into the cache, unless an
     /// artefact for the same bytes and engine settings is already there.
     pub fn precompile(&self, service: &str, wasm: &[u8]) -> Result<Precompiled, LoadError> {
