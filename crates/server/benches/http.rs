@@ -18,6 +18,7 @@
 //!    handshake for every step.
 //!
 //! Run: `cargo bench -p mote-server --bench http`
+//! (`MOTE_BENCH_SERVING_ONLY=1`: the first part only, for profiles).
 
 #![allow(clippy::expect_used, clippy::unwrap_used)] // a benchmark that fails should stop
 
@@ -249,6 +250,12 @@ fn main() {
         served_rounds.push(client.block_on(load(mote, "/v1/fixture.sum", sum_input)));
         watched_rounds.push(client.block_on(load(watched, "/v1/fixture.sum", sum_input)));
     }
+    let total = |rounds: &[support::Load]| rounds.iter().map(|r| r.requests).sum::<usize>();
+    let totals = [
+        total(&plain_rounds),
+        total(&served_rounds),
+        total(&watched_rounds),
+    ];
     let plain = median_round(plain_rounds);
     let served = median_round(served_rounds);
     let watched = median_round(watched_rounds);
@@ -273,6 +280,16 @@ fn main() {
         100.0 * watched.requests_per_second / served.requests_per_second,
         100.0 * watched.p50.as_secs_f64() / served.p50.as_secs_f64()
     );
+    // For dividing a profile's samples per thread by the requests each
+    // server answered: `MOTE_BENCH_SERVING_ONLY=1 perf record ...` stops
+    // here, so that no later part reuses these threads' names.
+    println!(
+        "requests answered in all rounds: plain {}, mote {}, console polled {}",
+        totals[0], totals[1], totals[2]
+    );
+    if std::env::var_os("MOTE_BENCH_SERVING_ONLY").is_some() {
+        return;
+    }
 
     println!("\n== composing five steps (median of {CHAIN_SAMPLES}, one at a time)");
     let input = r#"{"a": 3, "b": 4}"#;

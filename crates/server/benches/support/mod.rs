@@ -72,6 +72,8 @@ pub async fn post_json(sender: &mut Sender, path: &str, body: String) -> Bytes {
 
 /// One round of load: throughput and latency.
 pub struct Load {
+    /// Requests answered in the round.
+    pub requests: usize,
     /// Answered requests per second.
     pub requests_per_second: f64,
     /// Median latency.
@@ -109,6 +111,7 @@ pub async fn load(addr: SocketAddr, path: &'static str, body: fn(usize) -> Strin
     let elapsed = started.elapsed().as_secs_f64();
     latencies.sort();
     Load {
+        requests: latencies.len(),
         requests_per_second: latencies.len() as f64 / elapsed,
         p50: latencies[latencies.len() / 2],
         p99: latencies[latencies.len() * 99 / 100],
