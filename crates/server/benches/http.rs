@@ -23,18 +23,16 @@
 #![allow(clippy::expect_used, clippy::unwrap_used)] // a benchmark that fails should stop
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::routing::post;
-use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use mote_runtime::{Runtime, RuntimeConfig};
 use mote_server::{Gateway, ServerConfig};
 use serde::{Deserialize, Serialize};
-use support::{CONNECTIONS, ROUND, connect, load, median_round, post_json};
+use support::{CONNECTIONS, ROUND, Serving, connect, load, median_round, post_json, serve};
 
 mod support;
 
@@ -122,81 +120,6 @@ fn runtime() -> Runtime {
     runtime
 }
 
-/// How a server serves its listener.
-enum Serving {
-    /// The plain baseline, with axum's own loop.
-    Plain(axum::Router),
-    /// mote's gateway with mote's own loop (header deadline, connection
-    /// cap), as `mote up` serves it.
-    Mote(Arc<Gateway>),
-    /// The same, with its admin listener beside it, where the console's
-    /// figures are polled every CONSOLE_POLL.
-    MoteWithConsole(Arc<Gateway>),
-    /// A host's peer address, as the other hosts of a placement reach it:
-    /// mutual TLS when the gateway's config has peers, plain otherwise.
-    Peer(Arc<Gateway>),
-}
-
-/// How often the bench polls an open console's figures: thirty times as
-/// often as the console's page does.
-const CONSOLE_POLL: Duration = Duration::from_millis(100);
-
-/// Starts a server on its own two-worker runtime, its threads named for
-/// profiles; returns its address.
-fn spawn_server(name: &'static str, serving: Serving) -> SocketAddr {
-    support::spawn_server(name, move |listener| async move {
-        match serving {
-            Serving::Plain(router) => axum::serve(listener, router).await.unwrap(),
-            Serving::Mote(gateway) => {
-                mote_server::serve(listener, gateway, std::future::pending())
-                    .await
-                    .unwrap();
-            }
-            Serving::Peer(gateway) => {
-                mote_server::serve_to(
-                    listener,
-                    gateway,
-                    mote_server::Audience::Peer,
-                    std::future::pending(),
-                )
-                .await
-                .unwrap();
-            }
-            Serving::MoteWithConsole(gateway) => {
-                let admin = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-                let admin_addr = admin.local_addr().unwrap();
-                tokio::spawn(mote_server::serve_to(
-                    admin,
-                    Arc::clone(&gateway),
-                    mote_server::Audience::Admin,
-                    std::future::pending(),
-                ));
-                tokio::spawn(poll_console(admin_addr));
-                mote_server::serve(listener, gateway, std::future::pending())
-                    .await
-                    .unwrap();
-            }
-        }
-    })
-}
-
-/// An open console: its figures fetched every CONSOLE_POLL, for ever.
-async fn poll_console(admin: SocketAddr) {
-    let mut sender = connect(admin).await;
-    loop {
-        sender.ready().await.unwrap();
-        let request = hyper::Request::get("/console/api/live")
-            .header("host", "127.0.0.1")
-            .body(Full::new(Bytes::new()))
-            .unwrap();
-        let response = sender.send_request(request).await.unwrap();
-        assert_eq!(response.status(), 200);
-        let figures = response.into_body().collect().await.unwrap().to_bytes();
-        assert!(figures.len() > 100);
-        tokio::time::sleep(CONSOLE_POLL).await;
-    }
-}
-
 /// `fixture.sum`'s input for the load generator's `i`th request.
 fn sum_input(i: usize) -> String {
     format!(r#"{{"a": {}, "b": 7}}"#, i % 1000)
@@ -211,11 +134,11 @@ fn main() {
     let runtime = runtime();
     let gateway =
         Arc::new(Gateway::new(runtime.clone(), BTreeMap::new(), ServerConfig::default()).unwrap());
-    let mote = spawn_server("mote-server", Serving::Mote(gateway));
+    let mote = serve("mote-server", Serving::Mote(gateway));
     let watched_gateway =
         Arc::new(Gateway::new(runtime.clone(), BTreeMap::new(), ServerConfig::default()).unwrap());
-    let watched = spawn_server("mote-console", Serving::MoteWithConsole(watched_gateway));
-    let native = spawn_server(
+    let watched = serve("mote-console", Serving::MoteWithConsole(watched_gateway));
+    let native = serve(
         "plain-server",
         Serving::Plain(axum::Router::new().route("/v1/fixture.sum", post(native_sum))),
     );
@@ -434,7 +357,7 @@ fn mutual_tls(runtime: &Runtime, input: &str) {
             ..ServerConfig::default()
         };
         let gateway = Arc::new(Gateway::new(runtime.clone(), BTreeMap::new(), config).unwrap());
-        spawn_server("mote-peer", Serving::Peer(gateway))
+        serve("mote-peer", Serving::Peer(gateway))
     };
     let plain = peer(None);
     let secured = peer(Some(mote_server::PeerAccess {

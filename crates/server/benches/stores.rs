@@ -31,7 +31,7 @@ use mote_runtime::{Runtime, RuntimeConfig};
 use mote_server::{Gateway, ServerConfig};
 use mote_state::{Backend, PostgresBackend, SqliteBackend};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
-use support::{CONNECTIONS, ROUND, load, median_round};
+use support::{CONNECTIONS, ROUND, Serving, load, median_round, serve};
 
 mod support;
 
@@ -254,24 +254,6 @@ async fn plain_reserve(
     }
 }
 
-enum Serving {
-    Plain(axum::Router),
-    Mote(Arc<Gateway>),
-}
-
-fn spawn_server(name: &'static str, serving: Serving) -> SocketAddr {
-    support::spawn_server(name, move |listener| async move {
-        match serving {
-            Serving::Plain(router) => axum::serve(listener, router).await.unwrap(),
-            Serving::Mote(gateway) => {
-                mote_server::serve(listener, gateway, std::future::pending())
-                    .await
-                    .unwrap();
-            }
-        }
-    })
-}
-
 /// The reservation the load generator's `i`th request makes: of one of
 /// the products, or (`hot`) always of the same one.
 fn reservation(i: usize, hot: bool) -> String {
@@ -296,7 +278,7 @@ fn main() {
         .build()
         .unwrap();
     let sqlite: Arc<dyn Backend> = Arc::new(SqliteBackend::open(&dir.join("mote.sqlite")).unwrap());
-    let plain = spawn_server(
+    let plain = serve(
         "plain-sqlite",
         Serving::Plain(
             axum::Router::new()
@@ -312,7 +294,7 @@ fn main() {
     let schema = format!("mote_bench_{}", std::process::id());
     let postgres: Arc<dyn Backend> =
         Arc::new(PostgresBackend::open_in_schema(&url, &schema).unwrap());
-    let plain = spawn_server(
+    let plain = serve(
         "plain-postgres",
         Serving::Plain(
             axum::Router::new()
@@ -334,7 +316,7 @@ fn compare(
     let runtime = runtime(backend);
     let gateway =
         Arc::new(Gateway::new(runtime.clone(), BTreeMap::new(), ServerConfig::default()).unwrap());
-    let mote = spawn_server("mote-server", Serving::Mote(gateway));
+    let mote = serve("mote-server", Serving::Mote(gateway));
     println!(
         "\n== reserving one unit ({CONNECTIONS} keep-alive connections, median of {ROUNDS} alternating rounds of {ROUND:?}, loopback, {what})"
     );

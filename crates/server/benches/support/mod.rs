@@ -6,11 +6,13 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
+use mote_server::Gateway;
 
 /// Connections the load generator keeps busy.
 pub const CONNECTIONS: usize = 16;
@@ -41,6 +43,81 @@ where
         });
     });
     rx.recv().unwrap()
+}
+
+/// How a server serves its listener.
+pub enum Serving {
+    /// The plain baseline, with axum's own loop.
+    Plain(axum::Router),
+    /// mote's gateway with mote's own loop (header deadline, connection
+    /// cap), as `mote up` serves it.
+    Mote(Arc<Gateway>),
+    /// The same, with its admin listener beside it, where the console's
+    /// figures are polled every CONSOLE_POLL.
+    MoteWithConsole(Arc<Gateway>),
+    /// A host's peer address, as the other hosts of a placement reach it:
+    /// mutual TLS when the gateway's config has peers, plain otherwise.
+    Peer(Arc<Gateway>),
+}
+
+/// How often the bench polls an open console's figures: thirty times as
+/// often as the console's page does.
+pub const CONSOLE_POLL: Duration = Duration::from_millis(100);
+
+/// Starts `serving` on its own two-worker runtime, its threads named
+/// `name`; returns its address.
+pub fn serve(name: &'static str, serving: Serving) -> SocketAddr {
+    spawn_server(name, move |listener| async move {
+        match serving {
+            Serving::Plain(router) => axum::serve(listener, router).await.unwrap(),
+            Serving::Mote(gateway) => {
+                mote_server::serve(listener, gateway, std::future::pending())
+                    .await
+                    .unwrap();
+            }
+            Serving::Peer(gateway) => {
+                mote_server::serve_to(
+                    listener,
+                    gateway,
+                    mote_server::Audience::Peer,
+                    std::future::pending(),
+                )
+                .await
+                .unwrap();
+            }
+            Serving::MoteWithConsole(gateway) => {
+                let admin = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                let admin_addr = admin.local_addr().unwrap();
+                tokio::spawn(mote_server::serve_to(
+                    admin,
+                    Arc::clone(&gateway),
+                    mote_server::Audience::Admin,
+                    std::future::pending(),
+                ));
+                tokio::spawn(poll_console(admin_addr));
+                mote_server::serve(listener, gateway, std::future::pending())
+                    .await
+                    .unwrap();
+            }
+        }
+    })
+}
+
+/// An open console: its figures fetched every CONSOLE_POLL, for ever.
+async fn poll_console(admin: SocketAddr) {
+    let mut sender = connect(admin).await;
+    loop {
+        sender.ready().await.unwrap();
+        let request = hyper::Request::get("/console/api/live")
+            .header("host", "127.0.0.1")
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+        let response = sender.send_request(request).await.unwrap();
+        assert_eq!(response.status(), 200);
+        let figures = response.into_body().collect().await.unwrap().to_bytes();
+        assert!(figures.len() > 100);
+        tokio::time::sleep(CONSOLE_POLL).await;
+    }
 }
 
 /// One keep-alive HTTP/1.1 connection's sending half.
